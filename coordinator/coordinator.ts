@@ -1,0 +1,125 @@
+import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { CHANNEL_OPTIONS, loadFedproofProto } from "../proto/load.js";
+import { createCoordinatorHandlers } from "./grpc/coordinator-service.js";
+import { createJobsHandlers } from "./grpc/jobs-service.js";
+import { createProvenanceHandlers } from "./grpc/provenance-service.js";
+import { Subscriptions } from "./grpc/subscriptions.js";
+import { JobService } from "./jobs/job-service.js";
+import { RoundEngine } from "./round/round-engine.js";
+import { ArtifactStore } from "./store/artifact-store.js";
+import { JobStore } from "./store/job-store.js";
+import { connectRedis, redisOptionsFromUrl } from "./store/redis.js";
+import { createQueues } from "./workers/queues.js";
+import { startWorkers, type RunningWorkers, type WorkerKind } from "./workers/start-workers.js";
+
+export interface StartCoordinatorParameters {
+  redisUrl: string;
+  /** Redis key and BullMQ prefix; one per deployment (and per test). */
+  prefix?: string;
+  storeDir: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Bearer token for CreateJob/CancelJob; generated when absent. */
+  token?: string;
+  /** Workers to run in this process; [] when they run as `fedproof worker` elsewhere. */
+  workers?: readonly WorkerKind[];
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  aggregateAttempts?: number;
+  logger: Logger;
+}
+
+export interface RunningCoordinator {
+  address: string;
+  port: number;
+  token: string;
+  prefix: string;
+  store: JobStore;
+  artifacts: ArtifactStore;
+  jobs: JobService;
+  engine: RoundEngine;
+  stop(): Promise<void>;
+}
+
+/** Brings up the gRPC server, the round engine and (by default) in-process workers. */
+export async function startCoordinator(parameters: StartCoordinatorParameters): Promise<RunningCoordinator> {
+  const prefix = parameters.prefix ?? "fedproof";
+  const logger = parameters.logger;
+  const token = parameters.token ?? randomBytes(24).toString("base64url");
+  const redis: Redis = await connectRedis(parameters.redisUrl);
+  const subscriber = redis.duplicate();
+  const store = new JobStore({ redis, prefix });
+  const artifacts = new ArtifactStore({ root: parameters.storeDir });
+  const connection = redisOptionsFromUrl(parameters.redisUrl);
+  const queues = createQueues({ connection, prefix });
+  const engine = new RoundEngine({
+    store,
+    queues,
+    connection,
+    prefix,
+    publisher: redis,
+    logger,
+    aggregateAttempts: parameters.aggregateAttempts,
+  });
+  const subscriptions = new Subscriptions(subscriber);
+  const jobs = new JobService({ store, artifacts, engine });
+
+  let workers: RunningWorkers | undefined;
+  const kinds = parameters.workers ?? ["verify", "aggregate"];
+  if (kinds.length > 0) {
+    workers = await startWorkers({
+      redisUrl: parameters.redisUrl,
+      prefix,
+      storeDir: parameters.storeDir,
+      kinds,
+      logger,
+      lockDurationMs: parameters.lockDurationMs,
+      stalledIntervalMs: parameters.stalledIntervalMs,
+    });
+  }
+  await engine.start();
+
+  const proto = loadFedproofProto();
+  const server = new grpc.Server(CHANNEL_OPTIONS);
+  server.addService(
+    proto.fedproof.v1.Coordinator.service,
+    createCoordinatorHandlers({ store, artifacts, engine, verifyQueue: queues.verify, subscriptions, logger }),
+  );
+  server.addService(
+    proto.fedproof.v1.Jobs.service,
+    createJobsHandlers({ jobs, store, artifacts, engine, subscriptions, token, logger }),
+  );
+  server.addService(proto.fedproof.v1.Provenance.service, createProvenanceHandlers({ store, logger }));
+  const host = parameters.host ?? "127.0.0.1";
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${parameters.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    );
+  });
+  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  logger.info({ address }, "coordinator listening");
+
+  return {
+    address,
+    port,
+    token,
+    prefix,
+    store,
+    artifacts,
+    jobs,
+    engine,
+    async stop() {
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      server.forceShutdown();
+      await engine.stop();
+      await workers?.close();
+      await queues.close();
+      subscriber.disconnect();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import { createHash } from "node:crypto";
+import type { sendUnaryData } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { Contribution } from "../../proto/generated/fedproof/v1/Contribution.js";
+import type { ProvenanceHandlers } from "../../proto/generated/fedproof/v1/Provenance.js";
+import { NotFoundError } from "../errors.js";
+import type { ContributionRecord, JobStore } from "../store/job-store.js";
+import { roundToMessage } from "./convert.js";
+import { answerUnary } from "./status.js";
+
+export interface ProvenanceServiceParameters {
+  store: JobStore;
+  logger: Logger;
+}
+
+/** sha256 over the proofs' canonical JSON: what a round's Merkle leaf commits to. */
+export function proofHash(contribution: ContributionRecord): string {
+  const hasher = createHash("sha256");
+  for (const proof of contribution.proofs) hasher.update(proof.proofJson).update(proof.publicSignals.join(","));
+  return hasher.digest("hex");
+}
+
+function contributionToMessage(record: ContributionRecord, publicKey: string): Contribution {
+  return {
+    jobId: record.jobId,
+    round: record.round,
+    deviceId: record.deviceId,
+    publicKey: Buffer.from(publicKey, "hex"),
+    updateHash: record.updateHash,
+    commitment: Buffer.from(record.commitment, "hex"),
+    proofs: record.proofs,
+    samples: record.samples,
+    accepted: true,
+    reason: "",
+    proofHash: proofHash(record),
+    metrics: record.metrics,
+  };
+}
+
+/** Verifier-facing handlers: everything needed to re-check a round, all public. */
+export function createProvenanceHandlers(parameters: ProvenanceServiceParameters): ProvenanceHandlers {
+  const { store, logger } = parameters;
+  const answer = <T>(work: () => Promise<T>, callback: sendUnaryData<T>) => answerUnary(work, callback, logger);
+  const withKey = async (record: ContributionRecord) =>
+    contributionToMessage(record, (await store.findDevice(record.jobId, record.deviceId))?.publicKey ?? "");
+
+  return {
+    GetRound(call, callback) {
+      answer(async () => {
+        const { jobId, round } = call.request;
+        const record = await store.getRound(jobId, round);
+        const contributions = await store.contributions(jobId, round);
+        return {
+          round: roundToMessage(record, await store.rejections(jobId, round)),
+          contributions: await Promise.all(contributions.map(withKey)),
+          parentHash: record.globalModelHash,
+          contributionsRoot: record.contributionsRoot,
+          anchorTx: record.anchorTx,
+        };
+      }, callback);
+    },
+
+    GetContribution(call, callback) {
+      answer(async () => {
+        const { jobId, round, deviceId } = call.request;
+        const found = (await store.contributions(jobId, round)).find((c) => c.deviceId === deviceId);
+        if (!found) throw new NotFoundError(`no accepted contribution from ${deviceId} in round ${round} of job ${jobId}`);
+        return withKey(found);
+      }, callback);
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import { randomUUID } from "node:crypto";
+import type { JobInfo } from "../../proto/generated/fedproof/v1/JobInfo.js";
+import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummary.js";
+import { jobToMessage, roundToMessage } from "../grpc/convert.js";
+import type { RoundEngine } from "../round/round-engine.js";
+import type { ArtifactStore } from "../store/artifact-store.js";
+import type { JobRecord, JobStore } from "../store/job-store.js";
+import { createInitialModel } from "./initial-model.js";
+import { parseJobSpec, specHash } from "./job-spec.js";
+
+export interface JobServiceParameters {
+  store: JobStore;
+  artifacts: ArtifactStore;
+  engine: RoundEngine;
+}
+
+/** What the researcher-facing API does, apart from transport: create, describe, cancel. */
+export class JobService {
+  constructor(private readonly parameters: JobServiceParameters) {}
+
+  async createJob(input: unknown): Promise<JobRecord> {
+    const spec = parseJobSpec(input);
+    const { bytes, manifest } = createInitialModel(spec.model, spec.schema, spec.seed);
+    const { hash } = await this.parameters.artifacts.put(bytes);
+    const jobId = randomUUID();
+    await this.parameters.store.redis.hset(this.parameters.store.keys.models, hash, jobId);
+    const job: JobRecord = {
+      jobId: jobId,
+      spec,
+      state: "WAITING",
+      reason: "",
+      currentRound: 0,
+      initialModelHash: hash,
+      currentModelHash: hash,
+      specHash: specHash(spec),
+      createdAtMs: Date.now(),
+      paramCount: manifest.paramCount,
+      manifest: JSON.stringify(manifest),
+      strategyStateHash: "",
+    };
+    await this.parameters.store.createJob(job);
+    await this.parameters.engine.onJobCreated(job.jobId);
+    return job;
+  }
+
+  async describeJob(jobId: string): Promise<JobInfo> {
+    const { store } = this.parameters;
+    const job = await store.getJob(jobId);
+    const rounds: RoundSummary[] = [];
+    for (const round of await store.listRounds(jobId, job.currentRound)) {
+      const summary = roundToMessage(round, await store.rejections(jobId, round.round));
+      summary.federatedAccuracy = await this.federatedAccuracy(jobId, round.round);
+      rounds.push(summary);
+    }
+    return jobToMessage(job, rounds, (await store.onlineDevices(jobId)).length);
+  }
+
+  /** Sample-weighted mean of what devices measured on their own held-out data. */
+  private async federatedAccuracy(jobId: string, round: number): Promise<number> {
+    let samples = 0;
+    let correct = 0;
+    for (const contribution of await this.parameters.store.contributions(jobId, round)) {
+      samples += contribution.metrics.holdoutSamples;
+      correct += contribution.metrics.holdoutAccuracy * contribution.metrics.holdoutSamples;
+    }
+    return samples > 0 ? correct / samples : 0;
+  }
+}

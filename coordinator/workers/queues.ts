@@ -1,0 +1,71 @@
+import { Queue, type ConnectionOptions } from "bullmq";
+import type { ContributionRecord } from "../store/job-store.js";
+
+export const QUEUE_NAMES = { verify: "verify", aggregate: "aggregate" } as const;
+
+export interface VerifyJobData {
+  contribution: ContributionRecord;
+}
+
+export interface VerifyJobResult {
+  jobId: string;
+  round: number;
+  deviceId: string;
+  accepted: boolean;
+  /** Verified updates in the round after this one, or -1 if the round had closed. */
+  acceptedCount: number;
+  reason: string;
+}
+
+export interface AggregateJobData {
+  jobId: string;
+  round: number;
+}
+
+export interface AggregateJobResult {
+  jobId: string;
+  round: number;
+  modelHash: string;
+  contributors: number;
+  strategyStateHash: string;
+  epsilon: number;
+}
+
+export interface QueueSettings {
+  connection: ConnectionOptions;
+  /** BullMQ key prefix; one per deployment (and per test). */
+  prefix: string;
+}
+
+export interface Queues {
+  verify: Queue<VerifyJobData, VerifyJobResult>;
+  aggregate: Queue<AggregateJobData, AggregateJobResult>;
+  close(): Promise<void>;
+}
+
+export function bullPrefix(prefix: string): string {
+  return `${prefix.replace(/:$/, "")}:bull`;
+}
+
+export function createQueues(settings: QueueSettings): Queues {
+  const options = { connection: settings.connection, prefix: bullPrefix(settings.prefix) };
+  const verify = new Queue<VerifyJobData, VerifyJobResult>(QUEUE_NAMES.verify, options);
+  const aggregate = new Queue<AggregateJobData, AggregateJobResult>(QUEUE_NAMES.aggregate, options);
+  return {
+    verify,
+    aggregate,
+    async close() {
+      await Promise.all([verify.close(), aggregate.close()]);
+    },
+  };
+}
+
+/** BullMQ job ids for aggregation are derived from the round, so adding one twice is a no-op. */
+export function aggregateJobId(jobId: string, round: number): string {
+  return `aggregate-${jobId}-${round}`;
+}
+
+export function parseAggregateJobId(id: string): { jobId: string; round: number } | undefined {
+  const match = /^aggregate-(.+)-(\d+)$/.exec(id);
+  return match ? { jobId: match[1]!, round: Number(match[2]) } : undefined;
+}

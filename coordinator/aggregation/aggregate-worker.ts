@@ -6,7 +6,7 @@ import { decodeUpdate, dequantize } from "../../client/core/update/quantize.js";
 import { FedproofError } from "../errors.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
 import type { JobStore } from "../store/job-store.js";
-import { bullPrefix, QUEUE_NAMES, type AggregateJobData, type AggregateJobResult } from "../workers/queues.js";
+import { bullPrefix, lockSettings, QUEUE_NAMES, type AggregateJobData, type AggregateJobResult } from "../workers/queues.js";
 import { fedAvg } from "./fed-avg.js";
 import type { ClientUpdate } from "./types.js";
 
@@ -99,8 +99,7 @@ export function startAggregateWorker(
       connection: parameters.connection,
       prefix: bullPrefix(parameters.prefix),
       concurrency: 1,
-      lockDuration: parameters.lockDurationMs,
-      stalledInterval: parameters.stalledIntervalMs,
+      ...lockSettings(parameters.lockDurationMs, parameters.stalledIntervalMs),
     },
   );
 }

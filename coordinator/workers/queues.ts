@@ -69,3 +69,14 @@ export function parseAggregateJobId(id: string): { jobId: string; round: number 
   const match = /^aggregate-(.+)-(\d+)$/.exec(id);
   return match ? { jobId: match[1]!, round: Number(match[2]) } : undefined;
 }
+
+/** Lock/stall settings with unset values left out: BullMQ treats an explicit undefined as 0. */
+export function lockSettings(lockDurationMs?: number, stalledIntervalMs?: number): {
+  lockDuration?: number;
+  stalledInterval?: number;
+} {
+  return {
+    ...(lockDurationMs === undefined ? {} : { lockDuration: lockDurationMs }),
+    ...(stalledIntervalMs === undefined ? {} : { stalledInterval: stalledIntervalMs }),
+  };
+}

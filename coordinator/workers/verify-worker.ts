@@ -7,7 +7,7 @@ import { FedproofError } from "../errors.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
 import type { ContributionRecord, JobStore } from "../store/job-store.js";
 import { publishDeviceEvent } from "../round/device-events.js";
-import { bullPrefix, QUEUE_NAMES, type VerifyJobData, type VerifyJobResult } from "./queues.js";
+import { bullPrefix, lockSettings, QUEUE_NAMES, type VerifyJobData, type VerifyJobResult } from "./queues.js";
 
 /** A contribution that can never be accepted; retrying would give the same answer. */
 export class ContributionRejectedError extends FedproofError {
@@ -107,8 +107,7 @@ export function startVerifyWorker(parameters: StartVerifyWorkerParameters): Work
       connection: parameters.connection,
       prefix: bullPrefix(parameters.prefix),
       concurrency: parameters.concurrency ?? 4,
-      lockDuration: parameters.lockDurationMs,
-      stalledInterval: parameters.stalledIntervalMs,
+      ...lockSettings(parameters.lockDurationMs, parameters.stalledIntervalMs),
     },
   );
 }

@@ -1,0 +1,201 @@
+import type * as grpc from "@grpc/grpc-js";
+import type * as tf from "@tensorflow/tfjs";
+import type { Logger } from "pino";
+import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
+import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundTask.js";
+import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
+import { type Dataset, splitHoldout } from "../core/data/dataset.js";
+import { createModel, parseModelPreset } from "../core/model/presets.js";
+import { decodeModel, getFlatWeights, setFlatWeights } from "../core/model/weights.js";
+import { createRng, deriveSeed } from "../core/random.js";
+import { computeDelta, evaluate, trainLocal } from "../core/train.js";
+import { prepareUpdate } from "../core/update/prepare-update.js";
+import { createFedproofClients, type FedproofClients, readModelStream, submitUpdate, unary } from "./coordinator-client.js";
+
+export interface DeviceParameters {
+  address: string;
+  jobId: string;
+  deviceId?: string;
+  /** All the device's records; a held-out share (the job's holdoutFraction) is kept for evaluation. */
+  data: Dataset;
+  seed: number;
+  logger: Logger;
+  /** Transforms the clipped Δ before upload: simulated attacks for robustness studies. */
+  tamper?: (delta: Float32Array, clipNorm: number) => Float32Array;
+}
+
+export interface RoundReport {
+  round: number;
+  accepted?: boolean;
+  reason?: string;
+  late?: boolean;
+  trainLoss: number;
+  holdoutAccuracy: number;
+  updateNorm: number;
+}
+
+export interface DeviceRunReturnType {
+  deviceId: string;
+  jobState: string;
+  reason: string;
+  rounds: RoundReport[];
+}
+
+/**
+ * A device: joins a job, waits for round tasks, and for each one downloads the global
+ * model (hash checked), evaluates it on its held-out records, trains locally, clips and
+ * quantises Δ and uploads it. Runs until the coordinator says the job ended.
+ */
+export class Device {
+  private readonly clients: FedproofClients;
+  private session?: JoinResponse__Output;
+  private model?: tf.LayersModel;
+  private train?: Dataset;
+  private holdout?: Dataset;
+  private readonly reports = new Map<number, RoundReport>();
+  private work: Promise<void> = Promise.resolve();
+
+  constructor(private readonly parameters: DeviceParameters) {
+    this.clients = createFedproofClients(parameters.address);
+  }
+
+  get deviceId(): string {
+    return this.session?.deviceId ?? this.parameters.deviceId ?? "";
+  }
+
+  async run(): Promise<DeviceRunReturnType> {
+    const { data, logger } = this.parameters;
+    try {
+      this.session = await unary<JoinResponse__Output>((callback) =>
+        this.clients.coordinator.join(
+          {
+            jobId: this.parameters.jobId,
+            deviceId: this.parameters.deviceId ?? "",
+            samples: data.size,
+            platform: `node ${process.version}`,
+          },
+          callback,
+        ),
+      );
+      const spec = this.session.spec!;
+      const split = splitHoldout(data, spec.training?.holdoutFraction ?? 0.1, this.parameters.seed);
+      this.train = split.train;
+      this.holdout = split.holdout;
+      logger.info({ deviceId: this.deviceId, samples: data.size }, "joined");
+      const stream = this.clients.coordinator.tasks({ sessionToken: this.session.sessionToken });
+      const ended = await this.listen(stream);
+      await this.work;
+      return { deviceId: this.deviceId, jobState: ended.state, reason: ended.reason, rounds: [...this.reports.values()] };
+    } finally {
+      this.model?.dispose();
+      this.clients.close();
+    }
+  }
+
+  private listen(stream: grpc.ClientReadableStream<TaskEvent__Output>): Promise<{ state: string; reason: string }> {
+    return new Promise((resolve, reject) => {
+      stream.on("data", (event: TaskEvent__Output) => {
+        if (event.task) {
+          const task = event.task;
+          this.work = this.work.then(() => this.handleTask(task)).catch((error: unknown) => {
+            this.parameters.logger.error({ err: error, round: task.round }, "round failed on this device");
+          });
+        } else if (event.result) {
+          const report = this.reports.get(event.result.round);
+          if (report) {
+            report.accepted = event.result.accepted;
+            report.reason = event.result.reason;
+          }
+          this.parameters.logger.info(
+            { round: event.result.round, accepted: event.result.accepted, reason: event.result.reason || undefined },
+            "contribution verified",
+          );
+        } else if (event.ended) {
+          resolve({ state: String(event.ended.state), reason: event.ended.reason });
+          stream.cancel();
+        }
+      });
+      stream.on("error", (error: grpc.ServiceError) => {
+        if (error.code === 1 /* CANCELLED: we hung up after the job ended */) return;
+        reject(error);
+      });
+      stream.on("end", () => resolve({ state: "UNKNOWN", reason: "the coordinator closed the task stream" }));
+    });
+  }
+
+  private async handleTask(task: RoundTask__Output): Promise<void> {
+    const { logger } = this.parameters;
+    const session = this.session!;
+    const spec = session.spec!;
+    const preset = parseModelPreset(task.model || spec.model);
+    const { bytes } = await readModelStream(
+      this.clients.coordinator.getModel({ modelHash: task.globalModelHash }),
+      task.globalModelHash,
+    );
+    const global = decodeModel(bytes, Number(task.paramCount));
+    if (!this.model) this.model = createModel(preset, this.train!.schema, this.parameters.seed);
+    setFlatWeights(this.model, global);
+    const before = await evaluate(this.model, this.holdout!);
+    const training = task.training!;
+    const trained = await trainLocal({
+      model: this.model,
+      data: this.train!,
+      epochs: training.epochs,
+      batchSize: training.batchSize,
+      learningRate: training.learningRate,
+      proximalMu: training.proximalMu,
+      seed: deriveSeed(this.parameters.seed, task.round),
+    });
+    let delta = computeDelta(getFlatWeights(this.model), global);
+    if (this.parameters.tamper) delta = this.parameters.tamper(delta, task.clipNorm);
+    const quantization = task.quantization!;
+    const update = prepareUpdate({
+      delta,
+      clipNorm: task.clipNorm,
+      bits: quantization.bits,
+      scale: quantization.scale,
+      stochastic: quantization.stochastic,
+      rng: createRng(deriveSeed(this.parameters.seed, task.round, 1)),
+    });
+    const report: RoundReport = {
+      round: task.round,
+      trainLoss: trained.loss,
+      holdoutAccuracy: before.accuracy,
+      updateNorm: update.norm,
+    };
+    this.reports.set(task.round, report);
+    try {
+      await submitUpdate(
+        this.clients.coordinator,
+        {
+          sessionToken: session.sessionToken,
+          jobId: task.jobId,
+          round: task.round,
+          globalModelHash: task.globalModelHash,
+          samples: this.train!.size,
+          paramCount: String(global.length),
+          bits: quantization.bits,
+          metrics: {
+            trainLoss: trained.loss,
+            trainSeconds: trained.seconds,
+            holdoutAccuracy: before.accuracy,
+            holdoutLoss: before.loss,
+            holdoutSamples: before.samples,
+            updateNorm: update.norm,
+          },
+        },
+        update.bytes,
+      );
+      logger.info(
+        { round: task.round, loss: trained.loss.toFixed(4), holdoutAccuracy: before.accuracy.toFixed(4), samplesPerSecond: Math.round(trained.samplesPerSecond) },
+        "update uploaded",
+      );
+    } catch (error) {
+      const serviceError = error as grpc.ServiceError;
+      report.accepted = false;
+      report.reason = serviceError.details ?? String(error);
+      report.late = serviceError.code === 9; /* FAILED_PRECONDITION: round closed */
+      logger.warn({ round: task.round, reason: report.reason }, "update refused");
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import type * as grpc from "@grpc/grpc-js";
+import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
+import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
+import type { UpdateHeader } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
+import { createFedproofClients, submitUpdate, unary } from "../../client/node/coordinator-client.js";
+
+/**
+ * A device driven by hand over the real gRPC API, for tests that need to send what an
+ * honest device never would (wrong shapes, late uploads).
+ */
+export async function joinRawDevice(address: string, jobId: string, deviceId: string, samples = 100) {
+  const clients = createFedproofClients(address);
+  const session = await unary<JoinResponse__Output>((cb) =>
+    clients.coordinator.join({ jobId, deviceId, samples }, cb),
+  );
+  const stream = clients.coordinator.tasks({ sessionToken: session.sessionToken });
+  const events: TaskEvent__Output[] = [];
+  const waiters: (() => void)[] = [];
+  stream.on("data", (event: TaskEvent__Output) => {
+    events.push(event);
+    for (const wake of waiters.splice(0)) wake();
+  });
+  stream.on("error", () => {});
+
+  async function next(kind: "task" | "result" | "ended", timeoutMs = 30_000): Promise<TaskEvent__Output> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = events.findIndex((event) => event[kind]);
+      if (index >= 0) return events.splice(index, 1)[0]!;
+      if (Date.now() > deadline) throw new Error(`device ${deviceId}: no ${kind} event within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        setTimeout(resolve, 200);
+      });
+    }
+  }
+
+  return {
+    session,
+    clients,
+    next,
+    submit(header: Omit<UpdateHeader, "sessionToken">, bytes: Uint8Array) {
+      return submitUpdate(clients.coordinator, { ...header, sessionToken: session.sessionToken }, bytes);
+    },
+    close() {
+      stream.cancel();
+      clients.close();
+    },
+  };
+}
+
+export function isServiceError(error: unknown): error is grpc.ServiceError {
+  return typeof error === "object" && error !== null && "code" in error && "details" in error;
+}

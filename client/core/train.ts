@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { InvalidArgumentError } from "../../common/errors.js";
+import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
 import type { Dataset } from "./data/dataset.js";
 import { featureSize } from "./data/dataset.js";
 import { createRng } from "./random.js";
@@ -86,7 +86,7 @@ export async function trainLocal(p: TrainLocalParameters): Promise<TrainLocalRet
             variables,
           );
         });
-        if (!dataLoss) throw new InvalidArgumentError("training step produced no loss");
+        if (!dataLoss) throw new FedproofError("training step produced no loss");
         const lossTensor: tf.Scalar = dataLoss;
         const total = (await lossTensor.data())[0];
         lossTensor.dispose();

@@ -4,7 +4,9 @@ import type { Logger } from "pino";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
 import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundTask.js";
 import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
-import { type Dataset, splitHoldout } from "../core/data/dataset.js";
+import { type Dataset, featureSize, splitHoldout, validateDataset } from "../core/data/dataset.js";
+import type { DataSchema__Output } from "../../proto/generated/fedproof/v1/DataSchema.js";
+import { InvalidArgumentError } from "../../common/errors.js";
 import { createModel, parseModelPreset } from "../core/model/presets.js";
 import { decodeModel, getFlatWeights, setFlatWeights } from "../core/model/weights.js";
 import { createRng, deriveSeed } from "../core/random.js";
@@ -19,6 +21,8 @@ export interface DeviceParameters {
   /** All the device's records; a held-out share (the job's holdoutFraction) is kept for evaluation. */
   data: Dataset;
   seed: number;
+  /** The tfjs backend in use, reported to the coordinator. */
+  backend?: string;
   logger: Logger;
   /** Transforms the clipped Δ before upload: simulated attacks for robustness studies. */
   tamper?: (delta: Float32Array, clipNorm: number) => Float32Array;
@@ -73,12 +77,14 @@ export class Device {
             deviceId: this.parameters.deviceId ?? "",
             samples: data.size,
             platform: `node ${process.version}`,
+            backend: this.parameters.backend ?? "",
           },
           callback,
         ),
       );
       const spec = this.session.spec!;
-      const split = splitHoldout(data, spec.training?.holdoutFraction ?? 0.1, this.parameters.seed);
+      const local = conformToSchema(data, spec.schema!);
+      const split = splitHoldout(local, spec.training?.holdoutFraction ?? 0.1, this.parameters.seed);
       this.train = split.train;
       this.holdout = split.holdout;
       logger.info({ deviceId: this.deviceId, samples: data.size }, "joined");
@@ -195,7 +201,26 @@ export class Device {
       report.accepted = false;
       report.reason = serviceError.details ?? String(error);
       report.late = serviceError.code === 9; /* FAILED_PRECONDITION: round closed */
-      logger.warn({ round: task.round, reason: report.reason }, "update refused");
+      // A late update is normal under over-selection; anything else is worth a warning.
+      if (report.late) logger.info({ round: task.round, reason: report.reason }, "update arrived after the round closed");
+      else logger.warn({ round: task.round, reason: report.reason }, "update refused");
     }
   }
+}
+
+/**
+ * The device's records under the job's schema. Records that do not fit (a wrong width, a
+ * value out of range, an unknown label) stop the device before it trains, naming the record.
+ */
+export function conformToSchema(data: Dataset, schema: DataSchema__Output): Dataset {
+  const jobSchema = { featureShape: schema.featureShape, min: schema.min, max: schema.max, classes: schema.classes };
+  const width = featureSize(jobSchema);
+  if (featureSize(data.schema) !== width) {
+    throw new InvalidArgumentError(
+      `local records have ${featureSize(data.schema)} features, the job's schema needs ${width} (shape [${schema.featureShape.join(", ")}])`,
+    );
+  }
+  const conformed = { ...data, schema: jobSchema };
+  validateDataset(conformed);
+  return conformed;
 }

@@ -47,6 +47,7 @@ export function specFromMessage(message: JobSpec__Output | null | undefined): Jo
     rounds: unsetIfZero(message.rounds),
     clientsPerRound: unsetIfZero(message.clientsPerRound),
     minClients: unsetIfZero(message.minClients),
+    minAvailableClients: unsetIfZero(message.minAvailableClients),
     overSelection: unsetIfZero(message.overSelection),
     roundDeadlineSeconds: unsetIfZero(message.roundDeadlineSeconds),
     clipNorm: unsetIfZero(message.clipNorm),

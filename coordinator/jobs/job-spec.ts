@@ -46,6 +46,8 @@ export const jobSpecSchema = z
     rounds: positiveInt.max(100_000).default(3),
     clientsPerRound: positiveInt.max(1_000_000).default(4),
     minClients: positiveInt.optional(),
+    /** Devices that must be online before a round starts; defaults to minClients. */
+    minAvailableClients: positiveInt.optional(),
     overSelection: z.number().min(1).max(10).default(1.25),
     roundDeadlineSeconds: z.number().positive().max(7 * 24 * 3600).default(300),
     clipNorm: z.number().positive().finite().default(5),
@@ -101,9 +103,11 @@ export const jobSpecSchema = z
   })
   .transform((spec) => {
     const maxQ = 2 ** (spec.quantization.bits - 1) - 1;
+    const minClients = spec.minClients ?? Math.max(1, Math.ceil(spec.clientsPerRound / 2));
     return {
       ...spec,
-      minClients: spec.minClients ?? Math.max(1, Math.ceil(spec.clientsPerRound / 2)),
+      minClients,
+      minAvailableClients: Math.max(minClients, spec.minAvailableClients ?? minClients),
       quantization: { ...spec.quantization, scale: spec.quantization.scale ?? spec.clipNorm / maxQ },
     };
   });

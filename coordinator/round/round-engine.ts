@@ -138,7 +138,7 @@ export class RoundEngine {
     if (job.state !== "WAITING") return;
     const online = await this.store.onlineDevices(jobId);
     const { spec } = job;
-    if (online.length < spec.minClients) {
+    if (online.length < spec.minAvailableClients) {
       this.armEnrolmentTimeout(job, online.length);
       return;
     }
@@ -324,7 +324,7 @@ export class RoundEngine {
   private armEnrolmentTimeout(job: JobRecord, online: number): void {
     const key = `enrol:${job.jobId}`;
     if (this.timers.has(key)) return;
-    this.logger.info({ jobId: job.jobId, online, needed: job.spec.minClients }, "waiting for devices");
+    this.logger.info({ jobId: job.jobId, online, needed: job.spec.minAvailableClients }, "waiting for devices");
     this.timers.set(
       key,
       setTimeout(() => {
@@ -333,11 +333,11 @@ export class RoundEngine {
           const current = await this.store.getJob(job.jobId);
           if (current.state !== "WAITING") return;
           const now = (await this.store.onlineDevices(job.jobId)).length;
-          if (now >= current.spec.minClients) return this.tryStartRound(job.jobId);
+          if (now >= current.spec.minAvailableClients) return this.tryStartRound(job.jobId);
           await this.endJob(
             current,
             "FAILED",
-            `only ${now} of the ${current.spec.minClients} devices needed were online within ${current.spec.enrolmentTimeoutSeconds} s`,
+            `only ${now} of the ${current.spec.minAvailableClients} devices needed were online within ${current.spec.enrolmentTimeoutSeconds} s`,
           );
         });
       }, job.spec.enrolmentTimeoutSeconds * 1000),

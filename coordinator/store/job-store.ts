@@ -105,11 +105,15 @@ for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return {1, ARGV[2]}
 `;
 
-// Records a verified contribution only while the round is OPEN, at most once per device.
-// Returns the accepted count, or -1 when the round already closed (the update is late),
-// or -2 when this device already has a contribution in the round.
+// Records a verified contribution only while the round is OPEN and short of its target,
+// at most once per device: with over-selection, exactly the first `target` verified
+// updates make the round. Returns the accepted count, -1 when the update came too late
+// (round closed or already full), or -2 when this device already has a contribution.
 const RECORD_CONTRIBUTION = `
 if redis.call('HGET', KEYS[1], 'state') ~= 'OPEN' then return -1 end
+local target = tonumber(redis.call('HGET', KEYS[1], 'target') or '0')
+local accepted = tonumber(redis.call('HGET', KEYS[1], 'accepted') or '0')
+if target > 0 and accepted >= target then return -1 end
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return -2 end
 return redis.call('HINCRBY', KEYS[1], 'accepted', 1)
 `;

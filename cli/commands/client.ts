@@ -1,0 +1,67 @@
+import type { Command } from "commander";
+import { Option } from "commander";
+import { InvalidArgumentError } from "../../common/errors.js";
+import type { Dataset } from "../../client/core/data/dataset.js";
+import type { PreferredBackend } from "../../client/node/backend.js";
+import { loadCsvDataset } from "../../client/node/csv-dataset.js";
+import { Device } from "../../client/node/device.js";
+import { loadSimulatedPartition, parseDatasetName } from "../../client/node/simulated-data.js";
+import { prepareTrainingBackend } from "../../client/node/training-backend.js";
+import { parseModelPreset } from "../../client/core/model/presets.js";
+import { createLogger, emit, reportError } from "../output.js";
+import { coordinatorOf, int, withCommon, withCoordinatorAddress } from "./options.js";
+
+export function registerClientCommand(program: Command): void {
+  withCoordinatorAddress(withCommon(program.command("client")))
+    .description("run a device: join a job, train on local data each round, upload clipped, quantised updates")
+    .requiredOption("--job <id>", "job to join")
+    .option("--device-id <id>", "stable device id (default: assigned by the coordinator)")
+    .option("--data <file.csv>", "local records: label first, then features, one record per line")
+    .option("--simulate <dataset>", "simulate a device on a public dataset instead: synthetic | fashion-mnist")
+    .option("--partition <spec>", "with --simulate: iid | dirichlet:ALPHA", "iid")
+    .option("--clients <n>", "with --simulate: number of simulated devices sharing the dataset", int("clients", 1), 1)
+    .option("--index <i>", "with --simulate: which device of --clients this is", int("index"), 0)
+    .option("--seed <n>", "seed for data order and partitions", int("seed"), 0)
+    .option("--model <preset>", "model preset, to choose a backend that can train it", "mlp")
+    .addOption(new Option("--backend <name>", "tfjs backend").choices(["auto", "tensorflow", "wasm", "cpu"]).default("auto"))
+    .action(async (options) => {
+      const logger = createLogger(options, "warn");
+      try {
+        const backend = await prepareTrainingBackend(parseModelPreset(options.model), options.backend as PreferredBackend);
+        logger.info(backend, "tfjs backend");
+        let data: Dataset;
+        if (options.data) data = await loadCsvDataset(options.data);
+        else if (options.simulate) {
+          data = await loadSimulatedPartition({
+            dataset: parseDatasetName(options.simulate),
+            partition: options.partition,
+            clients: options.clients,
+            index: options.index,
+            seed: options.seed,
+          });
+        } else throw new InvalidArgumentError("give the device's records with --data FILE.csv, or --simulate DATASET");
+        const device = new Device({
+          address: coordinatorOf(options),
+          jobId: options.job,
+          deviceId: options.deviceId,
+          data,
+          seed: options.seed * 1000 + options.index,
+          backend: backend.backend,
+          logger,
+        });
+        const result = await device.run();
+        emit(options, { ...result, backend: backend.backend }, () =>
+          [
+            `device ${result.deviceId}: job ended ${result.jobState.replace("JOB_STATE_", "").toLowerCase()} (${result.reason})`,
+            ...result.rounds.map(
+              (r) =>
+                `  round ${r.round}: ${r.accepted === undefined ? "uploaded" : r.accepted ? "accepted" : `refused: ${r.reason}`}, train loss ${r.trainLoss.toFixed(4)}, held-out accuracy of the global model ${r.holdoutAccuracy.toFixed(4)}`,
+            ),
+          ].join("\n"),
+        );
+        process.exit(result.jobState === "JOB_STATE_COMPLETED" ? 0 : 2);
+      } catch (error) {
+        reportError(error, options);
+      }
+    });
+}

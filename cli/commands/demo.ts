@@ -1,0 +1,71 @@
+import path from "node:path";
+import { type Command, Option } from "commander";
+import { parsePartition } from "../../client/core/data/partition.js";
+import type { PreferredBackend } from "../../client/node/backend.js";
+import { parseDatasetName } from "../../client/node/simulated-data.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import { runDemo } from "../demo/run-demo.js";
+import { emit, progress, reportError } from "../output.js";
+import { DATASET_SCHEMAS } from "./job-spec-options.js";
+import { int, withCommon } from "./options.js";
+
+export function registerDemoCommand(program: Command): void {
+  withCommon(program.command("demo"))
+    .description("run a whole federated job on this machine: Redis, coordinator, workers and simulated devices")
+    .option("--clients <n>", "simulated devices", int("clients", 1), 8)
+    .option("--clients-per-round <n>", "verified updates per round", int("clients-per-round", 1), 4)
+    .option("--rounds <n>", "federated rounds", int("rounds", 1), 3)
+    .addOption(new Option("--model <preset>", "model preset").choices(["logreg", "mlp", "cnn"]).default("mlp"))
+    .addOption(new Option("--dataset <name>", "data").choices(["synthetic", "fashion-mnist"]).default("synthetic"))
+    .option("--partition <spec>", "iid | dirichlet:ALPHA", "iid")
+    .option("--seed <n>", "seed for data, partitions, initial model and sampling", int("seed"), 1)
+    .option("--epochs <n>", "local epochs", int("epochs", 1))
+    .option("--lr <x>", "local learning rate")
+    .option("--clip-norm <C>", "L2 clip bound of each update")
+    .option("--deadline <seconds>", "round deadline", "300")
+    .addOption(new Option("--backend <name>", "tfjs backend for devices").choices(["auto", "tensorflow", "wasm", "cpu"]).default("auto"))
+    .option("--out <dir>", "write the final model (model.bin + manifest.json) and demo.json there")
+    .action(async (options) => {
+      try {
+        const dataset = parseDatasetName(options.dataset);
+        parsePartition(options.partition);
+        if (options.clientsPerRound > options.clients) {
+          throw new InvalidArgumentError(`--clients-per-round ${options.clientsPerRound} exceeds --clients ${options.clients}`);
+        }
+        const schema = DATASET_SCHEMAS[dataset];
+        const lr = options.lr === undefined ? (dataset === "synthetic" ? 0.1 : 0.05) : Number(options.lr);
+        const result = await runDemo({
+          clients: options.clients,
+          dataset,
+          partition: options.partition,
+          seed: options.seed,
+          backend: options.backend as PreferredBackend,
+          out: options.out ? path.resolve(options.out) : undefined,
+          logLevel: options.logLevel,
+          onProgress: (line) => progress(options, line),
+          spec: {
+            name: `demo-${dataset}-${options.model}`,
+            model: options.model,
+            schema: { ...schema, featureShape: [...schema.featureShape] },
+            rounds: options.rounds,
+            clientsPerRound: options.clientsPerRound,
+            // Ask a quarter more devices than needed and accept a round with three quarters of them.
+            minClients: Math.max(1, Math.ceil(options.clientsPerRound * 0.75)),
+            // Every simulated device is online before the first round, so sampling draws from all.
+            minAvailableClients: options.clients,
+            overSelection: 1.25,
+            roundDeadlineSeconds: Number(options.deadline),
+            clipNorm: options.clipNorm === undefined ? 5 : Number(options.clipNorm),
+            training: { epochs: options.epochs ?? 1, batchSize: 32, learningRate: lr },
+            seed: options.seed,
+          },
+        });
+        emit(options, result, () =>
+          `done in ${result.totalSeconds.toFixed(1)} s: final model ${result.finalModelHash} · test accuracy ${result.rounds.at(-1)?.testAccuracy.toFixed(4)}${options.out ? ` · written to ${options.out}` : ""}`,
+        );
+        process.exit(0);
+      } catch (error) {
+        reportError(error, options);
+      }
+    });
+}

@@ -1,0 +1,74 @@
+import { readFileSync } from "node:fs";
+import { type Command, Option } from "commander";
+import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
+import { MODEL_PRESETS, STRATEGY_NAMES } from "../../coordinator/jobs/job-spec.js";
+import { int, num } from "./options.js";
+
+/** Schemas of the built-in datasets, so a researcher can name one instead of spelling it out. */
+export const DATASET_SCHEMAS = {
+  synthetic: { featureShape: [16], min: 0, max: 1, classes: 4 },
+  "fashion-mnist": { featureShape: [28, 28, 1], min: 0, max: 1, classes: 10 },
+} as const;
+
+export function addJobSpecOptions(command: Command, defaults: { rounds?: number; clientsPerRound?: number } = {}): Command {
+  return command
+    .option("--spec <file.json>", "job spec as JSON (flags below override its fields)")
+    .addOption(new Option("--model <preset>", "model preset").choices([...MODEL_PRESETS]))
+    .option("--rounds <n>", "federated rounds", int("rounds", 1), defaults.rounds)
+    .option("--clients-per-round <n>", "verified updates that close a round", int("clients-per-round", 1), defaults.clientsPerRound)
+    .option("--min-clients <n>", "fewest verified updates a round may aggregate", int("min-clients", 1))
+    .option("--over-selection <x>", "devices asked per round = ceil(clients-per-round × x)", num("over-selection"))
+    .option("--deadline <seconds>", "round deadline", num("deadline"))
+    .option("--epochs <n>", "local epochs", int("epochs", 1))
+    .option("--batch-size <n>", "local batch size", int("batch-size", 1))
+    .option("--lr <x>", "local learning rate", num("lr"))
+    .option("--clip-norm <C>", "L2 clip bound of each update", num("clip-norm"))
+    .option("--bits <n>", "quantisation bits", int("bits", 2))
+    .addOption(new Option("--strategy <name>", "aggregation strategy").choices([...STRATEGY_NAMES]))
+    .option("--job-seed <n>", "seed for the initial model and client sampling", int("job-seed"));
+}
+
+export interface JobSpecFlags {
+  spec?: string;
+  model?: string;
+  rounds?: number;
+  clientsPerRound?: number;
+  minClients?: number;
+  overSelection?: number;
+  deadline?: number;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  clipNorm?: number;
+  bits?: number;
+  strategy?: string;
+  jobSeed?: number;
+}
+
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A JobSpecInput from a spec file plus flags; validation happens once, in the coordinator. */
+export function jobSpecFromFlags(flags: JobSpecFlags, base: Partial<JobSpecInput> = {}): JobSpecInput {
+  const fromFile = flags.spec ? (JSON.parse(readFileSync(flags.spec, "utf8")) as Partial<JobSpecInput>) : {};
+  const merged = { ...base, ...fromFile } as JobSpecInput;
+  return {
+    ...merged,
+    ...defined({
+      model: flags.model as JobSpecInput["model"],
+      rounds: flags.rounds,
+      clientsPerRound: flags.clientsPerRound,
+      minClients: flags.minClients,
+      overSelection: flags.overSelection,
+      roundDeadlineSeconds: flags.deadline,
+      clipNorm: flags.clipNorm,
+      seed: flags.jobSeed,
+    }),
+    training: { ...merged.training, ...defined({ epochs: flags.epochs, batchSize: flags.batchSize, learningRate: flags.lr }) },
+    quantization: { ...merged.quantization, ...defined({ bits: flags.bits }) },
+    strategy: flags.strategy
+      ? { ...merged.strategy, name: flags.strategy as NonNullable<JobSpecInput["strategy"]>["name"] }
+      : merged.strategy,
+  };
+}

@@ -1,0 +1,236 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import { createLogger } from "../output.js";
+import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
+import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
+import { bearer, createFedproofClients, readModelStream, unary } from "../../client/node/coordinator-client.js";
+import { loadTestSet, type DatasetName } from "../../client/node/simulated-data.js";
+import { prepareTrainingBackend } from "../../client/node/training-backend.js";
+import type { PreferredBackend } from "../../client/node/backend.js";
+import type { ModelPreset } from "../../client/core/model/presets.js";
+import { startCoordinator } from "../../coordinator/coordinator.js";
+import { specToMessage } from "../../coordinator/grpc/convert.js";
+import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
+import { FedproofError } from "../../common/errors.js";
+import { ModelEvaluator } from "./evaluate-model.js";
+import { startPrivateRedis, type PrivateRedis } from "./private-redis.js";
+
+const BIN = fileURLToPath(new URL("../../bin/fedproof.js", import.meta.url));
+
+export interface DemoParameters {
+  clients: number;
+  dataset: DatasetName;
+  partition: string;
+  seed: number;
+  backend: PreferredBackend;
+  spec: JobSpecInput;
+  out?: string;
+  logLevel?: string;
+  /** Called with each human progress line. */
+  onProgress(line: string): void;
+}
+
+export interface DemoRound {
+  round: number;
+  accepted: number;
+  rejected: number;
+  late: number;
+  selected: number;
+  testAccuracy: number;
+  testLoss: number;
+  federatedAccuracy: number;
+  modelHash: string;
+  seconds: number;
+}
+
+export interface DemoResult {
+  jobId: string;
+  state: string;
+  reason: string;
+  model: string;
+  dataset: string;
+  partition: string;
+  clients: number;
+  clientsPerRound: number;
+  backend: string;
+  backendReason: string;
+  initialModelHash: string;
+  initialTestAccuracy: number;
+  rounds: DemoRound[];
+  finalModelHash: string;
+  totalSeconds: number;
+}
+
+/**
+ * The main job on the embedded default: Redis (private unless REDIS_URL is set), the
+ * coordinator with its workers, N simulated devices as separate processes each with its
+ * own data and model, one job to the end, every round's model measured on a test set.
+ */
+export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
+  const logger: Logger = createLogger({ logLevel: parameters.logLevel }, "warn");
+  const started = Date.now();
+  const cleanups: (() => Promise<void>)[] = [];
+  const children: ChildProcess[] = [];
+  try {
+    let redisUrl = process.env.REDIS_URL;
+    if (!redisUrl) {
+      const redis: PrivateRedis = await startPrivateRedis();
+      cleanups.push(redis.stop);
+      redisUrl = redis.url;
+      parameters.onProgress(`started a private redis-server at ${redis.url}`);
+    }
+    const workDir = await mkdtemp(path.join(os.tmpdir(), "fedproof-demo-"));
+    cleanups.push(() => rm(workDir, { recursive: true, force: true }));
+    const prefix = `fedproof-demo-${process.pid}-${Date.now()}`;
+    const coordinator = await startCoordinator({
+      redisUrl,
+      prefix,
+      storeDir: path.join(workDir, "store"),
+      port: 0,
+      logger,
+    });
+    cleanups.push(async () => {
+      await coordinator.stop();
+      if (process.env.REDIS_URL) await deleteKeys(coordinator.store.redis.options, prefix);
+    });
+    parameters.onProgress(`coordinator on ${coordinator.address} with in-process verify and aggregate workers`);
+
+    const preset = parameters.spec.model as ModelPreset;
+    const backend = await prepareTrainingBackend(preset, parameters.backend);
+    const testSet = await loadTestSet(parameters.dataset, parameters.seed);
+    const evaluator = new ModelEvaluator(preset, testSet);
+    cleanups.push(async () => evaluator.dispose());
+
+    const clients = createFedproofClients(coordinator.address);
+    cleanups.push(async () => clients.close());
+    const job = await unary<JobInfo__Output>((cb) =>
+      clients.jobs.createJob({ spec: specToMessage(parameters.spec) }, bearer(coordinator.token), cb),
+    );
+    parameters.onProgress(
+      `job ${job.jobId}: ${preset} (${job.paramCount} parameters), ${job.spec?.rounds} rounds, ${job.spec?.clientsPerRound} of ${parameters.clients} devices per round, backend ${backend.backend}`,
+    );
+
+    const deviceExits: Promise<number>[] = [];
+    for (let index = 0; index < parameters.clients; index++) {
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          "client",
+          "--coordinator", coordinator.address,
+          "--job", job.jobId,
+          "--device-id", `sim-${String(index).padStart(3, "0")}`,
+          "--simulate", parameters.dataset,
+          "--partition", parameters.partition,
+          "--clients", String(parameters.clients),
+          "--index", String(index),
+          "--seed", String(parameters.seed),
+          "--model", preset,
+          "--backend", backend.backend,
+          "--json",
+          "--log-level", parameters.logLevel ?? "warn",
+        ],
+        { stdio: ["ignore", "ignore", "inherit"] },
+      );
+      children.push(child);
+      deviceExits.push(new Promise((resolve) => child.once("exit", (code) => resolve(code ?? 1))));
+    }
+
+    const initialBytes = await download(clients, job.jobId, 0);
+    const initial = await evaluator.evaluate(initialBytes.bytes);
+    parameters.onProgress(`initial model ${job.initialModelHash.slice(0, 12)}… test accuracy ${initial.accuracy.toFixed(4)}`);
+
+    const rounds: DemoRound[] = [];
+    let final: JobInfo__Output | undefined;
+    let roundStarted = Date.now();
+    const stream = clients.jobs.watchJob({ jobId: job.jobId });
+    for await (const event of stream as AsyncIterable<JobEvent__Output>) {
+      final = event.job ?? final;
+      if (event.type === "round-started") roundStarted = Date.now();
+      if (event.type === "round-completed") {
+        const summary = event.job?.rounds?.find((r) => r.round === event.round);
+        const { bytes } = await download(clients, job.jobId, event.round);
+        const measured = await evaluator.evaluate(bytes);
+        const round: DemoRound = {
+          round: event.round,
+          accepted: summary?.accepted ?? 0,
+          rejected: summary?.rejected ?? 0,
+          late: summary?.late ?? 0,
+          selected: summary?.selected ?? 0,
+          testAccuracy: measured.accuracy,
+          testLoss: measured.loss,
+          federatedAccuracy: summary?.federatedAccuracy ?? 0,
+          modelHash: summary?.modelHash ?? "",
+          seconds: (Date.now() - roundStarted) / 1000,
+        };
+        rounds.push(round);
+        parameters.onProgress(
+          `round ${round.round}/${job.spec?.rounds}: ${round.accepted} accepted, ${round.rejected} rejected, ${round.late} late · test accuracy ${round.testAccuracy.toFixed(4)} · model ${round.modelHash.slice(0, 12)}… · ${round.seconds.toFixed(1)} s`,
+        );
+      } else if (event.type === "round-failed" || event.type === "job-failed" || event.type === "job-cancelled") {
+        parameters.onProgress(`${event.type}: ${event.message}`);
+      }
+    }
+    const exitCodes = await Promise.all(deviceExits);
+    const state = String(final?.state ?? "JOB_STATE_UNSPECIFIED").replace("JOB_STATE_", "");
+    const result: DemoResult = {
+      jobId: job.jobId,
+      state,
+      reason: final?.reason ?? "",
+      model: preset,
+      dataset: parameters.dataset,
+      partition: parameters.partition,
+      clients: parameters.clients,
+      clientsPerRound: job.spec?.clientsPerRound ?? 0,
+      backend: backend.backend,
+      backendReason: backend.reason,
+      initialModelHash: job.initialModelHash,
+      initialTestAccuracy: initial.accuracy,
+      rounds,
+      finalModelHash: final?.currentModelHash ?? "",
+      totalSeconds: (Date.now() - started) / 1000,
+    };
+    if (parameters.out) {
+      await mkdir(parameters.out, { recursive: true });
+      const { bytes, header } = await download(clients, job.jobId, 0);
+      await writeFile(path.join(parameters.out, "model.bin"), bytes);
+      await writeFile(
+        path.join(parameters.out, "manifest.json"),
+        `${JSON.stringify({ modelHash: header.modelHash, jobId: job.jobId, ...JSON.parse(header.manifestJson) }, null, 2)}\n`,
+      );
+      await writeFile(path.join(parameters.out, "demo.json"), `${JSON.stringify(result, null, 2)}\n`);
+    }
+    if (state !== "COMPLETED") {
+      throw new FedproofError(`the demo job ended ${state}: ${result.reason}`, { code: "INTERNAL" });
+    }
+    const failedDevices = exitCodes.filter((code) => code !== 0).length;
+    if (failedDevices > 0) parameters.onProgress(`${failedDevices} simulated devices exited with an error`);
+    return result;
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  }
+}
+
+async function download(clients: ReturnType<typeof createFedproofClients>, jobId: string, round: number) {
+  return readModelStream(clients.jobs.downloadModel({ jobId, round }));
+}
+
+async function deleteKeys(options: { host?: string; port?: number; db?: number; password?: string }, prefix: string) {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis({ host: options.host, port: options.port, db: options.db, password: options.password });
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,20 @@
+import { Command } from "commander";
+import { registerClientCommand } from "./commands/client.js";
+import { registerCoordinatorCommand } from "./commands/coordinator.js";
+import { registerDemoCommand } from "./commands/demo.js";
+import { registerJobCommands } from "./commands/job.js";
+import { registerWorkerCommand } from "./commands/worker.js";
+
+const program = new Command()
+  .name("fedproof")
+  .description("Federated learning with zero-knowledge proofs of clipped updates and on-chain provenance")
+  .version("0.1.0")
+  .showHelpAfterError();
+
+registerDemoCommand(program);
+registerCoordinatorCommand(program);
+registerWorkerCommand(program);
+registerClientCommand(program);
+registerJobCommands(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,40 @@
+import pino, { type Logger } from "pino";
+import { FedproofError } from "../common/errors.js";
+
+export interface GlobalOptions {
+  json?: boolean;
+  logLevel?: string;
+}
+
+/** Logs go to stderr, so that stdout carries only the answer (and `--json` stays parseable). */
+export function createLogger(options: GlobalOptions, fallback = "info"): Logger {
+  return pino({ level: options.logLevel ?? process.env.FEDPROOF_LOG_LEVEL ?? fallback, base: undefined }, pino.destination(2));
+}
+
+/** Prints a result: JSON when asked, otherwise the human rendering. */
+export function emit(options: GlobalOptions, value: unknown, human: () => string): void {
+  process.stdout.write(options.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+}
+
+/** Status-line output for humans; silent under --json, where only the final document is printed. */
+export function progress(options: GlobalOptions, line: string): void {
+  if (!options.json) process.stdout.write(`${line}\n`);
+  else process.stderr.write(`${line}\n`);
+}
+
+/** The one place CLI errors become text and exit codes. */
+export function reportError(error: unknown, options: GlobalOptions): never {
+  const grpcDetails = typeof error === "object" && error && "details" in error && "code" in error;
+  const message =
+    error instanceof FedproofError
+      ? error.message
+      : grpcDetails
+        ? `${(error as { details: string }).details} (gRPC status ${(error as { code: number }).code})`
+        : error instanceof Error
+          ? error.message
+          : String(error);
+  const name = error instanceof Error ? error.name : "Error";
+  if (options.json) process.stdout.write(`${JSON.stringify({ error: { name, message } })}\n`);
+  process.stderr.write(`fedproof: ${message}\n`);
+  process.exit(1);
+}

@@ -16,8 +16,10 @@ export interface CreateAggregationWorkloadParameters {
   /** Model size (number of parameters). */
   dimension: number;
   rng: Rng;
-  /** Every delta is drawn, then scaled to a norm in (0, clipNorm], as clipped updates are. */
+  /** Every delta is drawn, then scaled to a norm in [C/2, C], as clipped updates are. */
   clipNorm?: number;
+  /** Per-client deviation from the shared direction, relative to it (1 = as large). */
+  spread?: number;
 }
 
 export interface AggregationWorkload {
@@ -30,6 +32,7 @@ export function createAggregationWorkload({
   dimension,
   rng,
   clipNorm = 1,
+  spread = 1,
 }: CreateAggregationWorkloadParameters): AggregationWorkload {
   if (!Number.isInteger(clients) || clients < 1 || !Number.isInteger(dimension) || dimension < 1) {
     throw new InvalidArgumentError(
@@ -43,7 +46,7 @@ export function createAggregationWorkload({
   // A shared direction plus per-client noise, so that robust rules see a real honest cluster.
   const common = Float64Array.from({ length: dimension }, () => rng.normal());
   const updates = Array.from({ length: clients }, (_, i): ClientUpdate => {
-    const raw = Float64Array.from(common, (value) => value + rng.normal());
+    const raw = Float64Array.from(common, (value) => value + spread * rng.normal());
     let norm = 0;
     for (const value of raw) norm += value * value;
     const scale = (clipNorm * (0.5 + 0.5 * rng.next())) / Math.sqrt(norm);

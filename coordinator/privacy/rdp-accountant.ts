@@ -121,6 +121,17 @@ function logAFractionalOrder(q: number, sigma: number, order: number): number {
   const z0 = sigma * sigma * Math.log(1 / q - 1) + 0.5;
   const tailScale = Math.SQRT2 * sigma;
   const logHalf = Math.log(0.5);
+  /**
+   * log of q^k (1 − q)^(α−k) · E_{x∼μ₀}[(μ₁/μ₀)(x)^k ; x on one side of z₀]
+   *      = k log q + (α − k) log(1 − q) + (k² − k)/(2z²) + log ½erfc(±(k − z₀)/(√2 z)),
+   * side −1 for x ≤ z₀ (left series, k = i), +1 for x ≥ z₀ (right series, k = α − i).
+   */
+  const logHalfLineMoment = (k: number, side: -1 | 1): number =>
+    k * logQ +
+    (order - k) * log1mQ +
+    (k * k - k) / (2 * sigma * sigma) +
+    logHalf +
+    logErfc((side * (z0 - k)) / tailScale);
   // C(α, i) = C(α, i − 1)·(α − i + 1)/i: tracked as log|C| and sign, which flips each time
   // the factor (α − i + 1) is negative, i.e. alternately for every i > α + 1.
   let logBinomial = 0;
@@ -133,21 +144,8 @@ function logAFractionalOrder(q: number, sigma: number, order: number): number {
       logBinomial += Math.log(Math.abs(factor));
       if (factor < 0) sign = sign === 1 ? -1 : 1;
     }
-    const j = order - i;
-    const logLeft =
-      logBinomial +
-      i * logQ +
-      j * log1mQ +
-      (i * i - i) / (2 * sigma * sigma) +
-      logHalf +
-      logErfc((i - z0) / tailScale);
-    const logRight =
-      logBinomial +
-      j * logQ +
-      i * log1mQ +
-      (j * j - j) / (2 * sigma * sigma) +
-      logHalf +
-      logErfc((z0 - j) / tailScale);
+    const logLeft = logBinomial + logHalfLineMoment(i, -1);
+    const logRight = logBinomial + logHalfLineMoment(order - i, 1);
     left.add(sign, logLeft);
     right.add(sign, logRight);
     magnitudes.add(1, logAddExp(logLeft, logRight));

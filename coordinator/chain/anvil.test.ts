@@ -95,6 +95,10 @@ describe("startAnvil", () => {
     expect((error as AnvilError).details).toMatch(/address|in use/i);
   });
 
+  it("reports a missing binary as AnvilError", async () => {
+    await expect(startAnvil({ binary: "/nonexistent/anvil" })).rejects.toBeInstanceOf(AnvilError);
+  });
+
   it("refuses an invalid port before spawning anything", async () => {
     await expect(startAnvil({ port: 70_000 })).rejects.toBeInstanceOf(InvalidArgumentError);
   });

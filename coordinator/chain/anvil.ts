@@ -138,10 +138,14 @@ export async function startAnvil(
   };
   child.stderr.on("data", keepTail);
 
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // "error" without "exit" is a binary that never started.
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.once("error", () => resolve());
+  });
   const stop = once(async () => {
     process.off("exit", killOnExit);
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     // SIGINT is Anvil's graceful path: it dumps `--state` before exiting.
     child.kill("SIGINT");
     const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);

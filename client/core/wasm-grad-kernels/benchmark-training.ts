@@ -6,7 +6,7 @@
  *     [--backends wasm,cpu] [--seconds 5] [--batch 32] [--builtins] [--profile]
  *
  * --builtins keeps tfjs-backend-wasm's own MaxPoolGrad/Conv2DBackpropInput/BatchMatMul;
- * --profile prints the per-kernel time of one step. Samples per CPU-second are printed
+ * --profile prints per-kernel times per step. Samples per CPU-second are printed
  * beside wall-clock samples/s because other processes may share the machine.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -89,14 +89,16 @@ async function measure(
   const firstLoss = step();
   for (let i = 0; i < 5; i++) step();
   if (profile) {
+    const profiledSteps = 10;
     const info = await tf.profile(() => {
-      step();
+      for (let i = 0; i < profiledSteps; i++) step();
     });
     const byKernel = new Map<string, number>();
     for (const k of info.kernels) {
-      byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
+      const ms = (k.kernelTimeMs as number) / profiledSteps;
+      byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + ms);
     }
-    console.log(`per-kernel ms, one step, ${backend}:`);
+    console.log(`per-kernel ms per step (mean of ${profiledSteps}), ${backend}:`);
     for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
       console.log(`  ${name.padEnd(24)} ${ms.toFixed(2)}`);
     }

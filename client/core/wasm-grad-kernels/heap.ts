@@ -25,10 +25,11 @@ export interface ComputeFloat32OutputParameters {
 }
 
 /**
- * Runs a typed-array loop over float32 inputs into a new float32 output. On wasm the
+ * Runs a typed-array loop over the inputs' values into a new float32 output. On wasm the
  * arrays are views on the module's heap, so nothing is copied; the views are taken only
  * after the output is allocated, because an allocation may grow (and so detach) the heap.
- * Other backends get copies through readSync, which keeps the kernels testable anywhere.
+ * Other backends hand their values over through readSync, which keeps the kernels usable
+ * (and testable) anywhere.
  */
 export function computeFloat32Output(parameters: ComputeFloat32OutputParameters): TensorInfo {
   const { backend, shape, inputs, compute } = parameters;

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
+import { maxPoolGrad } from "./max-pool-grad.js";
 import { initBackends, maxAbsDiff, randomValues, runKernelOn } from "./test-helpers.js";
 
 interface Case {
@@ -108,4 +109,29 @@ describe("MaxPoolGrad on wasm", () => {
       pad: "same",
       values: (v) => Math.max(0, Math.round(v)),
     }));
+
+  it("also runs on a backend without a wasm heap, through readSync", async () => {
+    const shape: [number, number, number, number] = [2, 6, 6, 3];
+    const x = randomValues(shape, 13);
+    const dy = randomValues([2, 3, 3, 3], 14);
+    const attrs = { filterSize: 2, strides: 2, pad: "valid" as const };
+    const cpu = await runKernelOn(
+      "cpu",
+      "MaxPoolGrad",
+      {
+        dy: { values: dy, shape: [2, 3, 3, 3] },
+        input: { values: x, shape },
+        output: { values: new Float32Array(54), shape: [2, 3, 3, 3] },
+      },
+      attrs,
+    );
+    await tf.setBackend("cpu");
+    const backend = tf.backend();
+    const [xTensor, dyTensor] = [tf.tensor(x, shape), tf.tensor(dy, [2, 3, 3, 3])];
+    const out = maxPoolGrad({ backend, x: xTensor, dy: dyTensor, ...attrs });
+    const values = backend.readSync(out.dataId) as Float32Array;
+    backend.disposeData(out.dataId);
+    tf.dispose([xTensor, dyTensor]);
+    expect(maxAbsDiff(values, cpu.values)).toBe(0);
+  });
 });

@@ -21,7 +21,7 @@ import type { ContributionRecord, JobStore, SessionRecord } from "../store/job-s
 import type { VerifyJobData, VerifyJobResult } from "../workers/queues.js";
 import { specToMessage } from "./convert.js";
 import { streamModel } from "./model-stream.js";
-import { toServiceError } from "./status.js";
+import { failStream, toServiceError } from "./status.js";
 import type { Subscriptions } from "./subscriptions.js";
 
 export interface CoordinatorServiceParameters {
@@ -120,7 +120,7 @@ export function createCoordinatorHandlers(parameters: CoordinatorServiceParamete
         await engine.onDeviceOnline(jobId);
       })().catch(async (error: unknown) => {
         await cleanup();
-        call.destroy(toServiceError(error, logger) as Error);
+        failStream(call, error, logger);
       });
     },
 
@@ -130,7 +130,7 @@ export function createCoordinatorHandlers(parameters: CoordinatorServiceParamete
           throw new InvalidArgumentError(`model hash must be 64 hex characters, got "${call.request.modelHash}"`);
         }
         await streamModel(call, { store, artifacts }, call.request.modelHash);
-      })().catch((error: unknown) => call.destroy(toServiceError(error, logger) as Error));
+      })().catch((error: unknown) => failStream(call, error, logger));
     },
 
     SubmitUpdate(call, callback) {

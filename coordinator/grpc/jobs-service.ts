@@ -11,7 +11,7 @@ import type { JobStore } from "../store/job-store.js";
 import { requireBearer } from "./auth.js";
 import { specFromMessage } from "./convert.js";
 import { streamModel } from "./model-stream.js";
-import { answerUnary, toServiceError } from "./status.js";
+import { answerUnary, failStream } from "./status.js";
 import type { Subscriptions } from "./subscriptions.js";
 
 export interface JobsServiceParameters {
@@ -77,7 +77,7 @@ export function createJobsHandlers(parameters: JobsServiceParameters): JobsHandl
         });
       })().catch(async (error: unknown) => {
         await finish();
-        call.destroy(toServiceError(error, logger) as Error);
+        failStream(call, error, logger);
       });
     },
 
@@ -100,7 +100,7 @@ export function createJobsHandlers(parameters: JobsServiceParameters): JobsHandl
           hash = round.modelHash;
         }
         await streamModel(call, { store, artifacts: parameters.artifacts }, hash);
-      })().catch((error: unknown) => call.destroy(toServiceError(error, logger) as Error));
+      })().catch((error: unknown) => failStream(call, error, logger));
     },
   };
 }

@@ -39,3 +39,11 @@ export function answerUnary<T>(work: () => Promise<T>, callback: sendUnaryData<T
     (error: unknown) => callback(toServiceError(error, logger)),
   );
 }
+
+/**
+ * Ends a server stream with the mapped status. grpc-js sends a status for an 'error'
+ * event; `destroy(error)` would tear the stream down without one and leave the client hanging.
+ */
+export function failStream(call: { emit(event: "error", error: unknown): boolean }, error: unknown, logger?: Logger): void {
+  call.emit("error", toServiceError(error, logger));
+}

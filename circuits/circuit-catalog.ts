@@ -1,0 +1,101 @@
+import type { DataValidityParameters } from "../client/core/proving/data-validity-parameters.js";
+import { checkDataValidityParameters } from "../client/core/proving/data-validity-parameters.js";
+import {
+  checkUpdateNormParameters,
+  type UpdateNormParameters,
+  valuesPerElement,
+} from "../client/core/proving/update-norm-parameters.js";
+import { InvalidArgumentError } from "../common/errors.js";
+
+/** One circuit fedproof can build: a template plus its compile-time parameters. */
+export type CircuitSpec =
+  | ({ kind: "update-norm" } & UpdateNormParameters)
+  | ({ kind: "data-validity" } & DataValidityParameters);
+
+/** Human-readable, parameter-complete name, e.g. `update-norm-n3345-b16`. */
+export function circuitName(spec: CircuitSpec): string {
+  if (spec.kind === "update-norm") return `update-norm-n${spec.n}-b${spec.bits}`;
+  return `data-validity-d${spec.depth}-f${spec.features}-k${spec.samples}-fb${spec.featureBits}-lb${spec.labelBits}`;
+}
+
+/** The circom `main` for a spec; the template sources are included from `circuits/`. */
+export function mainSource(spec: CircuitSpec): string {
+  if (spec.kind === "update-norm") {
+    checkUpdateNormParameters(spec);
+    return [
+      "pragma circom 2.1.0;",
+      'include "update-norm.circom";',
+      `component main {public [context, c2, sumBefore]} = UpdateNormChunk(${spec.n}, ${spec.bits});`,
+      "",
+    ].join("\n");
+  }
+  checkDataValidityParameters(spec);
+  return [
+    "pragma circom 2.1.0;",
+    'include "data-validity.circom";',
+    "component main {public [context, datasetCommitment, sampleCount, minSamples, featureMin, featureMax, classes, publicKeyX, publicKeyY]} = " +
+      `DataValidity(${spec.depth}, ${spec.features}, ${spec.samples}, ${spec.featureBits}, ${spec.labelBits});`,
+    "",
+  ].join("\n");
+}
+
+/** The circom template files a spec compiles from (hashed into the artifact cache key). */
+export function templateFiles(spec: CircuitSpec): string[] {
+  const own = spec.kind === "update-norm" ? "update-norm.circom" : "data-validity.circom";
+  return [own, "poseidon-sponge.circom"];
+}
+
+/** Constraint budget of a 2^16 domain, less room for snarkjs's one extra row per public input. */
+const DOMAIN_2_16_BUDGET = 65_536 - 16;
+
+/**
+ * Constraints of UpdateNormChunk(n, bits), from its structure: `bits` per value (range
+ * check), one per pair of values (sum of squares), 612 per Poseidon sponge block of 16
+ * field elements, and a fixed 3·(2·bits + 32) + 3 for the running bound and the context.
+ * `circuit-catalog.test.ts` checks it against the compiler's count.
+ */
+export function estimateUpdateNormConstraints(parameters: UpdateNormParameters): number {
+  const { n, bits } = parameters;
+  const elements = Math.ceil(n / valuesPerElement(bits)) + 1;
+  const blocks = Math.ceil(elements / 16);
+  return n * bits + Math.ceil(n / 2) + 612 * blocks + 3 * (2 * bits + 32) + 3;
+}
+
+/**
+ * The production chunk size for a bit width: the largest n that (a) fills the last sponge
+ * block exactly (n = ⌊253/bits⌋ · (16k − 1) values plus the salt make 16k field elements)
+ * and (b) keeps the circuit inside a 2^16 evaluation domain. 2^16 bounds the proving key at
+ * ~40 MB and one chunk's proof at a few seconds; a larger domain doubles both for no
+ * per-parameter gain, since every chunk costs the same per value.
+ */
+export function productionChunkSize(bits: number): number {
+  checkUpdateNormParameters({ n: 1, bits });
+  const per = valuesPerElement(bits);
+  let best = 0;
+  for (let k = 1; ; k++) {
+    const n = per * (16 * k - 1);
+    if (estimateUpdateNormConstraints({ n, bits }) > DOMAIN_2_16_BUDGET) break;
+    best = n;
+  }
+  if (best === 0)
+    throw new InvalidArgumentError(`no UpdateNorm chunk fits a 2^16 domain at ${bits} bits`);
+  return best;
+}
+
+/** The chunk circuit production jobs use at `bits`. */
+export function updateNormCircuit(bits: number): CircuitSpec {
+  return { kind: "update-norm", n: productionChunkSize(bits), bits };
+}
+
+/** Small circuits for tests and CI: same templates, sizes that build in seconds. */
+export const TEST_CIRCUITS = {
+  updateNorm: { kind: "update-norm", n: 64, bits: 16 },
+  dataValidity: {
+    kind: "data-validity",
+    depth: 6,
+    features: 8,
+    samples: 2,
+    featureBits: 8,
+    labelBits: 8,
+  },
+} as const satisfies Record<string, CircuitSpec>;

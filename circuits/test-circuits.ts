@@ -1,0 +1,21 @@
+import { type BuildCircuitsReturnType, buildCircuits, type CircuitArtifacts } from "./build.js";
+import { TEST_CIRCUITS } from "./circuit-catalog.js";
+
+let built: Promise<BuildCircuitsReturnType> | undefined;
+
+/**
+ * The small test circuits with the development setup, built once per process and cached
+ * across processes (FEDPROOF_CACHE_DIR or ~/.cache/fedproof). Both are built together so
+ * that they share one development powers of tau.
+ */
+export async function testCircuits(): Promise<{
+  updateNorm: CircuitArtifacts;
+  dataValidity: CircuitArtifacts;
+}> {
+  built ??= buildCircuits({
+    dev: true,
+    circuits: [TEST_CIRCUITS.updateNorm, TEST_CIRCUITS.dataValidity],
+  });
+  const { circuits } = await built;
+  return { updateNorm: circuits[0], dataValidity: circuits[1] };
+}

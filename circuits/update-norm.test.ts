@@ -1,0 +1,258 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ProofGenerationError,
+  type ProofWithSignals,
+} from "../client/core/proving/prove-groth16.js";
+import {
+  NormAboveBoundError,
+  proveUpdate,
+  updateNormInputs,
+} from "../client/core/proving/prove-update.js";
+import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
+import { computeUpdateCommitment } from "../client/core/proving/update-commitment.js";
+import { encodeUpdate } from "../client/core/update/quantize.js";
+import { createWorkerProver, type WorkerProver } from "../client/node/prove-worker.js";
+import { batchVerifyGroth16 } from "../coordinator/proofs/batch-verify-groth16.js";
+import {
+  ChunkChainError,
+  ClipBoundMismatchError,
+  CommitmentMismatchError,
+  ContextMismatchError,
+  ProofInvalidError,
+  ProofMissingError,
+} from "../coordinator/proofs/errors.js";
+import {
+  type VerifyContributionParameters,
+  verifyContribution,
+} from "../coordinator/proofs/verify-contribution.js";
+import type { CircuitArtifacts } from "./build.js";
+import { testCircuits } from "./test-circuits.js";
+
+// Real circuit (n = 64, 16 bits), real witness generator, real snarkjs, development setup.
+const BITS = 16;
+const N = 64;
+const PARAMS = 150; // three chunks, the last one padded
+const context = {
+  jobId: "job-1",
+  round: 3,
+  globalModelHash: "ab".repeat(32),
+  deviceId: "device-7",
+};
+const salt = 123456789n;
+
+function honestUpdate(): Int32Array {
+  const q = new Int32Array(PARAMS);
+  for (let i = 0; i < PARAMS; i++) q[i] = ((i * 7919) % 2001) - 1000;
+  q[5] = 32767; // the extremes of the 16-bit range
+  q[6] = -32767;
+  return q;
+}
+
+let circuit: CircuitArtifacts;
+let prover: WorkerProver;
+let q: Int32Array;
+let c2: bigint;
+let proofs: ProofWithSignals[];
+
+function parameters(
+  overrides: Partial<VerifyContributionParameters> = {},
+): VerifyContributionParameters {
+  return {
+    circuits: {
+      updateNorm: {
+        id: circuit.id,
+        verificationKey: circuit.verificationKey,
+        parameters: { n: N, bits: BITS },
+      },
+    },
+    proofs: proofs.map((p) => ({ circuitId: circuit.id, ...p })),
+    expected: { ...context, c2 },
+    uploadedBytes: encodeUpdate(q, BITS),
+    bits: BITS,
+    paramCount: PARAMS,
+    salt,
+    ...overrides,
+  };
+}
+
+beforeAll(async () => {
+  ({ updateNorm: circuit } = await testCircuits());
+  prover = await createWorkerProver({ wasm: circuit.wasmPath, zkey: circuit.zkeyPath });
+  q = honestUpdate();
+  const squared = computeUpdateCommitment({ q, n: N, bits: BITS, salt }).partialSums.reduce(
+    (a, b) => a + b,
+    0n,
+  );
+  c2 = squared + 10n; // the update sits just under the bound
+  ({ proofs } = await proveUpdate({
+    q,
+    circuit: { n: N, bits: BITS },
+    salt,
+    context,
+    c2,
+    prover: prover.prove,
+  }));
+});
+
+afterAll(async () => {
+  await prover?.close();
+  await releaseSnarkjsThreads();
+});
+
+describe("UpdateNorm chunk circuit", () => {
+  it("is built with the insecure development setup, labelled as such", () => {
+    expect(circuit.insecure).toBe(true);
+    expect(circuit.zkeyPath).toMatch(/dev-insecure/);
+    expect(circuit.verificationKeySha256).toMatch(/^0x[0-9a-f]{64}$/);
+  });
+
+  it("proves an honest update whose public signals match the device's own computation", () => {
+    const { chunks } = updateNormInputs({ q, circuit: { n: N, bits: BITS }, salt, context, c2 });
+    expect(proofs).toHaveLength(3);
+    for (let j = 0; j < 3; j++) expect(proofs[j].publicSignals).toEqual(chunks[j].publicSignals);
+  });
+
+  it("verifies the honest contribution and recomputes its commitment from the bytes", async () => {
+    const result = await verifyContribution(parameters());
+    expect(result.commitment).toBe(
+      computeUpdateCommitment({ q, n: N, bits: BITS, salt }).commitment,
+    );
+    expect(result.squaredNorm).toBe(c2 - 10n);
+    expect(result.pairingChecks).toBe("batch");
+  });
+
+  it("rejects the upload when one byte differs from what was proven", async () => {
+    const bytes = encodeUpdate(q, BITS);
+    bytes[2 * 100] ^= 0x01; // value 100, chunk 1
+    await expect(verifyContribution(parameters({ uploadedBytes: bytes }))).rejects.toThrow(
+      CommitmentMismatchError,
+    );
+    await expect(verifyContribution(parameters({ uploadedBytes: bytes }))).rejects.toThrow(
+      /chunk 1/,
+    );
+  });
+
+  it("cannot prove an update whose norm is above the clip bound", async () => {
+    const tight = c2 - 11n;
+    await expect(
+      proveUpdate({
+        q,
+        circuit: { n: N, bits: BITS },
+        salt,
+        context,
+        c2: tight,
+        prover: prover.prove,
+      }),
+    ).rejects.toThrow(NormAboveBoundError);
+    // Straight to the witness generator, bypassing the device's own check: the last chunk's
+    // running bound fails inside the circuit.
+    const { chunks } = updateNormInputs({
+      q,
+      circuit: { n: N, bits: BITS },
+      salt,
+      context,
+      c2: tight,
+    });
+    await expect(prover.prove(chunks[2].input)).rejects.toThrow(ProofGenerationError);
+    // A value outside the 16-bit range cannot even be range-checked.
+    const wide = { ...chunks[0].input, values: [...(chunks[0].input.values as string[])] };
+    (wide.values as string[])[0] = String(1 << BITS);
+    await expect(prover.prove(wide)).rejects.toThrow(ProofGenerationError);
+  });
+
+  it("rejects an update sent without proofs, or with a chunk missing", async () => {
+    await expect(verifyContribution(parameters({ proofs: [] }))).rejects.toThrow(ProofMissingError);
+    const partial = proofs.slice(0, 2).map((p) => ({ circuitId: circuit.id, ...p }));
+    await expect(verifyContribution(parameters({ proofs: partial }))).rejects.toThrow(
+      ProofMissingError,
+    );
+  });
+
+  it("rejects proofs replayed in the next round or by another device", async () => {
+    await expect(
+      verifyContribution(parameters({ expected: { ...context, round: context.round + 1, c2 } })),
+    ).rejects.toThrow(ContextMismatchError);
+    await expect(
+      verifyContribution(parameters({ expected: { ...context, deviceId: "device-8", c2 } })),
+    ).rejects.toThrow(ContextMismatchError);
+    await expect(
+      verifyContribution(
+        parameters({ expected: { ...context, globalModelHash: "cd".repeat(32), c2 } }),
+      ),
+    ).rejects.toThrow(ContextMismatchError);
+  });
+
+  it("rejects proofs made against another clip bound, and reordered chunks", async () => {
+    await expect(
+      verifyContribution(parameters({ expected: { ...context, c2: c2 + 1n } })),
+    ).rejects.toThrow(ClipBoundMismatchError);
+    const swapped = [proofs[1], proofs[0], proofs[2]].map((p) => ({ circuitId: circuit.id, ...p }));
+    await expect(verifyContribution(parameters({ proofs: swapped }))).rejects.toThrow(
+      ContextMismatchError,
+    );
+  });
+
+  it("rejects a proof whose public signals were edited to chain differently", async () => {
+    const edited = proofs.map((p) => ({
+      circuitId: circuit.id,
+      proof: p.proof,
+      publicSignals: [...p.publicSignals],
+    }));
+    edited[1].publicSignals[4] = "0"; // sumBefore
+    await expect(verifyContribution(parameters({ proofs: edited }))).rejects.toThrow(
+      ChunkChainError,
+    );
+  });
+
+  it("rejects a tampered proof, and the batch check names the bad chunk", async () => {
+    const tampered = proofs.map((p) => ({
+      circuitId: circuit.id,
+      proof: structuredClone(p.proof),
+      publicSignals: p.publicSignals,
+    }));
+    // Swap A and C of chunk 2: both valid curve points, not a valid proof.
+    [tampered[2].proof.pi_a, tampered[2].proof.pi_c] = [
+      tampered[2].proof.pi_c,
+      tampered[2].proof.pi_a,
+    ];
+    await expect(verifyContribution(parameters({ proofs: tampered }))).rejects.toThrow(
+      ProofInvalidError,
+    );
+    await expect(verifyContribution(parameters({ proofs: tampered }))).rejects.toThrow(/chunk 2/);
+    const batch = await batchVerifyGroth16(circuit.verificationKey, tampered);
+    expect(batch).toEqual({ valid: false, invalid: [2], checks: "batch+individual" });
+    expect(await batchVerifyGroth16(circuit.verificationKey, proofs)).toEqual({
+      valid: true,
+      invalid: [],
+      checks: "batch",
+    });
+  });
+
+  it("produces proofs the stock snarkjs CLI verifies unchanged", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fedproof-cli-"));
+    writeFileSync(join(dir, "proof.json"), JSON.stringify(proofs[0].proof));
+    writeFileSync(join(dir, "public.json"), JSON.stringify(proofs[0].publicSignals));
+    const cli = join(createRequire(import.meta.url).resolve("snarkjs"), "..", "cli.cjs");
+    const run = spawnSync(
+      process.execPath,
+      [
+        cli,
+        "groth16",
+        "verify",
+        circuit.vkeyPath,
+        join(dir, "public.json"),
+        join(dir, "proof.json"),
+      ],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(run.stdout).toMatch(/OK!/);
+    expect(run.status).toBe(0);
+  });
+});

@@ -78,6 +78,7 @@ export function createCoordinatorHandlers(parameters: CoordinatorServiceParamete
           samples: request.samples,
           platform: request.platform,
           backend: request.backend,
+          payoutAddress: parsePayoutAddress(request.payoutAddress),
           joinedAtMs: Date.now(),
         });
         const token = randomBytes(24).toString("base64url");
@@ -262,4 +263,12 @@ async function* dataChunks(
     }
     yield data;
   }
+}
+
+function parsePayoutAddress(value: string): string {
+  if (!value) return "";
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) {
+    throw new InvalidArgumentError(`payout address "${value}" is not a 0x-prefixed 20-byte hex address`);
+  }
+  return value;
 }

@@ -86,6 +86,8 @@ export interface DeviceRecord {
   samples: number;
   platform: string;
   backend: string;
+  /** EVM address credited for this device's contributions ("" when none was given). */
+  payoutAddress: string;
   joinedAtMs: number;
 }
 

@@ -11,11 +11,12 @@ let built: Promise<BuildCircuitsReturnType> | undefined;
 export async function testCircuits(): Promise<{
   updateNorm: CircuitArtifacts;
   dataValidity: CircuitArtifacts;
+  ptauPath: string;
 }> {
   built ??= buildCircuits({
     dev: true,
     circuits: [TEST_CIRCUITS.updateNorm, TEST_CIRCUITS.dataValidity],
   });
-  const { circuits } = await built;
-  return { updateNorm: circuits[0], dataValidity: circuits[1] };
+  const { circuits, ptauPath } = await built;
+  return { updateNorm: circuits[0], dataValidity: circuits[1], ptauPath };
 }

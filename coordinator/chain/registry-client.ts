@@ -31,6 +31,7 @@ import {
   RegistryRevertedError,
   RoundAlreadyAnchoredError,
 } from "./registry-errors.js";
+import { createLocalSendLock, type SendLock } from "./send-lock.js";
 
 export {
   type DeployRegistryParameters,
@@ -45,6 +46,11 @@ export interface CreateRegistryClientParameters {
   /** Needed only to send transactions; reads work without it. */
   account?: ChainSigner;
   pollingIntervalMs?: number;
+  /**
+   * Serialises sends per signing key (nonce safety). Defaults to an in-process lock; pass
+   * `createRedisSendLock` when several processes share the key.
+   */
+  sendLock?: SendLock;
 }
 
 export interface TransactionOutcome {
@@ -217,6 +223,7 @@ export function createRegistryClient(
   const registry = getAddress(parameters.registry);
   const { publicClient, walletClient, account } = createChainClients(parameters);
   const contract = { address: registry, abi: fedproofRegistryAbi } as const;
+  const sendLock = parameters.sendLock ?? createLocalSendLock();
 
   const requireAccount = (): LocalAccount => {
     if (!account)
@@ -233,9 +240,9 @@ export function createRegistryClient(
   }
 
   /**
-   * Simulates first so that a revert is decoded before anything is signed, then sends and waits
-   * for the receipt. A transaction that still reverts on chain (another sender won a race) is
-   * replayed at its block to name the reason.
+   * Simulates first so that a revert is decoded before anything is signed, then sends (both under
+   * the sender's lock, see send-lock.ts) and waits for the receipt. A transaction that still
+   * reverts on chain (another sender won a race) is replayed at its block to name the reason.
    */
   async function send(call: RegistryWrite): Promise<TransactionReceipt> {
     const sender = requireAccount();
@@ -254,8 +261,11 @@ export function createRegistryClient(
           })
         : error;
     try {
-      await publicClient.call({ account: sender, to: registry, data });
-      const txHash = await walletClient!.sendTransaction({ to: registry, data });
+      // Simulate inside the lock too: a send queued behind another may find the state changed.
+      const txHash = await sendLock(sender.address, async () => {
+        await publicClient.call({ account: sender, to: registry, data });
+        return walletClient!.sendTransaction({ to: registry, data });
+      });
       const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash });
       if (receipt.status === "reverted") {
         await publicClient.call({

@@ -1,0 +1,248 @@
+/**
+ * Anchors a completed round on the registry: one transaction per round whatever the number of
+ * contributors (the leaves go into two Merkle roots, see round-leaves.ts and merkle.ts).
+ *
+ * - Idempotent: `anchorRoundOnce` first reads the round on chain; a round already holding this
+ *   anchor returns the existing transaction and sends nothing.
+ * - Nonce-safe: sends for one key are serialised through a Redis lock keyed by chain and sender
+ *   (send-lock.ts), so any number of workers may share the coordinator's key.
+ * - Retried while the chain is unreachable: transient failures are thrown plainly and BullMQ
+ *   retries them with a capped exponential backoff; failures that would repeat (unknown job,
+ *   missing role, a different anchor already in place, malformed data) end the job at once.
+ * - The round record gets `anchorTx` and `contributionsRoot` only after the receipt arrived; the
+ *   round engine moves the round to ANCHORED on this job's `completed` event.
+ */
+import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
+import type { Logger } from "pino";
+import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
+import { NotFoundError } from "../errors.js";
+import type { JobStore } from "../store/job-store.js";
+import { bullPrefix, lockSettings } from "../workers/queues.js";
+import {
+  ANCHOR_BACKOFF_TYPE,
+  ANCHOR_QUEUE_NAME,
+  type AnchorJobData,
+  type AnchorJobResult,
+} from "./anchor-queue.js";
+import type { ChainConfig } from "./chain-config.js";
+import { buildRoundTree } from "./merkle.js";
+import { sha256HexToBytes32 } from "./register-job.js";
+import { createRegistryClient, type RegistryClient } from "./registry-client.js";
+import {
+  AncestryMismatchError,
+  ChainUnavailableError,
+  RegistryError,
+  RoundOutOfOrderError,
+} from "./registry-errors.js";
+import { type ContributionLeafInput, leafProofsOf, roundLeaves } from "./round-leaves.js";
+import { createRedisSendLock, SendLockTimeoutError } from "./send-lock.js";
+
+/** The round cannot be anchored as it stands (not completed, no model, no device record). */
+export class AnchorPreconditionError extends FedproofError {
+  override name = "AnchorPreconditionError";
+  constructor(shortMessage: string) {
+    super(shortMessage, { code: "FAILED_PRECONDITION" });
+  }
+}
+
+export interface AnchorDependencies {
+  store: JobStore;
+  registry: RegistryClient;
+  logger?: Logger;
+}
+
+export type AnchorRoundJobReturnType = AnchorJobResult;
+
+/** The leaves of a stored round, ready for `roundLeaves`: contributions joined with devices. */
+export async function storedRoundLeafInputs(
+  store: JobStore,
+  jobId: string,
+  round: number,
+): Promise<ContributionLeafInput[]> {
+  const contributions = await store.contributions(jobId, round);
+  return Promise.all(
+    contributions.map(async (contribution) => {
+      const device = await store.findDevice(jobId, contribution.deviceId);
+      if (!device) {
+        throw new AnchorPreconditionError(
+          `round ${round} of job ${jobId} has a contribution from ${contribution.deviceId}, which has no device record`,
+        );
+      }
+      return {
+        deviceId: contribution.deviceId,
+        publicKey: device.publicKey,
+        payoutAddress: device.payoutAddress ?? "",
+        commitment: contribution.commitment ?? "",
+        samples: contribution.samples,
+        proofs: leafProofsOf(contribution.proofs ?? [], contribution.deviceId),
+      };
+    }),
+  );
+}
+
+/** ε as the registry stores it: millionths, rounded; 0 without DP. */
+export function epsilonMicroOf(epsilon: number): bigint {
+  if (!Number.isFinite(epsilon) || epsilon <= 0) return 0n;
+  return BigInt(Math.round(epsilon * 1e6));
+}
+
+export async function anchorRoundJob(
+  dependencies: AnchorDependencies,
+  data: AnchorJobData,
+): Promise<AnchorRoundJobReturnType> {
+  const { store, registry } = dependencies;
+  const { jobId, round, chainJobId } = data;
+  if (!/^[1-9][0-9]*$/.test(chainJobId)) {
+    throw new InvalidArgumentError(`chain job id must be a positive integer, got "${chainJobId}"`);
+  }
+  const job = await store.getJob(jobId);
+  const record = await store.getRound(jobId, round);
+  if (record.state !== "COMPLETED" && record.state !== "ANCHORED") {
+    throw new AnchorPreconditionError(
+      `round ${round} of job ${jobId} is ${record.state}: only a completed round is anchored`,
+    );
+  }
+  if (!record.modelHash) {
+    throw new AnchorPreconditionError(`round ${round} of job ${jobId} has no model hash`);
+  }
+  const parent = record.globalModelHash || (round === 1 ? job.initialModelHash : "");
+  const modelHash = sha256HexToBytes32(record.modelHash, `model hash of round ${round}`);
+  const parentHash = sha256HexToBytes32(parent, `parent model hash of round ${round}`);
+
+  const { contributions, credits } = roundLeaves(await storedRoundLeafInputs(store, jobId, round));
+  const tree = buildRoundTree({ contributions, credits });
+  const anchored = await registry.anchorRoundOnce({
+    jobId: BigInt(chainJobId),
+    round,
+    modelHash,
+    parentHash,
+    contributionsRoot: tree.contributionsRoot,
+    creditsRoot: tree.creditsRoot,
+    contributors: tree.contributors,
+    totalCredits: tree.totalCredits,
+    epsilonMicro: epsilonMicroOf(record.epsilon),
+  });
+  // Only now, with a receipt in hand, does the round record name its anchor.
+  await store.updateRound(jobId, round, {
+    anchorTx: anchored.txHash,
+    contributionsRoot: tree.contributionsRoot,
+  });
+  dependencies.logger?.info(
+    {
+      jobId,
+      round,
+      chainJobId,
+      txHash: anchored.txHash,
+      gasUsed: Number(anchored.gasUsed),
+      contributors: tree.contributors,
+      alreadyAnchored: anchored.alreadyAnchored,
+    },
+    anchored.alreadyAnchored ? "round was already anchored" : "round anchored",
+  );
+  return {
+    jobId,
+    round,
+    chainJobId,
+    txHash: anchored.txHash,
+    blockNumber: Number(anchored.blockNumber),
+    modelHash,
+    parentHash,
+    contributionsRoot: tree.contributionsRoot,
+    creditsRoot: tree.creditsRoot,
+    roundRoot: tree.roundRoot,
+    contributors: tree.contributors,
+    totalCredits: tree.totalCredits.toString(),
+    gasUsed: Number(anchored.gasUsed),
+    alreadyAnchored: anchored.alreadyAnchored,
+  };
+}
+
+/**
+ * Whether retrying can change the outcome. The chain being down, the previous round's anchor not
+ * mined yet, another process holding the key, or anything unknown (nonce races, Redis hiccups):
+ * retry. A decoded contract refusal, bad data or a missing round: it would fail the same way.
+ */
+export function isPermanentAnchorError(error: unknown): boolean {
+  if (
+    error instanceof ChainUnavailableError ||
+    error instanceof RoundOutOfOrderError ||
+    error instanceof SendLockTimeoutError ||
+    error instanceof AncestryMismatchError
+  ) {
+    return false;
+  }
+  if (error instanceof RegistryError) return error.errorName !== undefined;
+  return (
+    error instanceof InvalidArgumentError ||
+    error instanceof NotFoundError ||
+    error instanceof AnchorPreconditionError
+  );
+}
+
+export interface StartAnchorWorkerParameters {
+  connection: ConnectionOptions;
+  prefix: string;
+  store: JobStore;
+  chain: ChainConfig;
+  logger: Logger;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  /** Anchor jobs processed at once; sends still go one at a time per key. Default 2. */
+  concurrency?: number;
+  /** First retry delay; doubles per attempt up to `maxRetryDelayMs`. Default 1 s. */
+  retryDelayMs?: number;
+  /** Default 30 s. */
+  maxRetryDelayMs?: number;
+  /** How often to poll for receipts. Default 1 s (viem's 4 s suits public chains). */
+  pollingIntervalMs?: number;
+}
+
+/** A BullMQ worker on the `anchor` queue; add jobs with `enqueueAnchor` (anchor-queue.ts). */
+export function startAnchorWorker(
+  parameters: StartAnchorWorkerParameters,
+): Worker<AnchorJobData, AnchorJobResult> {
+  const { chain, store, logger } = parameters;
+  const registry = createRegistryClient({
+    rpcUrl: chain.rpcUrl,
+    chainId: chain.chainId,
+    registry: chain.registry,
+    account: chain.privateKey,
+    pollingIntervalMs: parameters.pollingIntervalMs,
+    sendLock: createRedisSendLock({
+      redis: store.redis,
+      prefix: parameters.prefix,
+      chainId: chain.chainId,
+    }),
+  });
+  const retryDelayMs = parameters.retryDelayMs ?? 1_000;
+  const maxRetryDelayMs = parameters.maxRetryDelayMs ?? 30_000;
+
+  return new Worker<AnchorJobData, AnchorJobResult>(
+    ANCHOR_QUEUE_NAME,
+    async (job: Job<AnchorJobData, AnchorJobResult>) => {
+      try {
+        return await anchorRoundJob({ store, registry, logger }, job.data);
+      } catch (error) {
+        const reason = error instanceof FedproofError ? error.shortMessage : String(error);
+        if (isPermanentAnchorError(error)) {
+          logger.error({ ...job.data, reason }, "anchor failed for good");
+          throw new UnrecoverableError(reason);
+        }
+        logger.warn({ ...job.data, attempt: job.attemptsMade + 1, reason }, "anchor will retry");
+        throw error;
+      }
+    },
+    {
+      connection: parameters.connection,
+      prefix: bullPrefix(parameters.prefix),
+      concurrency: parameters.concurrency ?? 2,
+      ...lockSettings(parameters.lockDurationMs, parameters.stalledIntervalMs),
+      settings: {
+        backoffStrategy: (attemptsMade: number, type?: string) => {
+          if (type !== ANCHOR_BACKOFF_TYPE) return 0;
+          return Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.max(0, attemptsMade - 1));
+        },
+      },
+    },
+  );
+}

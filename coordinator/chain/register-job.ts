@@ -1,0 +1,69 @@
+import { type Hex, zeroHash } from "viem";
+import { InvalidArgumentError } from "../../common/errors.js";
+import type { JobRecord } from "../store/job-store.js";
+import type { ChainConfig } from "./chain-config.js";
+import { createRegistryClient, type RegistryClient } from "./registry-client.js";
+import type { SendLock } from "./send-lock.js";
+
+export interface RegisterJobOnChainParameters {
+  chain: ChainConfig;
+  job: Pick<JobRecord, "jobId" | "specHash" | "initialModelHash">;
+  /** `jobVerificationKeyHash(keys)`; the zero hash (the default) for a job without proofs. */
+  vkeyHash?: Hex;
+  /** Reuse a client (and its send lock) instead of building one from `chain`. */
+  registry?: RegistryClient;
+  sendLock?: SendLock;
+  pollingIntervalMs?: number;
+}
+
+export interface RegisterJobOnChainReturnType {
+  /** The registry's job id (decimal), what anchor jobs and bundles name as `chainJobId`. */
+  chainJobId: string;
+  txHash: Hex;
+  blockNumber: number;
+  gasUsed: number;
+}
+
+/**
+ * Registers a job on the registry: its spec hash, initial model hash and verification-key hash.
+ * Not idempotent: each call registers a new chain job, so the caller stores `chainJobId` with the
+ * job before it anchors anything.
+ */
+export async function registerJobOnChain(
+  parameters: RegisterJobOnChainParameters,
+): Promise<RegisterJobOnChainReturnType> {
+  const { chain, job } = parameters;
+  const registry =
+    parameters.registry ??
+    createRegistryClient({
+      rpcUrl: chain.rpcUrl,
+      chainId: chain.chainId,
+      registry: chain.registry,
+      account: chain.privateKey,
+      sendLock: parameters.sendLock,
+      pollingIntervalMs: parameters.pollingIntervalMs,
+    });
+  const result = await registry.registerJob({
+    specHash: sha256HexToBytes32(job.specHash, `spec hash of job ${job.jobId}`),
+    initialModelHash: sha256HexToBytes32(
+      job.initialModelHash,
+      `initial model hash of job ${job.jobId}`,
+    ),
+    vkeyHash: parameters.vkeyHash ?? zeroHash,
+  });
+  return {
+    chainJobId: result.jobId.toString(),
+    txHash: result.txHash,
+    blockNumber: Number(result.blockNumber),
+    gasUsed: Number(result.gasUsed),
+  };
+}
+
+/** A store's sha256 hex digest (no prefix) as the registry's bytes32; accepts a 0x prefix too. */
+export function sha256HexToBytes32(hex: string, what = "hash"): Hex {
+  const bare = hex.startsWith("0x") ? hex.slice(2) : hex;
+  if (!/^[0-9a-fA-F]{64}$/.test(bare)) {
+    throw new InvalidArgumentError(`${what} must be a sha256 hex digest, got "${hex}"`);
+  }
+  return `0x${bare.toLowerCase()}`;
+}

@@ -33,7 +33,7 @@ const { registerJobOnChain } = await import("../coordinator/chain/register-job.j
 const { createRedisSendLock } = await import("../coordinator/chain/send-lock.js");
 const { buildRoundTree } = await import("../coordinator/chain/merkle.js");
 const { roundLeaves } = await import("../coordinator/chain/round-leaves.js");
-const { storedRoundLeafInputs } = await import("../coordinator/chain/anchor-worker.js");
+const { storedRoundLeafInputs } = await import("../coordinator/chain/stored-round-leaves.js");
 
 type ChainConfig = ReturnType<typeof makeChainConfig>;
 

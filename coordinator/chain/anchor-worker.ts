@@ -34,8 +34,9 @@ import {
   RegistryError,
   RoundOutOfOrderError,
 } from "./registry-errors.js";
-import { type ContributionLeafInput, leafProofsOf, roundLeaves } from "./round-leaves.js";
+import { epsilonMicroOf, roundLeaves } from "./round-leaves.js";
 import { createRedisSendLock, SendLockTimeoutError } from "./send-lock.js";
+import { MissingDeviceRecordError, storedRoundLeafInputs } from "./stored-round-leaves.js";
 
 /** The round cannot be anchored as it stands (not completed, no model, no device record). */
 export class AnchorPreconditionError extends FedproofError {
@@ -52,39 +53,6 @@ export interface AnchorDependencies {
 }
 
 export type AnchorRoundJobReturnType = AnchorJobResult;
-
-/** The leaves of a stored round, ready for `roundLeaves`: contributions joined with devices. */
-export async function storedRoundLeafInputs(
-  store: JobStore,
-  jobId: string,
-  round: number,
-): Promise<ContributionLeafInput[]> {
-  const contributions = await store.contributions(jobId, round);
-  return Promise.all(
-    contributions.map(async (contribution) => {
-      const device = await store.findDevice(jobId, contribution.deviceId);
-      if (!device) {
-        throw new AnchorPreconditionError(
-          `round ${round} of job ${jobId} has a contribution from ${contribution.deviceId}, which has no device record`,
-        );
-      }
-      return {
-        deviceId: contribution.deviceId,
-        publicKey: device.publicKey,
-        payoutAddress: device.payoutAddress ?? "",
-        commitment: contribution.commitment ?? "",
-        samples: contribution.samples,
-        proofs: leafProofsOf(contribution.proofs ?? [], contribution.deviceId),
-      };
-    }),
-  );
-}
-
-/** ε as the registry stores it: millionths, rounded; 0 without DP. */
-export function epsilonMicroOf(epsilon: number): bigint {
-  if (!Number.isFinite(epsilon) || epsilon <= 0) return 0n;
-  return BigInt(Math.round(epsilon * 1e6));
-}
 
 export async function anchorRoundJob(
   dependencies: AnchorDependencies,
@@ -175,7 +143,8 @@ export function isPermanentAnchorError(error: unknown): boolean {
   return (
     error instanceof InvalidArgumentError ||
     error instanceof NotFoundError ||
-    error instanceof AnchorPreconditionError
+    error instanceof AnchorPreconditionError ||
+    error instanceof MissingDeviceRecordError
   );
 }
 

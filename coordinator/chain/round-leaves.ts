@@ -166,6 +166,12 @@ export function roundLeaves(inputs: readonly ContributionLeafInput[]): RoundLeav
   return { leaves, contributions: leaves.map((leaf) => leaf.contribution), credits };
 }
 
+/** ε as the registry stores it: millionths, rounded; 0 without DP. */
+export function epsilonMicroOf(epsilon: number): bigint {
+  if (!Number.isFinite(epsilon) || epsilon <= 0) return 0n;
+  return BigInt(Math.round(epsilon * 1e6));
+}
+
 /** "0x"-prefixed lower-case hex of even length; accepts input with or without the prefix. */
 function normaliseHex(text: string, what: string): Hex {
   const hex = (text.startsWith("0x") || text.startsWith("0X") ? text.slice(2) : text).toLowerCase();

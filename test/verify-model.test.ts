@@ -1,0 +1,392 @@
+/**
+ * `verifyModel` on a real Anvil, with rounds anchored by the real anchor job from a real Redis
+ * store: an honest 3-round chain and bundle verify; a flipped model byte, a tampered bundle, a
+ * bundle from another job and a bad proof are each named precisely.
+ */
+import { readFile } from "node:fs/promises";
+import { Redis } from "ioredis";
+import type { Address } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testCircuits } from "../circuits/test-circuits.js";
+import { inThreadProver } from "../client/core/proving/prove-groth16.js";
+import { proveUpdate } from "../client/core/proving/prove-update.js";
+import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
+import { buildContracts } from "../contracts/build.js";
+import { JobStore, type ProofRecord } from "../coordinator/store/job-store.js";
+import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
+import { type SeededJob, seedCompletedRounds } from "./harness/chain-fixture.js";
+import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
+import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
+
+await buildContracts();
+const { deployRegistry, createRegistryClient } = await import(
+  "../coordinator/chain/registry-client.js"
+);
+const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
+const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
+const { registerJobOnChain } = await import("../coordinator/chain/register-job.js");
+const { exportBundle, fetchBundleFromCoordinator, parseProvenanceBundle } = await import(
+  "../coordinator/chain/provenance-bundle.js"
+);
+const { verifyModel } = await import("../coordinator/chain/verify-model.js");
+const { jobVerificationKeyHash } = await import("../coordinator/chain/job-vkey-hash.js");
+
+type ProvenanceBundle = Awaited<ReturnType<typeof exportBundle>>;
+type VerificationKeys = Parameters<typeof jobVerificationKeyHash>[0];
+
+let anvil: StartAnvilReturnType;
+let chain: ReturnType<typeof makeChainConfig>;
+let redis: Redis;
+let store: JobStore;
+const prefix = uniquePrefix("verify-model");
+let jobCounter = 0;
+
+interface AnchoredJob extends SeededJob {
+  chainJobId: string;
+  bundle: ProvenanceBundle;
+}
+
+/** Seeds `rounds` completed rounds, registers the job, anchors every round, exports the bundle. */
+async function anchoredJob(
+  options: {
+    rounds?: number;
+    devices?: number;
+    proofs?: (round: number, deviceId: string) => ProofRecord[];
+    verificationKeys?: VerificationKeys;
+    epsilon?: number;
+    targetStore?: JobStore;
+  } = {},
+): Promise<AnchoredJob> {
+  jobCounter += 1;
+  const jobId = `job-${jobCounter}`;
+  const targetStore = options.targetStore ?? store;
+  const seeded = await seedCompletedRounds({
+    store: targetStore,
+    jobId,
+    rounds: options.rounds ?? 3,
+    devicesPerRound: options.devices ?? 4,
+    salt: `${prefix}/${jobId}`,
+    proofs: options.proofs,
+    epsilon: options.epsilon,
+  });
+  const verificationKeys = options.verificationKeys ?? {};
+  const { chainJobId } = await registerJobOnChain({
+    chain,
+    job: seeded.job,
+    vkeyHash: jobVerificationKeyHash(verificationKeys),
+    pollingIntervalMs: 50,
+  });
+  const registry = createRegistryClient({
+    rpcUrl: chain.rpcUrl,
+    chainId: chain.chainId,
+    registry: chain.registry,
+    account: chain.privateKey,
+    pollingIntervalMs: 50,
+  });
+  for (let round = 1; round <= seeded.job.spec.rounds; round++) {
+    await anchorRoundJob({ store: targetStore, registry }, { jobId, round, chainJobId });
+  }
+  const bundle = await exportBundle({
+    store: targetStore,
+    jobId,
+    chain: { chainId: chain.chainId, registry: chain.registry, chainJobId },
+    verificationKeys,
+  });
+  return { ...seeded, chainJobId, bundle };
+}
+
+function verify(
+  modelBytes: Uint8Array,
+  bundle: ProvenanceBundle,
+  registry: Address = chain.registry,
+) {
+  return verifyModel({ modelBytes, rpcUrl: anvil.rpcUrl, registry, bundle });
+}
+
+/** A deep copy, as a verifier would read it from a file. */
+function copy(bundle: ProvenanceBundle): ProvenanceBundle {
+  return parseProvenanceBundle(JSON.parse(JSON.stringify(bundle)));
+}
+
+let honest: AnchoredJob;
+
+beforeAll(async () => {
+  anvil = await startAnvil();
+  const key = anvil.accounts[0]!.privateKey;
+  const { registry } = await deployRegistry({
+    rpcUrl: anvil.rpcUrl,
+    chainId: anvil.chainId,
+    account: key,
+    pollingIntervalMs: 50,
+  });
+  chain = makeChainConfig({
+    rpcUrl: anvil.rpcUrl,
+    chainId: anvil.chainId,
+    registry,
+    privateKey: key,
+  });
+  redis = new Redis(TEST_REDIS_URL);
+  store = new JobStore({ redis, prefix });
+  honest = await anchoredJob({ epsilon: 0.75 });
+});
+
+afterAll(async () => {
+  await anvil?.stop();
+  redis?.disconnect();
+  await deletePrefix(prefix);
+  await releaseSnarkjsThreads();
+});
+
+describe("an honest job", () => {
+  it("verifies the final model: 3 rounds, their contributors, and says plainly there are no proofs", async () => {
+    const report = await verify(honest.models[3]!, copy(honest.bundle));
+    expect(report.mismatches).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.modelHash).toBe(`0x${honest.modelHashes[3]}`);
+    expect(report.job?.chainJobId).toBe(honest.chainJobId);
+    expect(report.rounds.map((round) => [round.round, round.contributors])).toEqual([
+      [1, 4],
+      [2, 4],
+      [3, 4],
+    ]);
+    for (const round of report.rounds) {
+      expect(round.contributionsRoot).toBe("match");
+      expect(round.creditsRoot).toBe("match");
+      expect(round.epsilon).toBe(0.75);
+      expect(round.ok).toBe(true);
+    }
+    expect(report.proofs).toEqual({ status: "none", checked: 0, valid: 0 });
+    expect(report.notes[0]).toMatch(/^no proofs: job \d+ pins no verification key/);
+  });
+
+  it("verifies an intermediate model down to round 1, and the initial model with no rounds", async () => {
+    const middle = await verify(honest.models[2]!, honest.bundle);
+    expect(middle.ok).toBe(true);
+    expect(middle.rounds.map((round) => round.round)).toEqual([1, 2]);
+    expect(middle.notes.join("\n")).toMatch(
+      /also describes round 3, after this model; not checked/,
+    );
+
+    const initial = await verify(honest.models[0]!, honest.bundle);
+    expect(initial.ok).toBe(true);
+    expect(initial.rounds).toEqual([]);
+  });
+
+  it("records the anchor in every round of the exported bundle", () => {
+    for (const round of honest.bundle.rounds) expect(round.anchorTx).toMatch(/^0x[0-9a-f]{64}$/);
+  });
+});
+
+describe("a model that is not the one anchored", () => {
+  it("fails on one flipped byte: the model hash is not anchored", async () => {
+    const flipped = new Uint8Array(honest.models[3]!);
+    flipped[100] = flipped[100]! ^ 0x01;
+    const report = await verify(flipped, honest.bundle);
+    expect(report.ok).toBe(false);
+    expect(report.rounds).toEqual([]);
+    expect(report.mismatches).toHaveLength(1);
+    expect(report.mismatches[0]!.kind).toBe("model-not-anchored");
+    expect(report.mismatches[0]!.message).toMatch(
+      new RegExp(`^model hash 0x[0-9a-f]{64} is not anchored in registry ${chain.registry}`),
+    );
+  });
+});
+
+describe("a tampered bundle", () => {
+  it("names the round and the device whose contribution changed", async () => {
+    const bundle = copy(honest.bundle);
+    const contribution = bundle.rounds[1]!.contributions.find((c) => c.deviceId === "sim-003")!;
+    contribution.samples += 1;
+    const report = await verify(honest.models[3]!, bundle);
+    expect(report.ok).toBe(false);
+    expect(report.mismatches).toContainEqual({
+      kind: "contribution",
+      round: 2,
+      deviceId: "sim-003",
+      message: "round 2: contribution of device sim-003 does not match the anchored root",
+    });
+    // Only round 2 and only that device are blamed for the contributions.
+    const blamed = report.mismatches.filter((m) => m.kind === "contribution");
+    expect(blamed.map((m) => [m.round, m.deviceId])).toEqual([[2, "sim-003"]]);
+    expect(report.rounds.map((round) => round.ok)).toEqual([true, false, true]);
+  });
+
+  it("names the device whose public key or commitment was swapped", async () => {
+    const bundle = copy(honest.bundle);
+    bundle.rounds[0]!.contributions[1]!.publicKey = "ab".repeat(64);
+    bundle.rounds[2]!.contributions[2]!.commitment = "01";
+    const report = await verify(honest.models[3]!, bundle);
+    expect(report.mismatches.map((m) => m.message)).toEqual(
+      expect.arrayContaining([
+        "round 1: contribution of device sim-001 does not match the anchored root",
+        "round 3: contribution of device sim-002 does not match the anchored root",
+      ]),
+    );
+  });
+
+  it("notices a contribution left out, and a redirected payout", async () => {
+    const dropped = copy(honest.bundle);
+    dropped.rounds[2]!.contributions.pop();
+    const droppedReport = await verify(honest.models[3]!, dropped);
+    expect(droppedReport.mismatches.map((m) => m.message)).toContain(
+      "round 3: the bundle lists 3 contributions, the anchor counts 4",
+    );
+
+    const redirected = copy(honest.bundle);
+    redirected.rounds[0]!.contributions[0]!.payoutAddress =
+      "0x3333333333333333333333333333333333333333";
+    const redirectedReport = await verify(honest.models[3]!, redirected);
+    expect(redirectedReport.ok).toBe(false);
+    expect(redirectedReport.mismatches).toContainEqual(
+      expect.objectContaining({ kind: "credits-root", round: 1 }),
+    );
+  });
+
+  it("names the round, without a device, when the bundle has no Merkle proofs", async () => {
+    const bundle = copy(honest.bundle);
+    for (const round of bundle.rounds) for (const c of round.contributions) delete c.merkleProof;
+    bundle.rounds[1]!.contributions[0]!.samples = 1;
+    const report = await verify(honest.models[3]!, bundle);
+    expect(report.mismatches.map((m) => m.message)).toContain(
+      "round 2: the contributions in the bundle do not match the anchored root (the bundle has no per-contribution proofs to tell which)",
+    );
+  });
+
+  it("refuses a bundle that describes another job or spec", async () => {
+    const other = await anchoredJob({ rounds: 1, devices: 2 });
+    const report = await verify(honest.models[3]!, other.bundle);
+    expect(report.ok).toBe(false);
+    const kinds = report.mismatches.map((m) => m.kind);
+    expect(kinds).toContain("bundle-job");
+    expect(kinds).toContain("round-missing");
+
+    const spec = copy(honest.bundle);
+    spec.spec = { ...spec.spec!, clipNorm: 1000 };
+    const specReport = await verify(honest.models[3]!, spec);
+    expect(specReport.mismatches.map((m) => m.message)).toContain(
+      `the job spec in the bundle does not hash to the bundle's spec hash ${honest.bundle.specHash}`,
+    );
+  });
+
+  it("rejects a file that is not a bundle, naming the field", () => {
+    const broken = JSON.parse(JSON.stringify(honest.bundle));
+    broken.rounds[0].contributionsRoot = "0x12";
+    expect(() => parseProvenanceBundle(broken)).toThrow(
+      /bundle\.rounds\.0\.contributionsRoot: a 0x-prefixed 32-byte hex string/,
+    );
+  });
+});
+
+describe("proofs", () => {
+  let proofJob: AnchoredJob;
+
+  beforeAll(async () => {
+    const { updateNorm } = await testCircuits();
+    const prover = inThreadProver({
+      wasm: await readFile(updateNorm.wasmPath),
+      zkey: await readFile(updateNorm.zkeyPath),
+    });
+    const q = new Int32Array(64).map((_, index) => (index % 5) - 2);
+    const { proofs } = await proveUpdate({
+      q,
+      circuit: { n: 64, bits: 16 },
+      salt: 12345n,
+      context: {
+        jobId: "proof-job",
+        round: 1,
+        globalModelHash: "00".repeat(32),
+        deviceId: "sim-000",
+      },
+      c2: 10_000n,
+      prover,
+    });
+    const good: ProofRecord = {
+      circuitId: updateNorm.id,
+      proofJson: JSON.stringify(proofs[0]!.proof),
+      publicSignals: proofs[0]!.publicSignals,
+    };
+    // The coordinator anchored a proof whose signals were altered: it can never verify.
+    const bad: ProofRecord = {
+      ...good,
+      publicSignals: [String(BigInt(good.publicSignals[0]!) + 1n), ...good.publicSignals.slice(1)],
+    };
+    proofJob = await anchoredJob({
+      rounds: 2,
+      devices: 3,
+      verificationKeys: { [updateNorm.id]: updateNorm.verificationKey },
+      proofs: (round, deviceId) => [round === 2 && deviceId === "sim-001" ? bad : good],
+    });
+  });
+
+  it("checks every proof against the pinned key and names the one that does not verify", async () => {
+    const report = await verify(proofJob.models[2]!, copy(proofJob.bundle));
+    expect(report.proofs).toEqual({ status: "failed", checked: 6, valid: 5 });
+    expect(report.rounds[0]!.proofs).toEqual({ status: "verified", checked: 3, valid: 3 });
+    expect(report.mismatches).toHaveLength(1);
+    expect(report.mismatches[0]).toMatchObject({
+      kind: "proof-invalid",
+      round: 2,
+      deviceId: "sim-001",
+    });
+    expect(report.mismatches[0]!.message).toMatch(
+      /^round 2: proof 0 \(circuit update-norm-.*\) of device sim-001 does not verify against the pinned verification key$/,
+    );
+
+    const reference = await verifyModel({
+      modelBytes: proofJob.models[1]!,
+      rpcUrl: anvil.rpcUrl,
+      registry: chain.registry,
+      bundle: proofJob.bundle,
+      proofCheck: "snarkjs",
+    });
+    expect(reference.ok).toBe(true);
+    expect(reference.proofs).toEqual({ status: "verified", checked: 3, valid: 3 });
+  });
+
+  it("refuses keys that are not the pinned ones, and missing proofs when a key is pinned", async () => {
+    const swapped = copy(proofJob.bundle);
+    const [id] = Object.keys(swapped.verificationKeys);
+    swapped.verificationKeys[id!] = { ...swapped.verificationKeys[id!]!, nPublic: 99 };
+    const report = await verify(proofJob.models[1]!, swapped);
+    expect(report.ok).toBe(false);
+    expect(report.mismatches[0]!.kind).toBe("verification-key");
+    expect(report.proofs.status).toBe("unchecked");
+
+    const stripped = copy(proofJob.bundle);
+    stripped.rounds[0]!.contributions[0]!.proofs = [];
+    const strippedReport = await verify(proofJob.models[1]!, stripped);
+    expect(strippedReport.mismatches.map((m) => m.message)).toContain(
+      "round 1: contribution of device sim-000 carries no proof, though the job pins a verification key",
+    );
+  });
+});
+
+describe("a bundle fetched from the coordinator", () => {
+  let coordinator: TestCoordinator;
+  beforeAll(async () => {
+    coordinator = await startTestCoordinator("verify-fetch", { workers: [] });
+  });
+  afterAll(async () => {
+    await coordinator?.dispose();
+  });
+
+  it("verifies the model through the Provenance service", async () => {
+    const job = await anchoredJob({ rounds: 2, devices: 3, targetStore: coordinator.store });
+    const bundle = await fetchBundleFromCoordinator(coordinator.address, job.job.jobId, {
+      registry: chain.registry,
+      chainId: chain.chainId,
+      chainJobId: job.chainJobId,
+    });
+    expect(bundle.rounds.map((round) => round.contributors)).toEqual([3, 3]);
+    const report = await verify(job.models[2]!, bundle);
+    expect(report.mismatches).toEqual([]);
+    expect(report.rounds.map((round) => round.contributionsRoot)).toEqual(["match", "match"]);
+    // Without payout addresses from the service the credits cannot be checked, and the report says so.
+    const credits = report.rounds.map((round) => round.creditsRoot);
+    if (credits.includes("unchecked")) {
+      expect(report.notes.join("\n")).toMatch(/credits not checked/);
+    } else {
+      expect(credits).toEqual(["match", "match"]);
+    }
+  });
+});

@@ -16,6 +16,9 @@ export const BENCHMARKS_DIRECTORY = path.dirname(fileURLToPath(import.meta.url))
 export const RESULTS_DIRECTORY = path.join(BENCHMARKS_DIRECTORY, "results");
 export const REPOSITORY_ROOT = path.dirname(BENCHMARKS_DIRECTORY);
 
+/** Read when a benchmark imports this module, i.e. before it has done any work. */
+const LOAD_AVERAGE_AT_START = round(os.loadavg()[0] ?? 0, 2);
+
 /** A named figure, as it appears in `summary`; null when the benchmark could not measure it. */
 export type FigureValue = number | string | boolean | null;
 
@@ -23,8 +26,12 @@ export interface MachineInfo {
   cpuModel: string;
   cores: number;
   memoryGiB: number;
-  /** 1-minute load average when the run started: other work on the machine skews timings. */
-  loadAverage: number;
+  /**
+   * 1-minute load averages when the benchmark process started and when it wrote its
+   * results: other work on the machine (or the benchmark's own children) skews timings.
+   */
+  loadAverageAtStart: number;
+  loadAverageAtEnd: number;
   platform: string;
   nodeVersion: string;
   tfjsVersion: string;
@@ -40,7 +47,8 @@ export function machineInfo(): MachineInfo {
     cpuModel: cpus[0]?.model.trim() ?? "unknown",
     cores: cpus.length,
     memoryGiB: round(os.totalmem() / 2 ** 30, 1),
-    loadAverage: round(os.loadavg()[0] ?? 0, 2),
+    loadAverageAtStart: LOAD_AVERAGE_AT_START,
+    loadAverageAtEnd: round(os.loadavg()[0] ?? 0, 2),
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     nodeVersion: process.version,
     tfjsVersion: packageVersion("@tensorflow/tfjs"),
@@ -118,14 +126,13 @@ export function writeResults(
   const machine = machineInfo();
   const command = currentCommand();
   const date = new Date().toISOString();
+  const npmScript = process.env.npm_lifecycle_event;
   const document = {
     name,
     date,
     command,
-    // npm sets this for `npm run bench`, and each child benchmark inherits it.
-    ...(process.env.npm_lifecycle_event
-      ? { launchedBy: `npm run ${process.env.npm_lifecycle_event}` }
-      : {}),
+    // npm sets this for `npm run bench` and each child benchmark inherits it; npx sets it too.
+    ...(npmScript && npmScript !== "npx" ? { launchedBy: `npm run ${npmScript}` } : {}),
     machine,
     summary,
     ...details,
@@ -140,7 +147,7 @@ export function writeResults(
     "",
     `\`${command}\` · ${date} · commit ${machine.gitCommit.slice(0, 12)}${machine.gitDirty ? " (dirty)" : ""}`,
     "",
-    `${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, load ${machine.loadAverage} · Node ${machine.nodeVersion} · tfjs ${machine.tfjsVersion}`,
+    `${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, load ${machine.loadAverageAtStart} at start, ${machine.loadAverageAtEnd} at end · Node ${machine.nodeVersion} · tfjs ${machine.tfjsVersion}`,
     "",
     ...[summaryTable, ...(Array.isArray(tables) ? tables : [tables])].map(renderTable),
   ].join("\n");
@@ -161,9 +168,13 @@ export function renderTable(table: ResultTable): string {
   const cells = table.rows.map((row) =>
     row.map((cell) => (typeof cell === "number" ? formatNumber(cell) : cell)),
   );
+  // Right-align a column of figures even when some rows leave it blank.
+  const blank = (cell: string | number | undefined) =>
+    cell === undefined || cell === "" || cell === "—";
   const numeric = table.columns.map(
     (_, column) =>
-      table.rows.length > 0 && table.rows.every((row) => typeof row[column] === "number"),
+      table.rows.some((row) => typeof row[column] === "number") &&
+      table.rows.every((row) => typeof row[column] === "number" || blank(row[column])),
   );
   const line = (values: string[]) =>
     `| ${values.map((value) => value.replaceAll("|", "\\|")).join(" | ")} |`;

@@ -1,6 +1,8 @@
 import path from "node:path";
 import { type Command, Option } from "commander";
+import { parseByzantine } from "../../client/core/byzantine.js";
 import { parsePartition } from "../../client/core/data/partition.js";
+import { STRATEGY_NAMES } from "../../coordinator/jobs/job-spec.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import { parseDatasetName } from "../../client/node/simulated-data.js";
 import { InvalidArgumentError } from "../../common/errors.js";
@@ -24,6 +26,12 @@ export function registerDemoCommand(program: Command): void {
     .option("--clip-norm <C>", "L2 clip bound of each update")
     .option("--deadline <seconds>", "round deadline", "300")
     .addOption(new Option("--backend <name>", "tfjs backend for devices").choices(["auto", "tensorflow", "wasm", "cpu"]).default("auto"))
+    .addOption(new Option("--strategy <name>", "aggregation strategy").choices([...STRATEGY_NAMES]).default("fedavg"))
+    .option("--dp-noise <z>", "central DP: Gaussian noise multiplier z (σ = z·C on the sum); 0 = off", "0")
+    .option("--dp-delta <δ>", "δ of the (ε, δ) guarantee", "1e-5")
+    .option("--epsilon-budget <ε>", "stop the job before a round would spend more than ε (0 = no budget)", "0")
+    .option("--adaptive-clip <quantile>", "adapt C toward this quantile of update norms (Andrew et al. 2021); 0 = fixed C", "0")
+    .option("--byzantine <k:attack>", "make k simulated devices malicious within the clip bound: scale | signflip | noise")
     .option("--out <dir>", "write the final model (model.bin + manifest.json) and demo.json there")
     .action(async (options) => {
       try {
@@ -33,6 +41,10 @@ export function registerDemoCommand(program: Command): void {
           throw new InvalidArgumentError(`--clients-per-round ${options.clientsPerRound} exceeds --clients ${options.clients}`);
         }
         const schema = DATASET_SCHEMAS[dataset];
+        const byzantine = options.byzantine ? parseByzantine(options.byzantine) : undefined;
+        if (byzantine && byzantine.count > options.clients) {
+          throw new InvalidArgumentError(`--byzantine ${byzantine.count} exceeds --clients ${options.clients}`);
+        }
         const lr = options.lr === undefined ? (dataset === "synthetic" ? 0.1 : 0.05) : Number(options.lr);
         const result = await runDemo({
           clients: options.clients,
@@ -42,6 +54,7 @@ export function registerDemoCommand(program: Command): void {
           backend: options.backend as PreferredBackend,
           out: options.out ? path.resolve(options.out) : undefined,
           logLevel: options.logLevel,
+          byzantine,
           onProgress: (line) => progress(options, line),
           spec: {
             name: `demo-${dataset}-${options.model}`,
@@ -58,10 +71,17 @@ export function registerDemoCommand(program: Command): void {
             clipNorm: options.clipNorm === undefined ? 5 : Number(options.clipNorm),
             training: { epochs: options.epochs ?? 1, batchSize: 32, learningRate: lr },
             seed: options.seed,
+            strategy: { name: options.strategy, params: {} },
+            privacy: {
+              noiseMultiplier: Number(options.dpNoise),
+              delta: Number(options.dpDelta),
+              epsilonBudget: Number(options.epsilonBudget),
+              adaptiveClipQuantile: Number(options.adaptiveClip),
+            },
           },
         });
         emit(options, result, () =>
-          `done in ${result.totalSeconds.toFixed(1)} s: final model ${result.finalModelHash} · test accuracy ${result.rounds.at(-1)?.testAccuracy.toFixed(4)}${options.out ? ` · written to ${options.out}` : ""}`,
+          `${result.reason}\ndone in ${result.totalSeconds.toFixed(1)} s: final model ${result.finalModelHash} · test accuracy ${result.rounds.at(-1)?.testAccuracy.toFixed(4)}${options.out ? ` · written to ${options.out}` : ""}`,
         );
         process.exit(0);
       } catch (error) {

@@ -2,6 +2,8 @@ import { QueueEvents, type ConnectionOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { JobEvent } from "../../proto/generated/fedproof/v1/JobEvent.js";
+import { epsilonAfterRounds } from "../aggregation/aggregate-worker.js";
+import { createStrategy } from "../aggregation/create-strategy.js";
 import { InvalidTransitionError } from "../errors.js";
 import type { JobRecord, JobStore, RoundRecord } from "../store/job-store.js";
 import {
@@ -144,6 +146,11 @@ export class RoundEngine {
     }
     this.clearTimer(`enrol:${jobId}`);
     const roundNumber = job.currentRound + 1;
+    const budgetStop = await this.privacyBudgetStop(job, roundNumber);
+    if (budgetStop) {
+      await this.endJob(job, roundNumber > 1 ? "COMPLETED" : "FAILED", budgetStop);
+      return;
+    }
     const selected = selectClients({
       online,
       clientsPerRound: spec.clientsPerRound,
@@ -159,6 +166,8 @@ export class RoundEngine {
     }
     const now = Date.now();
     const deadlineMs = now + spec.roundDeadlineSeconds * 1000;
+    const clipNorm = job.currentClipNorm || spec.clipNorm;
+    const clientConfig = createStrategy({ name: spec.strategy.name, ...spec.strategy.params } as Parameters<typeof createStrategy>[0]).clientConfig(roundNumber);
     const round: RoundRecord = {
       round: roundNumber,
       state: "OPEN",
@@ -177,7 +186,7 @@ export class RoundEngine {
       epsilon: 0,
       anchorTx: "",
       contributionsRoot: "",
-      clipNorm: spec.clipNorm,
+      clipNorm,
     };
     await this.store.createRound(jobId, round, selected);
     this.armDeadline(jobId, round);
@@ -188,7 +197,7 @@ export class RoundEngine {
             jobId,
             round: roundNumber,
             globalModelHash: job.currentModelHash,
-            training: spec.training,
+            training: { ...spec.training, proximalMu: clientConfig.proximalMu ?? spec.training.proximalMu },
             quantization: spec.quantization,
             clipNorm: round.clipNorm,
             deadlineUnixMs: String(deadlineMs),
@@ -201,6 +210,18 @@ export class RoundEngine {
     );
     this.logger.info({ jobId, round: roundNumber, selected: selected.length, online: online.length }, "round started");
     await this.emit(jobId, "round-started", roundNumber, `round ${roundNumber} started with ${selected.length} devices`);
+  }
+
+  /**
+   * The privacy ledger's veto: a round that would push ε past the job's budget never
+   * starts. Returns the reason to stop, or undefined when the round may run.
+   */
+  private async privacyBudgetStop(job: JobRecord, roundNumber: number): Promise<string | undefined> {
+    const { privacy } = job.spec;
+    if (privacy.noiseMultiplier <= 0 || privacy.epsilonBudget <= 0) return undefined;
+    const epsilon = await epsilonAfterRounds(this.store, job, roundNumber);
+    if (epsilon <= privacy.epsilonBudget) return undefined;
+    return `privacy budget: round ${roundNumber} would raise ε to ${epsilon.toFixed(3)} (δ = ${privacy.delta}), above the budget ${privacy.epsilonBudget}; stopped after ${roundNumber - 1} rounds`;
   }
 
   private async onVerified(result: VerifyJobResult): Promise<void> {
@@ -264,6 +285,7 @@ export class RoundEngine {
     await this.store.updateJob(result.jobId, {
       currentModelHash: result.modelHash,
       strategyStateHash: result.strategyStateHash,
+      currentClipNorm: result.nextClipNorm,
     });
     await this.emit(result.jobId, "round-completed", result.round, `round ${result.round} completed: model ${result.modelHash.slice(0, 12)}…`);
     const job = await this.store.getJob(result.jobId);
@@ -291,7 +313,11 @@ export class RoundEngine {
     try {
       await this.store.transitionJob(job.jobId, job.state, to, { reason });
     } catch (error) {
-      if (error instanceof InvalidTransitionError) return;
+      if (error instanceof InvalidTransitionError) {
+        // Another engine (or an earlier event) ended it first.
+        this.logger.debug({ jobId: job.jobId, to, err: error.shortMessage }, "job already moved on");
+        return;
+      }
       throw error;
     }
     this.clearTimer(`enrol:${job.jobId}`);

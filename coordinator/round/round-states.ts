@@ -28,9 +28,13 @@ export const ROUND_TRANSITIONS: Readonly<Record<RoundState, readonly RoundState[
 export const JOB_STATES = ["WAITING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-/** WAITING: created, waiting for enough devices. RUNNING: rounds in progress. */
+/**
+ * WAITING: created, or between rounds, waiting for enough devices. RUNNING: a round is in
+ * progress. A job between rounds may also end COMPLETED, when its privacy budget allows
+ * no further round.
+ */
 export const JOB_TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
-  WAITING: ["RUNNING", "FAILED", "CANCELLED"],
+  WAITING: ["RUNNING", "COMPLETED", "FAILED", "CANCELLED"],
   RUNNING: ["WAITING", "COMPLETED", "FAILED", "CANCELLED"],
   COMPLETED: [],
   FAILED: [],

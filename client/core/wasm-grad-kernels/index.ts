@@ -1,3 +1,6 @@
+// Importing the wasm backend registers its own kernels; it must happen before ours replace
+// some of them, or a later import would quietly put the (wrong) built-ins back.
+import "@tensorflow/tfjs-backend-wasm";
 import type { KernelConfig, KernelFunc } from "@tensorflow/tfjs";
 import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs";
 import { makeBatchMatMulKernelFunc } from "./batch-mat-mul.js";

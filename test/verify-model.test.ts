@@ -25,9 +25,8 @@ const { deployRegistry, createRegistryClient } = await import(
 const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
 const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
 const { registerJobOnChain } = await import("../coordinator/chain/register-job.js");
-const { exportBundle, fetchBundleFromCoordinator, parseProvenanceBundle } = await import(
-  "../coordinator/chain/provenance-bundle.js"
-);
+const { buildBundleRound, exportBundle, fetchBundleFromCoordinator, parseProvenanceBundle } =
+  await import("../coordinator/chain/provenance-bundle.js");
 const { verifyModel } = await import("../coordinator/chain/verify-model.js");
 const { jobVerificationKeyHash } = await import("../coordinator/chain/job-vkey-hash.js");
 
@@ -250,6 +249,25 @@ describe("a tampered bundle", () => {
     expect(report.mismatches.map((m) => m.message)).toContain(
       "round 2: the contributions in the bundle do not match the anchored root (the bundle has no per-contribution proofs to tell which)",
     );
+  });
+
+  it("blames the round, not every device, when the whole bundle round was built from other data", async () => {
+    const bundle = copy(honest.bundle);
+    const round = bundle.rounds[1]!;
+    // What a coordinator serving altered contributions would export: consistent proofs, other root.
+    bundle.rounds[1] = buildBundleRound({
+      ...round,
+      contributions: round.contributions.map((c, index) => ({
+        ...c,
+        payoutAddress: c.payoutAddress ?? "",
+        samples: index === 0 ? c.samples + 5 : c.samples,
+      })),
+    });
+    const report = await verify(honest.models[3]!, bundle);
+    expect(report.mismatches.map((m) => m.message)).toContain(
+      "round 2: none of the 4 contributions in the bundle match the anchored root",
+    );
+    expect(report.mismatches.filter((m) => m.kind === "contribution")).toEqual([]);
   });
 
   it("refuses a bundle that describes another job or spec", async () => {

@@ -9,7 +9,7 @@
  * store's sha256 name.
  */
 import type { Groth16VerificationKey } from "snarkjs";
-import { type Address, getAddress, type Hex } from "viem";
+import { type Address, getAddress, type Hex, isAddress } from "viem";
 import { z } from "zod";
 import { createFedproofClients, unary } from "../../client/node/coordinator-client.js";
 import { InvalidArgumentError } from "../../common/errors.js";
@@ -17,6 +17,7 @@ import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.
 import type { RoundProvenance__Output } from "../../proto/generated/fedproof/v1/RoundProvenance.js";
 import type { JobSpec } from "../jobs/job-spec.js";
 import type { JobStore } from "../store/job-store.js";
+import { fetchChainId } from "./chain-config.js";
 import { jobVerificationKeyHash, type VerificationKeys } from "./job-vkey-hash.js";
 import { buildMerkleTree, buildRoundTree, contributionLeaf, creditLeaf } from "./merkle.js";
 import { sha256HexToBytes32 } from "./register-job.js";
@@ -223,9 +224,12 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
 }
 
 export interface FetchBundleChain {
-  registry: Address;
-  chainId: number;
-  /** Taken from the coordinator's JobInfo when omitted. */
+  /** Defaults to the registry the coordinator names in JobInfo. */
+  registry?: string;
+  /** Asked from `rpcUrl` when omitted. */
+  chainId?: number;
+  rpcUrl?: string;
+  /** Defaults to the chain job id the coordinator names in JobInfo. */
   chainJobId?: string;
 }
 
@@ -236,10 +240,9 @@ export interface FetchBundleOptions {
 }
 
 /**
- * The bundle of a job as the coordinator's public Jobs and Provenance services describe it. Those
- * services return no Merkle proofs, so a mismatching round can be named but not the device in it;
- * when they return no payout addresses, the credits cannot be checked (the bundle says so with
- * null credit fields).
+ * The bundle of a job as the coordinator's public Jobs and Provenance services describe it, with
+ * Merkle proofs computed here from what they returned. When they return no payout addresses, the
+ * credits cannot be checked (the bundle says so with null credit fields).
  */
 export async function fetchBundleFromCoordinator(
   address: string,
@@ -258,6 +261,19 @@ export async function fetchBundleFromCoordinator(
       throw new InvalidArgumentError(
         `the coordinator does not say which registry job ${jobId} is: pass its chain job id`,
       );
+    }
+    const registry = chain.registry || info.registry;
+    if (!registry) {
+      throw new InvalidArgumentError(
+        `the coordinator does not say which registry anchors job ${jobId}: pass the registry address`,
+      );
+    }
+    let chainId = chain.chainId;
+    if (chainId === undefined) {
+      if (!chain.rpcUrl) {
+        throw new InvalidArgumentError("pass the chain id, or an RPC URL to ask for it");
+      }
+      chainId = await fetchChainId(chain.rpcUrl);
     }
     const rounds: BundleRound[] = [];
     const done = new Set(["ROUND_STATE_COMPLETED", "ROUND_STATE_ANCHORED"]);
@@ -280,7 +296,6 @@ export async function fetchBundleFromCoordinator(
           epsilon: summary.epsilon,
           anchorTx: provenance.anchorTx || summary.anchorTx,
           payoutsKnown,
-          merkleProofs: false,
           contributions: provenance.contributions.map((c, index) => ({
             deviceId: c.deviceId,
             publicKey: Buffer.from(c.publicKey ?? []).toString("hex"),
@@ -297,7 +312,7 @@ export async function fetchBundleFromCoordinator(
     return {
       format: BUNDLE_FORMAT,
       jobId,
-      chain: normaliseChain({ ...chain, chainJobId }),
+      chain: normaliseChain({ chainId, registry: registry as Address, chainJobId }),
       specHash: sha256HexToBytes32(info.specHash, "spec hash"),
       initialModelHash: sha256HexToBytes32(info.initialModelHash, "initial model hash"),
       vkeyHash: jobVerificationKeyHash(verificationKeys),
@@ -310,6 +325,9 @@ export async function fetchBundleFromCoordinator(
 }
 
 function normaliseChain(chain: BundleChain): BundleChain {
+  if (!isAddress(chain.registry, { strict: false })) {
+    throw new InvalidArgumentError(`registry is not an address: ${chain.registry}`);
+  }
   return {
     chainId: chain.chainId,
     registry: getAddress(chain.registry),

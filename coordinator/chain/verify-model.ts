@@ -194,13 +194,15 @@ function finish(partial: Omit<VerificationReport, "ok" | "proofs">): Verificatio
   const valid = partial.rounds.reduce((sum, round) => sum + round.proofs.valid, 0);
   const statuses = new Set(partial.rounds.map((round) => round.proofs.status));
   const status: ProofStatus =
-    statuses.has("failed") || valid < checked
-      ? "failed"
-      : statuses.has("unchecked")
-        ? "unchecked"
-        : checked > 0
-          ? "verified"
-          : "none";
+    partial.job === null
+      ? "unchecked"
+      : statuses.has("failed") || valid < checked
+        ? "failed"
+        : statuses.has("unchecked")
+          ? "unchecked"
+          : checked > 0
+            ? "verified"
+            : "none";
   if (status === "none" && partial.rounds.length > 0 && partial.job?.vkeyHash === zeroHash) {
     partial.notes.unshift(
       `no proofs: job ${partial.job.chainJobId} pins no verification key on chain and its contributions carry no zero-knowledge proofs, so their clipping and data validity are not proven`,
@@ -380,8 +382,8 @@ function checkContributions(
   bundled: BundleRound,
   push: Push,
 ): "match" | "mismatch" {
-  let named = false;
   const hashes: Hex[] = [];
+  const failing: string[] = [];
   for (const { contribution, leaf } of leaves) {
     const hash = contributionLeaf(leaf);
     hashes.push(hash);
@@ -393,13 +395,26 @@ function checkContributions(
         proof: contribution.merkleProof,
       })
     ) {
+      failing.push(contribution.deviceId);
+    }
+  }
+  // When every proof fails, the proofs were made for another tree (a coordinator that served
+  // other contributions): blaming each device would be wrong, the round as a whole differs.
+  const named = failing.length > 0 && (failing.length < leaves.length || leaves.length === 1);
+  if (named) {
+    for (const deviceId of failing) {
       push(
         "contribution",
-        `contribution of device ${contribution.deviceId} does not match the anchored root`,
-        contribution.deviceId,
+        `contribution of device ${deviceId} does not match the anchored root`,
+        deviceId,
       );
-      named = true;
     }
+  } else if (failing.length > 0) {
+    push(
+      "contributions-root",
+      `none of the ${leaves.length} contributions in the bundle match the anchored root`,
+    );
+    return "mismatch";
   }
   const malformed = leaves.length !== bundled.contributions.length;
   let root: Hex | undefined;

@@ -1,0 +1,243 @@
+/**
+ * `fedproof verify`: checks where a model file came from, against the chain and a provenance
+ * bundle (a file, or fetched from the coordinator). Exit codes: 0 when everything matches,
+ * 2 when something does not (each mismatch is named), 1 when verification could not run.
+ */
+import { readFile } from "node:fs/promises";
+import { type Command, Option } from "commander";
+import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import { CHAIN_ENV } from "../../coordinator/chain/chain-config.js";
+import type { VerificationKeys } from "../../coordinator/chain/job-vkey-hash.js";
+import {
+  fetchBundleFromCoordinator,
+  type ProvenanceBundle,
+  parseProvenanceBundle,
+} from "../../coordinator/chain/provenance-bundle.js";
+import { type VerificationReport, verifyModel } from "../../coordinator/chain/verify-model.js";
+import { emit, reportError } from "../output.js";
+import { int, withCommon } from "./options.js";
+
+/** Exit code for "verification ran and something does not match". */
+export const VERIFY_MISMATCH_EXIT_CODE = 2;
+
+interface VerifyOptions {
+  model: string;
+  rpcUrl?: string;
+  registry?: string;
+  chainId?: number;
+  bundle?: string;
+  coordinator?: string;
+  job?: string;
+  chainJobId?: string;
+  vkeys?: string;
+  proofCheck: "batch" | "snarkjs";
+  json?: boolean;
+}
+
+export function registerVerifyCommand(program: Command): void {
+  withCommon(program.command("verify"))
+    .description(
+      "check a model file's provenance: its ancestry on chain, every round's Merkle roots and every proof; exit 0 when all match, 2 on a mismatch, 1 when it could not check",
+    )
+    .requiredOption("--model <file>", "the model file to check (its sha256 is looked up on chain)")
+    .option("--rpc-url <url>", `chain JSON-RPC endpoint (default: $${CHAIN_ENV.rpcUrl})`)
+    .option("--registry <address>", `FedproofRegistry address (default: $${CHAIN_ENV.registry})`)
+    .option(
+      "--chain-id <n>",
+      "expected chain id (default: asked from the endpoint)",
+      int("chain-id", 1),
+    )
+    .option("--bundle <file>", "provenance bundle (from `fedproof job provenance` or a demo)")
+    .option(
+      "--coordinator <host:port>",
+      "fetch the bundle from this coordinator's Provenance service",
+    )
+    .option("--job <id>", "the coordinator's job id (with --coordinator)")
+    .option(
+      "--chain-job-id <n>",
+      "the registry's job id, when the coordinator does not say (with --coordinator)",
+    )
+    .option(
+      "--vkeys <file>",
+      "verification keys by circuit id, JSON (with --coordinator, for jobs with proofs)",
+    )
+    .addOption(
+      new Option(
+        "--proof-check <how>",
+        "batch: one multi-pairing per round; snarkjs: groth16.verify per proof",
+      )
+        .choices(["batch", "snarkjs"])
+        .default("batch"),
+    )
+    .action(async (options: VerifyOptions) => {
+      try {
+        const rpcUrl = options.rpcUrl ?? process.env[CHAIN_ENV.rpcUrl];
+        const registry = options.registry ?? process.env[CHAIN_ENV.registry];
+        if (!rpcUrl) throw new InvalidArgumentError(`pass --rpc-url or set $${CHAIN_ENV.rpcUrl}`);
+        if (!registry)
+          throw new InvalidArgumentError(`pass --registry or set $${CHAIN_ENV.registry}`);
+        const modelBytes = await readInput(options.model, "model file");
+        const bundle = await loadBundle(options, rpcUrl, registry);
+        const report = await verifyModel({
+          modelBytes,
+          rpcUrl,
+          registry,
+          bundle,
+          chainId: options.chainId,
+          proofCheck: options.proofCheck,
+        });
+        await releaseSnarkjsThreads();
+        emit(options, report, () => renderVerificationReport(report, options.model));
+        if (!report.ok) {
+          const first = report.mismatches[0]?.message ?? "proofs could not be checked";
+          process.stderr.write(
+            `fedproof verify: ${report.mismatches.length} mismatch${report.mismatches.length === 1 ? "" : "es"}: ${first}\n`,
+          );
+          process.exit(VERIFY_MISMATCH_EXIT_CODE);
+        }
+      } catch (error) {
+        await releaseSnarkjsThreads();
+        reportError(error, options);
+      }
+    });
+}
+
+async function loadBundle(
+  options: VerifyOptions,
+  rpcUrl: string,
+  registry: string,
+): Promise<ProvenanceBundle> {
+  if (options.bundle && options.coordinator) {
+    throw new InvalidArgumentError("pass either --bundle or --coordinator, not both");
+  }
+  if (options.bundle) {
+    const text = (await readInput(options.bundle, "bundle")).toString();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new InvalidArgumentError(`${options.bundle} is not JSON`);
+    }
+    return parseProvenanceBundle(json);
+  }
+  if (options.coordinator) {
+    if (!options.job) throw new InvalidArgumentError("--coordinator needs --job ID");
+    return fetchBundleFromCoordinator(
+      options.coordinator,
+      options.job,
+      { registry, rpcUrl, chainId: options.chainId, chainJobId: options.chainJobId },
+      { verificationKeys: options.vkeys ? await readVerificationKeys(options.vkeys) : undefined },
+    );
+  }
+  throw new InvalidArgumentError("pass --bundle FILE, or --coordinator HOST:PORT --job ID");
+}
+
+export async function readVerificationKeys(file: string): Promise<VerificationKeys> {
+  let json: unknown;
+  try {
+    json = JSON.parse((await readInput(file, "verification keys file")).toString());
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw error;
+    throw new InvalidArgumentError(`${file} is not JSON`);
+  }
+  const isKey = (value: unknown) =>
+    typeof value === "object" && value !== null && Array.isArray((value as { IC?: unknown }).IC);
+  if (
+    typeof json !== "object" ||
+    json === null ||
+    Array.isArray(json) ||
+    !Object.values(json).every(isKey)
+  ) {
+    throw new InvalidArgumentError(
+      `${file} must map circuit ids to snarkjs verification keys: {"<circuit id>": {…vkey…}}`,
+    );
+  }
+  return json as VerificationKeys;
+}
+
+async function readInput(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new InvalidArgumentError(`cannot read the ${what} ${file} (${code ?? "error"})`);
+  }
+}
+
+const short = (hash: string) =>
+  hash.length > 18 ? `${hash.slice(0, 10)}…${hash.slice(-6)}` : hash;
+
+/** The human report: the job, one line per round, proofs, notes, then the verdict. */
+export function renderVerificationReport(report: VerificationReport, modelFile = "model"): string {
+  const lines: string[] = [];
+  lines.push(`model     ${report.modelHash}  (${modelFile})`);
+  lines.push(`registry  ${report.registry} on chain ${report.chainId}`);
+  if (report.job) {
+    lines.push(
+      `job       ${report.job.chainJobId} on chain (coordinator job ${report.job.jobId}), coordinator key ${report.job.coordinator}`,
+    );
+    lines.push(`spec      ${report.job.specHash}`);
+    lines.push(`initial   ${report.job.initialModelHash}`);
+  }
+  if (report.rounds.length > 0) {
+    const header = [
+      "round",
+      "model",
+      "contributors",
+      "credits",
+      "ε",
+      "anchor tx (block)",
+      "contributions",
+      "credits root",
+      "proofs",
+    ];
+    const rows = report.rounds.map((round) => [
+      String(round.round),
+      short(round.modelHash),
+      String(round.contributors),
+      round.totalCredits,
+      round.epsilon === 0 ? "-" : String(round.epsilon),
+      `${short(round.anchorTx)} (#${round.anchorBlock})`,
+      round.contributionsRoot,
+      round.creditsRoot,
+      round.proofs.status === "verified" || round.proofs.status === "failed"
+        ? `${round.proofs.valid}/${round.proofs.checked} ${round.proofs.status}`
+        : round.proofs.status,
+    ]);
+    const widths = header.map((title, column) =>
+      Math.max(title.length, ...rows.map((row) => row[column]!.length)),
+    );
+    const format = (row: string[]) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join("  ")
+        .trimEnd();
+    lines.push("", format(header), ...rows.map(format));
+  } else if (report.job) {
+    lines.push("", "the model is the job's initial model: no rounds to check");
+  }
+  const contributions = report.rounds.reduce((sum, round) => sum + round.contributors, 0);
+  const proofs = {
+    verified: `verified (${report.proofs.valid} of ${report.proofs.checked} valid)`,
+    failed: `FAILED (${report.proofs.valid} of ${report.proofs.checked} valid)`,
+    none: "none: the job carries no zero-knowledge proofs",
+    unchecked: "not checked",
+  }[report.proofs.status];
+  lines.push("", `proofs    ${proofs}`);
+  for (const note of report.notes) lines.push(`note      ${note}`);
+  lines.push("");
+  if (report.ok) {
+    lines.push(
+      `OK: model ${short(report.modelHash)} descends from initial model ${short(report.job?.initialModelHash ?? "")} through ${report.rounds.length} anchored round${report.rounds.length === 1 ? "" : "s"} (${contributions} contributions); every root matches${report.proofs.status === "verified" ? " and every proof verifies" : ""}.`,
+    );
+  } else {
+    lines.push(
+      `MISMATCH: ${report.mismatches.length} problem${report.mismatches.length === 1 ? "" : "s"}`,
+    );
+    for (const mismatch of report.mismatches) lines.push(`  - ${mismatch.message}`);
+    if (report.mismatches.length === 0)
+      lines.push("  - the proofs could not be checked against a pinned key");
+  }
+  return lines.join("\n");
+}

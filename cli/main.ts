@@ -7,7 +7,9 @@ import { registerWorkerCommand } from "./commands/worker.js";
 
 const program = new Command()
   .name("fedproof")
-  .description("Federated learning with zero-knowledge proofs of clipped updates and on-chain provenance")
+  .description(
+    "Federated learning with zero-knowledge proofs of clipped updates and on-chain provenance",
+  )
   .version("0.1.0")
   .showHelpAfterError();
 

@@ -8,7 +8,10 @@ export interface GlobalOptions {
 
 /** Logs go to stderr, so that stdout carries only the answer (and `--json` stays parseable). */
 export function createLogger(options: GlobalOptions, fallback = "info"): Logger {
-  return pino({ level: options.logLevel ?? process.env.FEDPROOF_LOG_LEVEL ?? fallback, base: undefined }, pino.destination(2));
+  return pino(
+    { level: options.logLevel ?? process.env.FEDPROOF_LOG_LEVEL ?? fallback, base: undefined },
+    pino.destination(2),
+  );
 }
 
 /** Prints a result: JSON when asked, otherwise the human rendering. */

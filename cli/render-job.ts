@@ -1,7 +1,10 @@
 import type { JobInfo__Output } from "../proto/generated/fedproof/v1/JobInfo.js";
 
 const short = (hash: string | undefined) => (hash ? `${hash.slice(0, 12)}…` : "-");
-const lower = (state: string | undefined, prefix: string) => String(state ?? "").replace(prefix, "").toLowerCase();
+const lower = (state: string | undefined, prefix: string) =>
+  String(state ?? "")
+    .replace(prefix, "")
+    .toLowerCase();
 
 /** A researcher's view of a job: state, then one line per round. */
 export function renderJob(job: JobInfo__Output): string {
@@ -14,7 +17,8 @@ export function renderJob(job: JobInfo__Output): string {
     lines.push(
       `  round ${round.round}: ${lower(round.state, "ROUND_STATE_")}, ${round.accepted}/${round.selected} accepted, ${round.rejected} rejected, ${round.late} late, federated accuracy ${round.federatedAccuracy.toFixed(4)}, model ${short(round.modelHash)}`,
     );
-    for (const rejection of round.rejections ?? []) lines.push(`    ${rejection.deviceId}: ${rejection.reason}`);
+    for (const rejection of round.rejections ?? [])
+      lines.push(`    ${rejection.deviceId}: ${rejection.reason}`);
     if (round.reason) lines.push(`    ${round.reason}`);
   }
   return lines.join("\n");

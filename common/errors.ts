@@ -27,7 +27,9 @@ export class FedproofError extends Error {
   readonly code: FedproofErrorCode;
 
   constructor(shortMessage: string, parameters: FedproofErrorParameters = {}) {
-    const message = parameters.details ? `${shortMessage}\n\nDetails: ${parameters.details}` : shortMessage;
+    const message = parameters.details
+      ? `${shortMessage}\n\nDetails: ${parameters.details}`
+      : shortMessage;
     super(message, parameters.cause === undefined ? undefined : { cause: parameters.cause });
     this.shortMessage = shortMessage;
     this.details = parameters.details;

@@ -13,7 +13,7 @@ import { ArtifactStore } from "./store/artifact-store.js";
 import { JobStore } from "./store/job-store.js";
 import { connectRedis, redisOptionsFromUrl } from "./store/redis.js";
 import { createQueues } from "./workers/queues.js";
-import { startWorkers, type RunningWorkers, type WorkerKind } from "./workers/start-workers.js";
+import { type RunningWorkers, startWorkers, type WorkerKind } from "./workers/start-workers.js";
 
 export interface StartCoordinatorParameters {
   redisUrl: string;
@@ -46,7 +46,9 @@ export interface RunningCoordinator {
 }
 
 /** Brings up the gRPC server, the round engine and (by default) in-process workers. */
-export async function startCoordinator(parameters: StartCoordinatorParameters): Promise<RunningCoordinator> {
+export async function startCoordinator(
+  parameters: StartCoordinatorParameters,
+): Promise<RunningCoordinator> {
   const prefix = parameters.prefix ?? "fedproof";
   const logger = parameters.logger;
   const token = parameters.token ?? randomBytes(24).toString("base64url");
@@ -87,17 +89,29 @@ export async function startCoordinator(parameters: StartCoordinatorParameters): 
   const server = new grpc.Server(CHANNEL_OPTIONS);
   server.addService(
     proto.fedproof.v1.Coordinator.service,
-    createCoordinatorHandlers({ store, artifacts, engine, verifyQueue: queues.verify, subscriptions, logger }),
+    createCoordinatorHandlers({
+      store,
+      artifacts,
+      engine,
+      verifyQueue: queues.verify,
+      subscriptions,
+      logger,
+    }),
   );
   server.addService(
     proto.fedproof.v1.Jobs.service,
     createJobsHandlers({ jobs, store, artifacts, engine, subscriptions, token, logger }),
   );
-  server.addService(proto.fedproof.v1.Provenance.service, createProvenanceHandlers({ store, logger }));
+  server.addService(
+    proto.fedproof.v1.Provenance.service,
+    createProvenanceHandlers({ store, logger }),
+  );
   const host = parameters.host ?? "127.0.0.1";
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${parameters.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
+    server.bindAsync(
+      `${host}:${parameters.port ?? 0}`,
+      grpc.ServerCredentials.createInsecure(),
+      (error, bound) => (error ? reject(error) : resolve(bound)),
     );
   });
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;

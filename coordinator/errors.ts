@@ -1,4 +1,8 @@
-import { FedproofError, type FedproofErrorParameters, InvalidArgumentError } from "../common/errors.js";
+import {
+  FedproofError,
+  type FedproofErrorParameters,
+  InvalidArgumentError,
+} from "../common/errors.js";
 
 export { FedproofError, InvalidArgumentError };
 

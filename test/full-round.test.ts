@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { syntheticDataset } from "../client/core/data/synthetic.js";
-import { partitionIid } from "../client/core/data/partition.js";
 import { subset } from "../client/core/data/dataset.js";
+import { partitionIid } from "../client/core/data/partition.js";
+import { syntheticDataset } from "../client/core/data/synthetic.js";
 import { decodeModel } from "../client/core/model/weights.js";
-import { Device } from "../client/node/device.js";
 import { selectBackend } from "../client/node/backend.js";
-import { startTestCoordinator, testLogger, type TestCoordinator } from "./harness/coordinator.js";
+import { Device } from "../client/node/device.js";
+import { startTestCoordinator, type TestCoordinator, testLogger } from "./harness/coordinator.js";
 
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };
 

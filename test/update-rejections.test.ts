@@ -15,20 +15,41 @@ describe("updates the coordinator must refuse", () => {
   });
 
   it("answers an update of the wrong shape with INVALID_ARGUMENT and leaves the model unchanged", async () => {
-    const job = await coordinator.jobs.createJob({ model: "logreg", schema, clientsPerRound: 1, minClients: 1, overSelection: 1 });
+    const job = await coordinator.jobs.createJob({
+      model: "logreg",
+      schema,
+      clientsPerRound: 1,
+      minClients: 1,
+      overSelection: 1,
+    });
     const device = await joinRawDevice(coordinator.address, job.jobId, "shape-device");
     try {
       const { task } = await device.next("task");
       const n = Number(task!.paramCount);
-      const header = { jobId: job.jobId, round: 1, globalModelHash: task!.globalModelHash, samples: 100, bits: 16 };
+      const header = {
+        jobId: job.jobId,
+        round: 1,
+        globalModelHash: task!.globalModelHash,
+        samples: 100,
+        bits: 16,
+      };
 
       // Declares one parameter too few.
-      const declared = device.submit({ ...header, paramCount: String(n - 1) }, new Uint8Array((n - 1) * 2));
-      await expect(declared).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/parameters, the model has/) });
+      const declared = device.submit(
+        { ...header, paramCount: String(n - 1) },
+        new Uint8Array((n - 1) * 2),
+      );
+      await expect(declared).rejects.toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details: expect.stringMatching(/parameters, the model has/),
+      });
 
       // Declares the right count but sends too few bytes.
       const short = device.submit({ ...header, paramCount: String(n) }, new Uint8Array(n * 2 - 2));
-      await expect(short).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/bytes, expected/) });
+      await expect(short).rejects.toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details: expect.stringMatching(/bytes, expected/),
+      });
 
       // And too many.
       const long = device.submit({ ...header, paramCount: String(n) }, new Uint8Array(n * 2 + 2));
@@ -38,7 +59,9 @@ describe("updates the coordinator must refuse", () => {
       expect(round.state).toBe("OPEN");
       expect(round.accepted).toBe(0);
       expect(await coordinator.store.contributions(job.jobId, 1)).toEqual([]);
-      expect((await coordinator.store.getJob(job.jobId)).currentModelHash).toBe(job.initialModelHash);
+      expect((await coordinator.store.getJob(job.jobId)).currentModelHash).toBe(
+        job.initialModelHash,
+      );
 
       // A correctly shaped update is still welcome afterwards: the failed tries cost the device nothing.
       const ok = await device.submit({ ...header, paramCount: String(n) }, new Uint8Array(n * 2));
@@ -50,7 +73,14 @@ describe("updates the coordinator must refuse", () => {
 
   it("refuses a straggler's update once the round has closed, with FAILED_PRECONDITION", async () => {
     // Two devices asked (over-selection 2), the first verified update closes the round.
-    const job = await coordinator.jobs.createJob({ model: "logreg", schema, clientsPerRound: 1, minClients: 1, overSelection: 2, rounds: 2 });
+    const job = await coordinator.jobs.createJob({
+      model: "logreg",
+      schema,
+      clientsPerRound: 1,
+      minClients: 1,
+      overSelection: 2,
+      rounds: 2,
+    });
     const fast = await joinRawDevice(coordinator.address, job.jobId, "fast");
     const slow = await joinRawDevice(coordinator.address, job.jobId, "slow");
     try {
@@ -58,7 +88,14 @@ describe("updates the coordinator must refuse", () => {
       // both are selected and the first verified update closes the round.
       const first = (await fast.next("task")).task!;
       const n = Number(first.paramCount);
-      const header = (round: number, globalModelHash: string) => ({ jobId: job.jobId, round, globalModelHash, samples: 100, bits: 16, paramCount: String(n) });
+      const header = (round: number, globalModelHash: string) => ({
+        jobId: job.jobId,
+        round,
+        globalModelHash,
+        samples: 100,
+        bits: 16,
+        paramCount: String(n),
+      });
       await fast.submit(header(1, first.globalModelHash), new Uint8Array(n * 2));
       await waitFor(async () => (await coordinator.store.findRound(job.jobId, 2)) !== undefined);
       const second = await taskForRound(fast, 2);
@@ -67,7 +104,10 @@ describe("updates the coordinator must refuse", () => {
       await waitFor(async () => (await coordinator.store.getRound(job.jobId, 2)).state !== "OPEN");
 
       const late = slow.submit(header(2, second.globalModelHash), new Uint8Array(n * 2));
-      await expect(late).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: expect.stringMatching(/round 2 .* is closed/) });
+      await expect(late).rejects.toMatchObject({
+        code: status.FAILED_PRECONDITION,
+        details: expect.stringMatching(/round 2 .* is closed/),
+      });
       expect((await coordinator.store.getRound(job.jobId, 2)).late).toBe(1);
     } finally {
       fast.close();
@@ -76,17 +116,47 @@ describe("updates the coordinator must refuse", () => {
   });
 
   it("refuses an update after the round deadline with FAILED_PRECONDITION naming the round", async () => {
-    const job = await coordinator.jobs.createJob({ model: "logreg", schema, clientsPerRound: 2, minClients: 2, overSelection: 1, roundDeadlineSeconds: 1 });
+    const job = await coordinator.jobs.createJob({
+      model: "logreg",
+      schema,
+      clientsPerRound: 2,
+      minClients: 2,
+      overSelection: 1,
+      roundDeadlineSeconds: 1,
+    });
     const a = await joinRawDevice(coordinator.address, job.jobId, "a");
     const b = await joinRawDevice(coordinator.address, job.jobId, "b");
     try {
       const { task } = await a.next("task");
       await b.next("task");
       const n = Number(task!.paramCount);
-      await a.submit({ jobId: job.jobId, round: 1, globalModelHash: task!.globalModelHash, samples: 100, bits: 16, paramCount: String(n) }, new Uint8Array(n * 2));
+      await a.submit(
+        {
+          jobId: job.jobId,
+          round: 1,
+          globalModelHash: task!.globalModelHash,
+          samples: 100,
+          bits: 16,
+          paramCount: String(n),
+        },
+        new Uint8Array(n * 2),
+      );
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      const late = b.submit({ jobId: job.jobId, round: 1, globalModelHash: task!.globalModelHash, samples: 100, bits: 16, paramCount: String(n) }, new Uint8Array(n * 2));
-      await expect(late).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: expect.stringMatching(/round 1 of job .* is closed.*late/) });
+      const late = b.submit(
+        {
+          jobId: job.jobId,
+          round: 1,
+          globalModelHash: task!.globalModelHash,
+          samples: 100,
+          bits: 16,
+          paramCount: String(n),
+        },
+        new Uint8Array(n * 2),
+      );
+      await expect(late).rejects.toMatchObject({
+        code: status.FAILED_PRECONDITION,
+        details: expect.stringMatching(/round 1 of job .* is closed.*late/),
+      });
       const round = await coordinator.store.getRound(job.jobId, 1);
       expect(round.late).toBeGreaterThanOrEqual(1);
       // One verified update is below minClients 2: the round failed instead of aggregating.

@@ -2,11 +2,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Job, Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { redisOptionsFromUrl } from "../coordinator/store/redis.js";
 import { decodeModel } from "../client/core/model/weights.js";
 import { encodeUpdate } from "../client/core/update/quantize.js";
-import { startWorkers, type RunningWorkers } from "../coordinator/workers/start-workers.js";
-import { startTestCoordinator, testLogger, type TestCoordinator } from "./harness/coordinator.js";
+import { redisOptionsFromUrl } from "../coordinator/store/redis.js";
+import { type RunningWorkers, startWorkers } from "../coordinator/workers/start-workers.js";
+import { startTestCoordinator, type TestCoordinator, testLogger } from "./harness/coordinator.js";
 import { joinRawDevice } from "./harness/raw-device.js";
 import { TEST_REDIS_URL } from "./harness/redis.js";
 
@@ -31,9 +31,28 @@ describe("a worker process killed in the middle of aggregation", () => {
   it("leaves the job to BullMQ, which retries it, and the round completes with every accepted update", async () => {
     child = spawn(
       process.execPath,
-      [BIN, "worker", "--redis-url", TEST_REDIS_URL, "--prefix", coordinator.prefix, "--store", coordinator.storeDir,
-        "--queues", "aggregate", "--lock-duration", "2000", "--stalled-interval", "1000", "--log-level", "warn"],
-      { env: { ...process.env, FEDPROOF_FAILPOINTS: "aggregate-after-load=hang" }, stdio: ["ignore", "pipe", "pipe"] },
+      [
+        BIN,
+        "worker",
+        "--redis-url",
+        TEST_REDIS_URL,
+        "--prefix",
+        coordinator.prefix,
+        "--store",
+        coordinator.storeDir,
+        "--queues",
+        "aggregate",
+        "--lock-duration",
+        "2000",
+        "--stalled-interval",
+        "1000",
+        "--log-level",
+        "warn",
+      ],
+      {
+        env: { ...process.env, FEDPROOF_FAILPOINTS: "aggregate-after-load=hang" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
     );
     let childErr = "";
     const hung = new Promise<void>((resolve) => {
@@ -46,11 +65,19 @@ describe("a worker process killed in the middle of aggregation", () => {
     await workerUp;
 
     const job = await coordinator.jobs.createJob({
-      model: "logreg", schema, rounds: 1, clientsPerRound: 4, minClients: 4, overSelection: 1, clipNorm: 5,
+      model: "logreg",
+      schema,
+      rounds: 1,
+      clientsPerRound: 4,
+      minClients: 4,
+      overSelection: 1,
+      clipNorm: 5,
     });
     const n = job.paramCount;
     const scale = job.spec.quantization.scale;
-    const devices = await Promise.all([0, 1, 2, 3].map((i) => joinRawDevice(coordinator.address, job.jobId, `d${i}`)));
+    const devices = await Promise.all(
+      [0, 1, 2, 3].map((i) => joinRawDevice(coordinator.address, job.jobId, `d${i}`)),
+    );
     const sent: { q: Int32Array; samples: number }[] = [];
     try {
       await Promise.all(
@@ -60,7 +87,14 @@ describe("a worker process killed in the middle of aggregation", () => {
           const samples = 10 * (i + 1);
           sent.push({ q, samples });
           await device.submit(
-            { jobId: job.jobId, round: 1, globalModelHash: task!.globalModelHash, samples, bits: 16, paramCount: String(n) },
+            {
+              jobId: job.jobId,
+              round: 1,
+              globalModelHash: task!.globalModelHash,
+              samples,
+              bits: 16,
+              paramCount: String(n),
+            },
             encodeUpdate(q, 16),
           );
         }),
@@ -72,12 +106,18 @@ describe("a worker process killed in the middle of aggregation", () => {
 
       // A fresh worker notices the dead worker's lock expire and takes the job over.
       rescuer = await startWorkers({
-        redisUrl: TEST_REDIS_URL, prefix: coordinator.prefix, storeDir: coordinator.storeDir,
-        kinds: ["aggregate"], logger: testLogger, lockDurationMs: 2000, stalledIntervalMs: 1000,
+        redisUrl: TEST_REDIS_URL,
+        prefix: coordinator.prefix,
+        storeDir: coordinator.storeDir,
+        kinds: ["aggregate"],
+        logger: testLogger,
+        lockDurationMs: 2000,
+        stalledIntervalMs: 1000,
       });
       const deadline = Date.now() + 60_000;
       while ((await coordinator.store.getRound(job.jobId, 1)).state !== "COMPLETED") {
-        if (Date.now() > deadline) throw new Error("round did not complete after the worker was killed");
+        if (Date.now() > deadline)
+          throw new Error("round did not complete after the worker was killed");
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
 
@@ -92,7 +132,10 @@ describe("a worker process killed in the middle of aggregation", () => {
         for (const s of sent) mean += (s.samples / totalSamples) * s.q[j]! * scale;
         expect(next[j]).toBeCloseTo(global[j]! + mean, 5);
       }
-      const queue = new Queue("aggregate", { connection: redisOptionsFromUrl(TEST_REDIS_URL), prefix: `${coordinator.prefix}:bull` });
+      const queue = new Queue("aggregate", {
+        connection: redisOptionsFromUrl(TEST_REDIS_URL),
+        prefix: `${coordinator.prefix}:bull`,
+      });
       try {
         const bullJob = await Job.fromId(queue, `aggregate-${job.jobId}-1`);
         // The stalled job was taken over and completed by the second worker.

@@ -1,33 +1,62 @@
 import type { Command } from "commander";
 import { Option } from "commander";
-import { InvalidArgumentError } from "../../common/errors.js";
+import {
+  applyAttack,
+  BYZANTINE_ATTACKS,
+  type ByzantineAttack,
+} from "../../client/core/byzantine.js";
 import type { Dataset } from "../../client/core/data/dataset.js";
+import { parseModelPreset } from "../../client/core/model/presets.js";
+import { createRng } from "../../client/core/random.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import { loadCsvDataset } from "../../client/node/csv-dataset.js";
 import { Device } from "../../client/node/device.js";
 import { loadSimulatedPartition, parseDatasetName } from "../../client/node/simulated-data.js";
 import { prepareTrainingBackend } from "../../client/node/training-backend.js";
-import { parseModelPreset } from "../../client/core/model/presets.js";
+import { InvalidArgumentError } from "../../common/errors.js";
 import { createLogger, emit, reportError } from "../output.js";
 import { coordinatorOf, int, withCommon, withCoordinatorAddress } from "./options.js";
 
 export function registerClientCommand(program: Command): void {
   withCoordinatorAddress(withCommon(program.command("client")))
-    .description("run a device: join a job, train on local data each round, upload clipped, quantised updates")
+    .description(
+      "run a device: join a job, train on local data each round, upload clipped, quantised updates",
+    )
     .requiredOption("--job <id>", "job to join")
     .option("--device-id <id>", "stable device id (default: assigned by the coordinator)")
     .option("--data <file.csv>", "local records: label first, then features, one record per line")
-    .option("--simulate <dataset>", "simulate a device on a public dataset instead: synthetic | fashion-mnist")
+    .option(
+      "--simulate <dataset>",
+      "simulate a device on a public dataset instead: synthetic | fashion-mnist",
+    )
     .option("--partition <spec>", "with --simulate: iid | dirichlet:ALPHA", "iid")
-    .option("--clients <n>", "with --simulate: number of simulated devices sharing the dataset", int("clients", 1), 1)
+    .option(
+      "--clients <n>",
+      "with --simulate: number of simulated devices sharing the dataset",
+      int("clients", 1),
+      1,
+    )
     .option("--index <i>", "with --simulate: which device of --clients this is", int("index"), 0)
     .option("--seed <n>", "seed for data order and partitions", int("seed"), 0)
     .option("--model <preset>", "model preset, to choose a backend that can train it", "mlp")
-    .addOption(new Option("--backend <name>", "tfjs backend").choices(["auto", "tensorflow", "wasm", "cpu"]).default("auto"))
+    .addOption(
+      new Option("--backend <name>", "tfjs backend")
+        .choices(["auto", "tensorflow", "wasm", "cpu"])
+        .default("auto"),
+    )
+    .addOption(
+      new Option(
+        "--attack <kind>",
+        "simulate a malicious device within the clip bound (robustness studies)",
+      ).choices([...BYZANTINE_ATTACKS]),
+    )
     .action(async (options) => {
       const logger = createLogger(options, "warn");
       try {
-        const backend = await prepareTrainingBackend(parseModelPreset(options.model), options.backend as PreferredBackend);
+        const backend = await prepareTrainingBackend(
+          parseModelPreset(options.model),
+          options.backend as PreferredBackend,
+        );
         logger.info(backend, "tfjs backend");
         let data: Dataset;
         if (options.data) data = await loadCsvDataset(options.data);
@@ -39,7 +68,10 @@ export function registerClientCommand(program: Command): void {
             index: options.index,
             seed: options.seed,
           });
-        } else throw new InvalidArgumentError("give the device's records with --data FILE.csv, or --simulate DATASET");
+        } else
+          throw new InvalidArgumentError(
+            "give the device's records with --data FILE.csv, or --simulate DATASET",
+          );
         const device = new Device({
           address: coordinatorOf(options),
           jobId: options.job,
@@ -48,6 +80,13 @@ export function registerClientCommand(program: Command): void {
           seed: options.seed * 1000 + options.index,
           backend: backend.backend,
           logger,
+          tamper: options.attack
+            ? (delta, clipNorm) =>
+                applyAttack(delta, options.attack as ByzantineAttack, {
+                  clipNorm,
+                  rng: createRng(options.seed * 7919 + options.index),
+                })
+            : undefined,
         });
         const result = await device.run();
         emit(options, { ...result, backend: backend.backend }, () =>

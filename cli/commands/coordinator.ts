@@ -6,10 +6,15 @@ import { int, redisUrlOf, withCommon, withRedis } from "./options.js";
 
 export function registerCoordinatorCommand(program: Command): void {
   withRedis(withCommon(program.command("coordinator")))
-    .description("run the gRPC coordinator (Coordinator, Jobs, Provenance) and, by default, its workers")
+    .description(
+      "run the gRPC coordinator (Coordinator, Jobs, Provenance) and, by default, its workers",
+    )
     .option("--host <host>", "address to bind", "127.0.0.1")
     .option("--port <port>", "port to bind (0 = any free port)", int("port"), 50051)
-    .option("--token <token>", "bearer token for job creation (default: $FEDPROOF_TOKEN, else generated and printed)")
+    .option(
+      "--token <token>",
+      "bearer token for job creation (default: $FEDPROOF_TOKEN, else generated and printed)",
+    )
     .option("--no-workers", "run no workers in this process (use `fedproof worker`)")
     .action(async (options) => {
       const logger = createLogger(options);
@@ -25,11 +30,20 @@ export function registerCoordinatorCommand(program: Command): void {
           workers: options.workers ? ["verify", "aggregate"] : [],
           logger,
         });
-        emit(options, { address: running.address, prefix: running.prefix, token: token ? undefined : running.token }, () =>
-          [
-            `fedproof coordinator listening on ${running.address}`,
-            token ? "job creation needs the bearer token you gave" : `generated bearer token for job creation: ${running.token}`,
-          ].join("\n"),
+        emit(
+          options,
+          {
+            address: running.address,
+            prefix: running.prefix,
+            token: token ? undefined : running.token,
+          },
+          () =>
+            [
+              `fedproof coordinator listening on ${running.address}`,
+              token
+                ? "job creation needs the bearer token you gave"
+                : `generated bearer token for job creation: ${running.token}`,
+            ].join("\n"),
         );
         const shutdown = async () => {
           logger.info("shutting down");

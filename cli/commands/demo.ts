@@ -2,10 +2,10 @@ import path from "node:path";
 import { type Command, Option } from "commander";
 import { parseByzantine } from "../../client/core/byzantine.js";
 import { parsePartition } from "../../client/core/data/partition.js";
-import { STRATEGY_NAMES } from "../../coordinator/jobs/job-spec.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import { parseDatasetName } from "../../client/node/simulated-data.js";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { STRATEGY_NAMES } from "../../coordinator/jobs/job-spec.js";
 import { runDemo } from "../demo/run-demo.js";
 import { emit, progress, reportError } from "../output.js";
 import { DATASET_SCHEMAS } from "./job-spec-options.js";
@@ -13,39 +13,77 @@ import { int, withCommon } from "./options.js";
 
 export function registerDemoCommand(program: Command): void {
   withCommon(program.command("demo"))
-    .description("run a whole federated job on this machine: Redis, coordinator, workers and simulated devices")
+    .description(
+      "run a whole federated job on this machine: Redis, coordinator, workers and simulated devices",
+    )
     .option("--clients <n>", "simulated devices", int("clients", 1), 8)
     .option("--clients-per-round <n>", "verified updates per round", int("clients-per-round", 1), 4)
     .option("--rounds <n>", "federated rounds", int("rounds", 1), 3)
-    .addOption(new Option("--model <preset>", "model preset").choices(["logreg", "mlp", "cnn"]).default("mlp"))
-    .addOption(new Option("--dataset <name>", "data").choices(["synthetic", "fashion-mnist"]).default("synthetic"))
+    .addOption(
+      new Option("--model <preset>", "model preset")
+        .choices(["logreg", "mlp", "cnn"])
+        .default("mlp"),
+    )
+    .addOption(
+      new Option("--dataset <name>", "data")
+        .choices(["synthetic", "fashion-mnist"])
+        .default("synthetic"),
+    )
     .option("--partition <spec>", "iid | dirichlet:ALPHA", "iid")
     .option("--seed <n>", "seed for data, partitions, initial model and sampling", int("seed"), 1)
     .option("--epochs <n>", "local epochs", int("epochs", 1))
     .option("--lr <x>", "local learning rate")
     .option("--clip-norm <C>", "L2 clip bound of each update")
     .option("--deadline <seconds>", "round deadline", "300")
-    .addOption(new Option("--backend <name>", "tfjs backend for devices").choices(["auto", "tensorflow", "wasm", "cpu"]).default("auto"))
-    .addOption(new Option("--strategy <name>", "aggregation strategy").choices([...STRATEGY_NAMES]).default("fedavg"))
-    .option("--dp-noise <z>", "central DP: Gaussian noise multiplier z (σ = z·C on the sum); 0 = off", "0")
+    .addOption(
+      new Option("--backend <name>", "tfjs backend for devices")
+        .choices(["auto", "tensorflow", "wasm", "cpu"])
+        .default("auto"),
+    )
+    .addOption(
+      new Option("--strategy <name>", "aggregation strategy")
+        .choices([...STRATEGY_NAMES])
+        .default("fedavg"),
+    )
+    .option(
+      "--dp-noise <z>",
+      "central DP: Gaussian noise multiplier z (σ = z·C on the sum); 0 = off",
+      "0",
+    )
     .option("--dp-delta <δ>", "δ of the (ε, δ) guarantee", "1e-5")
-    .option("--epsilon-budget <ε>", "stop the job before a round would spend more than ε (0 = no budget)", "0")
-    .option("--adaptive-clip <quantile>", "adapt C toward this quantile of update norms (Andrew et al. 2021); 0 = fixed C", "0")
-    .option("--byzantine <k:attack>", "make k simulated devices malicious within the clip bound: scale | signflip | noise")
+    .option(
+      "--epsilon-budget <ε>",
+      "stop the job before a round would spend more than ε (0 = no budget)",
+      "0",
+    )
+    .option(
+      "--adaptive-clip <quantile>",
+      "adapt C toward this quantile of update norms (Andrew et al. 2021); 0 = fixed C",
+      "0",
+    )
+    .option(
+      "--byzantine <k:attack>",
+      "make k simulated devices malicious within the clip bound: scale | signflip | noise",
+    )
     .option("--out <dir>", "write the final model (model.bin + manifest.json) and demo.json there")
     .action(async (options) => {
       try {
         const dataset = parseDatasetName(options.dataset);
         parsePartition(options.partition);
         if (options.clientsPerRound > options.clients) {
-          throw new InvalidArgumentError(`--clients-per-round ${options.clientsPerRound} exceeds --clients ${options.clients}`);
+          throw new InvalidArgumentError(
+            `--clients-per-round ${options.clientsPerRound} exceeds --clients ${options.clients}`,
+          );
         }
         const schema = DATASET_SCHEMAS[dataset];
         const byzantine = options.byzantine ? parseByzantine(options.byzantine) : undefined;
         if (byzantine && byzantine.count > options.clients) {
-          throw new InvalidArgumentError(`--byzantine ${byzantine.count} exceeds --clients ${options.clients}`);
+          throw new InvalidArgumentError(
+            `--byzantine ${byzantine.count} exceeds --clients ${options.clients}`,
+          );
         }
-        const lr = options.lr === undefined ? (dataset === "synthetic" ? 0.1 : 0.05) : Number(options.lr);
+        const lr =
+          options.lr === undefined ? (dataset === "synthetic" ? 0.1 : 0.05) : Number(options.lr);
         const result = await runDemo({
           clients: options.clients,
           dataset,
@@ -80,8 +118,11 @@ export function registerDemoCommand(program: Command): void {
             },
           },
         });
-        emit(options, result, () =>
-          `${result.reason}\ndone in ${result.totalSeconds.toFixed(1)} s: final model ${result.finalModelHash} · test accuracy ${result.rounds.at(-1)?.testAccuracy.toFixed(4)}${options.out ? ` · written to ${options.out}` : ""}`,
+        emit(
+          options,
+          result,
+          () =>
+            `${result.reason}\ndone in ${result.totalSeconds.toFixed(1)} s: final model ${result.finalModelHash} · test accuracy ${result.rounds.at(-1)?.testAccuracy.toFixed(4)}${options.out ? ` · written to ${options.out}` : ""}`,
         );
         process.exit(0);
       } catch (error) {

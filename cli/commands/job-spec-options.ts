@@ -10,14 +10,30 @@ export const DATASET_SCHEMAS = {
   "fashion-mnist": { featureShape: [28, 28, 1], min: 0, max: 1, classes: 10 },
 } as const;
 
-export function addJobSpecOptions(command: Command, defaults: { rounds?: number; clientsPerRound?: number } = {}): Command {
+export function addJobSpecOptions(
+  command: Command,
+  defaults: { rounds?: number; clientsPerRound?: number } = {},
+): Command {
   return command
     .option("--spec <file.json>", "job spec as JSON (flags below override its fields)")
     .addOption(new Option("--model <preset>", "model preset").choices([...MODEL_PRESETS]))
     .option("--rounds <n>", "federated rounds", int("rounds", 1), defaults.rounds)
-    .option("--clients-per-round <n>", "verified updates that close a round", int("clients-per-round", 1), defaults.clientsPerRound)
-    .option("--min-clients <n>", "fewest verified updates a round may aggregate", int("min-clients", 1))
-    .option("--over-selection <x>", "devices asked per round = ceil(clients-per-round × x)", num("over-selection"))
+    .option(
+      "--clients-per-round <n>",
+      "verified updates that close a round",
+      int("clients-per-round", 1),
+      defaults.clientsPerRound,
+    )
+    .option(
+      "--min-clients <n>",
+      "fewest verified updates a round may aggregate",
+      int("min-clients", 1),
+    )
+    .option(
+      "--over-selection <x>",
+      "devices asked per round = ceil(clients-per-round × x)",
+      num("over-selection"),
+    )
     .option("--deadline <seconds>", "round deadline", num("deadline"))
     .option("--epochs <n>", "local epochs", int("epochs", 1))
     .option("--batch-size <n>", "local batch size", int("batch-size", 1))
@@ -50,8 +66,13 @@ function defined<T extends object>(value: T): Partial<T> {
 }
 
 /** A JobSpecInput from a spec file plus flags; validation happens once, in the coordinator. */
-export function jobSpecFromFlags(flags: JobSpecFlags, base: Partial<JobSpecInput> = {}): JobSpecInput {
-  const fromFile = flags.spec ? (JSON.parse(readFileSync(flags.spec, "utf8")) as Partial<JobSpecInput>) : {};
+export function jobSpecFromFlags(
+  flags: JobSpecFlags,
+  base: Partial<JobSpecInput> = {},
+): JobSpecInput {
+  const fromFile = flags.spec
+    ? (JSON.parse(readFileSync(flags.spec, "utf8")) as Partial<JobSpecInput>)
+    : {};
   const merged = { ...base, ...fromFile } as JobSpecInput;
   return {
     ...merged,
@@ -65,10 +86,16 @@ export function jobSpecFromFlags(flags: JobSpecFlags, base: Partial<JobSpecInput
       clipNorm: flags.clipNorm,
       seed: flags.jobSeed,
     }),
-    training: { ...merged.training, ...defined({ epochs: flags.epochs, batchSize: flags.batchSize, learningRate: flags.lr }) },
+    training: {
+      ...merged.training,
+      ...defined({ epochs: flags.epochs, batchSize: flags.batchSize, learningRate: flags.lr }),
+    },
     quantization: { ...merged.quantization, ...defined({ bits: flags.bits }) },
     strategy: flags.strategy
-      ? { ...merged.strategy, name: flags.strategy as NonNullable<JobSpecInput["strategy"]>["name"] }
+      ? {
+          ...merged.strategy,
+          name: flags.strategy as NonNullable<JobSpecInput["strategy"]>["name"],
+        }
       : merged.strategy,
   };
 }

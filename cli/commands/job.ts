@@ -1,12 +1,17 @@
 import { writeFile } from "node:fs/promises";
 import { Metadata } from "@grpc/grpc-js";
 import type { Command } from "commander";
+import {
+  bearer,
+  createFedproofClients,
+  readModelStream,
+  unary,
+} from "../../client/node/coordinator-client.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import { specToMessage } from "../../coordinator/grpc/convert.js";
 import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { ListJobsResponse__Output } from "../../proto/generated/fedproof/v1/ListJobsResponse.js";
-import { bearer, createFedproofClients, readModelStream, unary } from "../../client/node/coordinator-client.js";
-import { specToMessage } from "../../coordinator/grpc/convert.js";
-import { InvalidArgumentError } from "../../common/errors.js";
 import { emit, reportError } from "../output.js";
 import { renderJob } from "../render-job.js";
 import { addJobSpecOptions, DATASET_SCHEMAS, jobSpecFromFlags } from "./job-spec-options.js";
@@ -18,7 +23,9 @@ function tokenOf(options: { token?: string }): string {
 }
 
 export function registerJobCommands(program: Command): void {
-  const job = program.command("job").description("create and follow federated jobs on a running coordinator");
+  const job = program
+    .command("job")
+    .description("create and follow federated jobs on a running coordinator");
 
   addJobSpecOptions(withCoordinatorAddress(withCommon(job.command("create"))))
     .description("create a job (needs the coordinator's bearer token)")
@@ -30,12 +37,22 @@ export function registerJobCommands(program: Command): void {
         let schema: (typeof DATASET_SCHEMAS)[keyof typeof DATASET_SCHEMAS] | undefined;
         if (options.schema) {
           schema = DATASET_SCHEMAS[options.schema as keyof typeof DATASET_SCHEMAS];
-          if (!schema) throw new InvalidArgumentError(`unknown --schema ${options.schema}: expected ${Object.keys(DATASET_SCHEMAS).join(", ")}`);
+          if (!schema)
+            throw new InvalidArgumentError(
+              `unknown --schema ${options.schema}: expected ${Object.keys(DATASET_SCHEMAS).join(", ")}`,
+            );
         }
-        const spec = jobSpecFromFlags(options, schema ? { schema: { ...schema, featureShape: [...schema.featureShape] } } : {});
+        const spec = jobSpecFromFlags(
+          options,
+          schema ? { schema: { ...schema, featureShape: [...schema.featureShape] } } : {},
+        );
         const token = tokenOf(options);
         const created = await unary<JobInfo__Output>((cb) =>
-          clients.jobs.createJob({ spec: specToMessage(spec) }, token ? bearer(token) : new Metadata(), cb),
+          clients.jobs.createJob(
+            { spec: specToMessage(spec) },
+            token ? bearer(token) : new Metadata(),
+            cb,
+          ),
         );
         emit(options, created, () => renderJob(created));
       } catch (error) {
@@ -66,7 +83,9 @@ export function registerJobCommands(program: Command): void {
     .action(async (options) => {
       const clients = createFedproofClients(coordinatorOf(options));
       try {
-        const list = await unary<ListJobsResponse__Output>((cb) => clients.jobs.listJobs({ limit: options.limit }, cb));
+        const list = await unary<ListJobsResponse__Output>((cb) =>
+          clients.jobs.listJobs({ limit: options.limit }, cb),
+        );
         emit(options, list, () => list.jobs.map(renderJob).join("\n\n") || "no jobs");
       } catch (error) {
         reportError(error, options);
@@ -86,7 +105,12 @@ export function registerJobCommands(program: Command): void {
         for await (const event of stream as AsyncIterable<JobEvent__Output>) {
           last = event.job ?? last;
           if (options.json) process.stdout.write(`${JSON.stringify(event)}\n`);
-          else process.stdout.write(event.type === "snapshot" ? `${renderJob(event.job!)}\n` : `${event.type}: ${event.message}\n`);
+          else
+            process.stdout.write(
+              event.type === "snapshot"
+                ? `${renderJob(event.job!)}\n`
+                : `${event.type}: ${event.message}\n`,
+            );
         }
         process.exit(String(last?.state) === "JOB_STATE_COMPLETED" ? 0 : 2);
       } catch (error) {
@@ -100,14 +124,26 @@ export function registerJobCommands(program: Command): void {
     .description("download a job's model (hash checked) as model.bin plus manifest")
     .argument("<job-id>")
     .option("--round <n>", "the model after this round (default: current)", int("round", 0), 0)
-    .requiredOption("--out <file>", "where to write the model bytes; the manifest goes to FILE.manifest.json")
+    .requiredOption(
+      "--out <file>",
+      "where to write the model bytes; the manifest goes to FILE.manifest.json",
+    )
     .action(async (jobId: string, options) => {
       const clients = createFedproofClients(coordinatorOf(options));
       try {
-        const { header, bytes } = await readModelStream(clients.jobs.downloadModel({ jobId, round: options.round }));
+        const { header, bytes } = await readModelStream(
+          clients.jobs.downloadModel({ jobId, round: options.round }),
+        );
         await writeFile(options.out, bytes);
-        await writeFile(`${options.out}.manifest.json`, `${JSON.stringify({ modelHash: header.modelHash, ...JSON.parse(header.manifestJson) }, null, 2)}\n`);
-        emit(options, { modelHash: header.modelHash, bytes: bytes.byteLength, out: options.out }, () => `wrote ${options.out} (${bytes.byteLength} bytes, sha256 ${header.modelHash})`);
+        await writeFile(
+          `${options.out}.manifest.json`,
+          `${JSON.stringify({ modelHash: header.modelHash, ...JSON.parse(header.manifestJson) }, null, 2)}\n`,
+        );
+        emit(
+          options,
+          { modelHash: header.modelHash, bytes: bytes.byteLength, out: options.out },
+          () => `wrote ${options.out} (${bytes.byteLength} bytes, sha256 ${header.modelHash})`,
+        );
       } catch (error) {
         reportError(error, options);
       } finally {
@@ -125,7 +161,11 @@ export function registerJobCommands(program: Command): void {
       try {
         const token = tokenOf(options);
         const info = await unary<JobInfo__Output>((cb) =>
-          clients.jobs.cancelJob({ jobId, reason: options.reason ?? "" }, token ? bearer(token) : new Metadata(), cb),
+          clients.jobs.cancelJob(
+            { jobId, reason: options.reason ?? "" },
+            token ? bearer(token) : new Metadata(),
+            cb,
+          ),
         );
         emit(options, info, () => renderJob(info));
       } catch (error) {

@@ -3,7 +3,8 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 export function int(name: string, min = 0) {
   return (value: string): number => {
     const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    if (!Number.isInteger(parsed) || parsed < min)
+      throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
     return parsed;
   };
 }
@@ -20,14 +21,32 @@ export function num(name: string) {
 export function withCommon(command: Command): Command {
   return command
     .option("--json", "machine-readable output (a single JSON document on stdout)")
-    .addOption(new Option("--log-level <level>", "log level for stderr").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]));
+    .addOption(
+      new Option("--log-level <level>", "log level for stderr").choices([
+        "fatal",
+        "error",
+        "warn",
+        "info",
+        "debug",
+        "trace",
+        "silent",
+      ]),
+    );
 }
 
 export function withRedis(command: Command): Command {
   return command
     .option("--redis-url <url>", "Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379)")
-    .option("--prefix <prefix>", "Redis key and queue prefix shared by coordinator and workers", "fedproof")
-    .option("--store <dir>", "artifact store directory (content-addressed blobs)", ".fedproof/store");
+    .option(
+      "--prefix <prefix>",
+      "Redis key and queue prefix shared by coordinator and workers",
+      "fedproof",
+    )
+    .option(
+      "--store <dir>",
+      "artifact store directory (content-addressed blobs)",
+      ".fedproof/store",
+    );
 }
 
 export function redisUrlOf(options: { redisUrl?: string }): string {
@@ -35,7 +54,10 @@ export function redisUrlOf(options: { redisUrl?: string }): string {
 }
 
 export function withCoordinatorAddress(command: Command): Command {
-  return command.option("--coordinator <host:port>", "coordinator address (default: $FEDPROOF_COORDINATOR or 127.0.0.1:50051)");
+  return command.option(
+    "--coordinator <host:port>",
+    "coordinator address (default: $FEDPROOF_COORDINATOR or 127.0.0.1:50051)",
+  );
 }
 
 export function coordinatorOf(options: { coordinator?: string }): string {

@@ -1,24 +1,42 @@
 import path from "node:path";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../common/errors.js";
-import { startWorkers, WORKER_KINDS, type WorkerKind } from "../../coordinator/workers/start-workers.js";
+import {
+  startWorkers,
+  WORKER_KINDS,
+  type WorkerKind,
+} from "../../coordinator/workers/start-workers.js";
 import { createLogger, emit, reportError } from "../output.js";
 import { int, redisUrlOf, withCommon, withRedis } from "./options.js";
 
 export function registerWorkerCommand(program: Command): void {
   withRedis(withCommon(program.command("worker")))
-    .description("run BullMQ workers against the coordinator's Redis; start as many as you like, on any host")
+    .description(
+      "run BullMQ workers against the coordinator's Redis; start as many as you like, on any host",
+    )
     .option("--queues <list>", "queues to work on", "verify,aggregate")
     .option("--concurrency <n>", "verify jobs processed at once", int("concurrency", 1), 4)
-    .option("--lock-duration <ms>", "job lock duration; a dead worker's job is retried after about this long", int("lock-duration", 1))
-    .option("--stalled-interval <ms>", "how often to look for stalled jobs", int("stalled-interval", 1))
+    .option(
+      "--lock-duration <ms>",
+      "job lock duration; a dead worker's job is retried after about this long",
+      int("lock-duration", 1),
+    )
+    .option(
+      "--stalled-interval <ms>",
+      "how often to look for stalled jobs",
+      int("stalled-interval", 1),
+    )
     .action(async (options) => {
       const logger = createLogger(options);
       try {
-        const kinds = String(options.queues).split(",").map((kind) => kind.trim());
+        const kinds = String(options.queues)
+          .split(",")
+          .map((kind) => kind.trim());
         for (const kind of kinds) {
           if (!(WORKER_KINDS as readonly string[]).includes(kind)) {
-            throw new InvalidArgumentError(`unknown queue "${kind}": expected ${WORKER_KINDS.join(", ")}`);
+            throw new InvalidArgumentError(
+              `unknown queue "${kind}": expected ${WORKER_KINDS.join(", ")}`,
+            );
           }
         }
         const running = await startWorkers({
@@ -31,7 +49,11 @@ export function registerWorkerCommand(program: Command): void {
           lockDurationMs: options.lockDuration,
           stalledIntervalMs: options.stalledInterval,
         });
-        emit(options, { queues: kinds, pid: process.pid }, () => `fedproof worker ${process.pid} on queues ${kinds.join(", ")}`);
+        emit(
+          options,
+          { queues: kinds, pid: process.pid },
+          () => `fedproof worker ${process.pid} on queues ${kinds.join(", ")}`,
+        );
         const shutdown = async () => {
           await running.close();
           process.exit(0);

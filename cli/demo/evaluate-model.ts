@@ -8,7 +8,10 @@ import { evaluate } from "../../client/core/train.js";
 export class ModelEvaluator {
   private readonly model: tf.LayersModel;
 
-  constructor(preset: ModelPreset, private readonly testSet: Dataset) {
+  constructor(
+    preset: ModelPreset,
+    private readonly testSet: Dataset,
+  ) {
     this.model = createModel(preset, testSet.schema, 0);
   }
 

@@ -11,7 +11,8 @@ export class RedisNotInstalledError extends FedproofError {
   constructor() {
     super("redis-server is not installed and REDIS_URL is not set", {
       code: "FAILED_PRECONDITION",
-      details: "install it with `apt-get install redis-server` (Debian/Ubuntu), or point REDIS_URL at a running Redis",
+      details:
+        "install it with `apt-get install redis-server` (Debian/Ubuntu), or point REDIS_URL at a running Redis",
     });
   }
 }
@@ -37,12 +38,26 @@ export interface PrivateRedis {
  * stopped (and its directory removed) when the demo ends.
  */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
-  if (spawnSync("redis-server", ["--version"], { stdio: "ignore" }).error) throw new RedisNotInstalledError();
+  if (spawnSync("redis-server", ["--version"], { stdio: "ignore" }).error)
+    throw new RedisNotInstalledError();
   const port = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), "fedproof-redis-"));
   const child = spawn(
     "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", ""],
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      "--logfile",
+      "",
+    ],
     { stdio: "ignore" },
   );
   const url = `redis://127.0.0.1:${port}`;
@@ -55,7 +70,11 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   };
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     probe.on("error", () => {}); // refused until the server listens; the loop retries
     try {
       await probe.connect();
@@ -66,7 +85,9 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       probe.disconnect();
       if (child.exitCode !== null || Date.now() > deadline) {
         await stop();
-        throw new FedproofError(`the private redis-server on port ${port} did not start`, { code: "UNAVAILABLE" });
+        throw new FedproofError(`the private redis-server on port ${port} did not start`, {
+          code: "UNAVAILABLE",
+        });
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

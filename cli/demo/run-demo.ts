@@ -4,20 +4,25 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import { createLogger } from "../output.js";
-import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
-import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
-import { bearer, createFedproofClients, readModelStream, unary } from "../../client/node/coordinator-client.js";
-import { loadTestSet, type DatasetName } from "../../client/node/simulated-data.js";
-import { prepareTrainingBackend } from "../../client/node/training-backend.js";
-import type { PreferredBackend } from "../../client/node/backend.js";
 import type { ModelPreset } from "../../client/core/model/presets.js";
+import type { PreferredBackend } from "../../client/node/backend.js";
+import {
+  bearer,
+  createFedproofClients,
+  readModelStream,
+  unary,
+} from "../../client/node/coordinator-client.js";
+import { type DatasetName, loadTestSet } from "../../client/node/simulated-data.js";
+import { prepareTrainingBackend } from "../../client/node/training-backend.js";
+import { FedproofError } from "../../common/errors.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import { specToMessage } from "../../coordinator/grpc/convert.js";
 import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
-import { FedproofError } from "../../common/errors.js";
+import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
+import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
+import { createLogger } from "../output.js";
 import { ModelEvaluator } from "./evaluate-model.js";
-import { startPrivateRedis, type PrivateRedis } from "./private-redis.js";
+import { type PrivateRedis, startPrivateRedis } from "./private-redis.js";
 
 const BIN = fileURLToPath(new URL("../../bin/fedproof.js", import.meta.url));
 
@@ -30,6 +35,8 @@ export interface DemoParameters {
   spec: JobSpecInput;
   out?: string;
   logLevel?: string;
+  /** The first `count` simulated devices attack with `attack`, within the clip bound. */
+  byzantine?: { count: number; attack: string };
   /** Called with each human progress line. */
   onProgress(line: string): void;
 }
@@ -44,6 +51,9 @@ export interface DemoRound {
   testLoss: number;
   federatedAccuracy: number;
   modelHash: string;
+  /** ε spent after this round (0 without DP noise). */
+  epsilon: number;
+  clipNorm: number;
   seconds: number;
 }
 
@@ -54,6 +64,8 @@ export interface DemoResult {
   model: string;
   dataset: string;
   partition: string;
+  strategy: string;
+  byzantine: string;
   clients: number;
   clientsPerRound: number;
   backend: string;
@@ -97,7 +109,9 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
       await coordinator.stop();
       if (process.env.REDIS_URL) await deleteKeys(coordinator.store.redis.options, prefix);
     });
-    parameters.onProgress(`coordinator on ${coordinator.address} with in-process verify and aggregate workers`);
+    parameters.onProgress(
+      `coordinator on ${coordinator.address} with in-process verify and aggregate workers`,
+    );
 
     const preset = parameters.spec.model as ModelPreset;
     const backend = await prepareTrainingBackend(preset, parameters.backend);
@@ -108,7 +122,11 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
     const clients = createFedproofClients(coordinator.address);
     cleanups.push(async () => clients.close());
     const job = await unary<JobInfo__Output>((cb) =>
-      clients.jobs.createJob({ spec: specToMessage(parameters.spec) }, bearer(coordinator.token), cb),
+      clients.jobs.createJob(
+        { spec: specToMessage(parameters.spec) },
+        bearer(coordinator.token),
+        cb,
+      ),
     );
     parameters.onProgress(
       `job ${job.jobId}: ${preset} (${job.paramCount} parameters), ${job.spec?.rounds} rounds, ${job.spec?.clientsPerRound} of ${parameters.clients} devices per round, backend ${backend.backend}`,
@@ -121,18 +139,32 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
         [
           BIN,
           "client",
-          "--coordinator", coordinator.address,
-          "--job", job.jobId,
-          "--device-id", `sim-${String(index).padStart(3, "0")}`,
-          "--simulate", parameters.dataset,
-          "--partition", parameters.partition,
-          "--clients", String(parameters.clients),
-          "--index", String(index),
-          "--seed", String(parameters.seed),
-          "--model", preset,
-          "--backend", backend.backend,
+          "--coordinator",
+          coordinator.address,
+          "--job",
+          job.jobId,
+          "--device-id",
+          `sim-${String(index).padStart(3, "0")}`,
+          "--simulate",
+          parameters.dataset,
+          "--partition",
+          parameters.partition,
+          "--clients",
+          String(parameters.clients),
+          "--index",
+          String(index),
+          "--seed",
+          String(parameters.seed),
+          "--model",
+          preset,
+          "--backend",
+          backend.backend,
           "--json",
-          "--log-level", parameters.logLevel ?? "warn",
+          "--log-level",
+          parameters.logLevel ?? "warn",
+          ...(index < (parameters.byzantine?.count ?? 0)
+            ? ["--attack", parameters.byzantine!.attack]
+            : []),
         ],
         { stdio: ["ignore", "ignore", "inherit"] },
       );
@@ -142,7 +174,9 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
 
     const initialBytes = await download(clients, job.jobId, 0);
     const initial = await evaluator.evaluate(initialBytes.bytes);
-    parameters.onProgress(`initial model ${job.initialModelHash.slice(0, 12)}… test accuracy ${initial.accuracy.toFixed(4)}`);
+    parameters.onProgress(
+      `initial model ${job.initialModelHash.slice(0, 12)}… test accuracy ${initial.accuracy.toFixed(4)}`,
+    );
 
     const rounds: DemoRound[] = [];
     let final: JobInfo__Output | undefined;
@@ -165,13 +199,19 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
           testLoss: measured.loss,
           federatedAccuracy: summary?.federatedAccuracy ?? 0,
           modelHash: summary?.modelHash ?? "",
+          epsilon: summary?.epsilon ?? 0,
+          clipNorm: summary?.clipNorm ?? 0,
           seconds: (Date.now() - roundStarted) / 1000,
         };
         rounds.push(round);
         parameters.onProgress(
-          `round ${round.round}/${job.spec?.rounds}: ${round.accepted} accepted, ${round.rejected} rejected, ${round.late} late · test accuracy ${round.testAccuracy.toFixed(4)} · model ${round.modelHash.slice(0, 12)}… · ${round.seconds.toFixed(1)} s`,
+          `round ${round.round}/${job.spec?.rounds}: ${round.accepted} accepted, ${round.rejected} rejected, ${round.late} late · test accuracy ${round.testAccuracy.toFixed(4)}${round.epsilon > 0 ? ` · ε ${round.epsilon.toFixed(3)}` : ""} · model ${round.modelHash.slice(0, 12)}… · ${round.seconds.toFixed(1)} s`,
         );
-      } else if (event.type === "round-failed" || event.type === "job-failed" || event.type === "job-cancelled") {
+      } else if (
+        event.type === "round-failed" ||
+        event.type === "job-failed" ||
+        event.type === "job-cancelled"
+      ) {
         parameters.onProgress(`${event.type}: ${event.message}`);
       }
     }
@@ -184,6 +224,10 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
       model: preset,
       dataset: parameters.dataset,
       partition: parameters.partition,
+      strategy: job.spec?.strategy?.name ?? "fedavg",
+      byzantine: parameters.byzantine
+        ? `${parameters.byzantine.count}:${parameters.byzantine.attack}`
+        : "none",
       clients: parameters.clients,
       clientsPerRound: job.spec?.clientsPerRound ?? 0,
       backend: backend.backend,
@@ -202,13 +246,19 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
         path.join(parameters.out, "manifest.json"),
         `${JSON.stringify({ modelHash: header.modelHash, jobId: job.jobId, ...JSON.parse(header.manifestJson) }, null, 2)}\n`,
       );
-      await writeFile(path.join(parameters.out, "demo.json"), `${JSON.stringify(result, null, 2)}\n`);
+      await writeFile(
+        path.join(parameters.out, "demo.json"),
+        `${JSON.stringify(result, null, 2)}\n`,
+      );
     }
     if (state !== "COMPLETED") {
-      throw new FedproofError(`the demo job ended ${state}: ${result.reason}`, { code: "INTERNAL" });
+      throw new FedproofError(`the demo job ended ${state}: ${result.reason}`, {
+        code: "INTERNAL",
+      });
     }
     const failedDevices = exitCodes.filter((code) => code !== 0).length;
-    if (failedDevices > 0) parameters.onProgress(`${failedDevices} simulated devices exited with an error`);
+    if (failedDevices > 0)
+      parameters.onProgress(`${failedDevices} simulated devices exited with an error`);
     return result;
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
@@ -216,13 +266,25 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
   }
 }
 
-async function download(clients: ReturnType<typeof createFedproofClients>, jobId: string, round: number) {
+async function download(
+  clients: ReturnType<typeof createFedproofClients>,
+  jobId: string,
+  round: number,
+) {
   return readModelStream(clients.jobs.downloadModel({ jobId, round }));
 }
 
-async function deleteKeys(options: { host?: string; port?: number; db?: number; password?: string }, prefix: string) {
+async function deleteKeys(
+  options: { host?: string; port?: number; db?: number; password?: string },
+  prefix: string,
+) {
   const { Redis } = await import("ioredis");
-  const redis = new Redis({ host: options.host, port: options.port, db: options.db, password: options.password });
+  const redis = new Redis({
+    host: options.host,
+    port: options.port,
+    db: options.db,
+    password: options.password,
+  });
   try {
     let cursor = "0";
     do {

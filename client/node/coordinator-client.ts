@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { FedproofError } from "../../common/errors.js";
 import type { CoordinatorClient } from "../../proto/generated/fedproof/v1/Coordinator.js";
 import type { JobsClient } from "../../proto/generated/fedproof/v1/Jobs.js";
 import type { ModelChunk__Output } from "../../proto/generated/fedproof/v1/ModelChunk.js";
@@ -8,7 +9,6 @@ import type { ProvenanceClient } from "../../proto/generated/fedproof/v1/Provena
 import type { SubmitUpdateResponse__Output } from "../../proto/generated/fedproof/v1/SubmitUpdateResponse.js";
 import type { UpdateHeader } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
 import { CHANNEL_OPTIONS, CHUNK_BYTES, loadFedproofProto } from "../../proto/load.js";
-import { FedproofError } from "../../common/errors.js";
 
 export interface FedproofClients {
   coordinator: CoordinatorClient;
@@ -43,7 +43,9 @@ export function bearer(token: string): grpc.Metadata {
 }
 
 /** Promisifies a unary call: `await unary((cb) => client.getJob(req, cb))`. */
-export function unary<T>(call: (callback: (error: grpc.ServiceError | null, value?: T) => void) => unknown): Promise<T> {
+export function unary<T>(
+  call: (callback: (error: grpc.ServiceError | null, value?: T) => void) => unknown,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     call((error, value) => (error ? reject(error) : resolve(value as T)));
   });
@@ -79,7 +81,9 @@ export async function readModelStream(
   if (!header) throw new ModelIntegrityError("model stream ended without a header");
   const bytes = Buffer.concat(parts, size);
   if (String(bytes.byteLength) !== String(header.sizeBytes)) {
-    throw new ModelIntegrityError(`model stream carried ${bytes.byteLength} bytes, the header announced ${header.sizeBytes}`);
+    throw new ModelIntegrityError(
+      `model stream carried ${bytes.byteLength} bytes, the header announced ${header.sizeBytes}`,
+    );
   }
   const actual = createHash("sha256").update(bytes).digest("hex");
   const wanted = expectedHash ?? header.modelHash;
@@ -96,7 +100,9 @@ export function submitUpdate(
   bytes: Uint8Array,
 ): Promise<SubmitUpdateResponse__Output> {
   return new Promise((resolve, reject) => {
-    const call = client.submitUpdate((error, response) => (error ? reject(error) : resolve(response!)));
+    const call = client.submitUpdate((error, response) =>
+      error ? reject(error) : resolve(response!),
+    );
     void (async () => {
       const write = (message: object) =>
         new Promise<void>((done) => {
@@ -105,7 +111,13 @@ export function submitUpdate(
         });
       await write({ header });
       for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_BYTES) {
-        await write({ data: Buffer.from(bytes.buffer, bytes.byteOffset + offset, Math.min(CHUNK_BYTES, bytes.byteLength - offset)) });
+        await write({
+          data: Buffer.from(
+            bytes.buffer,
+            bytes.byteOffset + offset,
+            Math.min(CHUNK_BYTES, bytes.byteLength - offset),
+          ),
+        });
       }
       call.end();
     })();

@@ -1,18 +1,24 @@
 import type * as grpc from "@grpc/grpc-js";
 import type * as tf from "@tensorflow/tfjs";
 import type { Logger } from "pino";
+import { InvalidArgumentError } from "../../common/errors.js";
+import type { DataSchema__Output } from "../../proto/generated/fedproof/v1/DataSchema.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
 import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundTask.js";
 import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import { type Dataset, featureSize, splitHoldout, validateDataset } from "../core/data/dataset.js";
-import type { DataSchema__Output } from "../../proto/generated/fedproof/v1/DataSchema.js";
-import { InvalidArgumentError } from "../../common/errors.js";
 import { createModel, parseModelPreset } from "../core/model/presets.js";
 import { decodeModel, getFlatWeights, setFlatWeights } from "../core/model/weights.js";
 import { createRng, deriveSeed } from "../core/random.js";
 import { computeDelta, evaluate, trainLocal } from "../core/train.js";
 import { prepareUpdate } from "../core/update/prepare-update.js";
-import { createFedproofClients, type FedproofClients, readModelStream, submitUpdate, unary } from "./coordinator-client.js";
+import {
+  createFedproofClients,
+  type FedproofClients,
+  readModelStream,
+  submitUpdate,
+  unary,
+} from "./coordinator-client.js";
 
 export interface DeviceParameters {
   address: string;
@@ -84,28 +90,44 @@ export class Device {
       );
       const spec = this.session.spec!;
       const local = conformToSchema(data, spec.schema!);
-      const split = splitHoldout(local, spec.training?.holdoutFraction ?? 0.1, this.parameters.seed);
+      const split = splitHoldout(
+        local,
+        spec.training?.holdoutFraction ?? 0.1,
+        this.parameters.seed,
+      );
       this.train = split.train;
       this.holdout = split.holdout;
       logger.info({ deviceId: this.deviceId, samples: data.size }, "joined");
       const stream = this.clients.coordinator.tasks({ sessionToken: this.session.sessionToken });
       const ended = await this.listen(stream);
       await this.work;
-      return { deviceId: this.deviceId, jobState: ended.state, reason: ended.reason, rounds: [...this.reports.values()] };
+      return {
+        deviceId: this.deviceId,
+        jobState: ended.state,
+        reason: ended.reason,
+        rounds: [...this.reports.values()],
+      };
     } finally {
       this.model?.dispose();
       this.clients.close();
     }
   }
 
-  private listen(stream: grpc.ClientReadableStream<TaskEvent__Output>): Promise<{ state: string; reason: string }> {
+  private listen(
+    stream: grpc.ClientReadableStream<TaskEvent__Output>,
+  ): Promise<{ state: string; reason: string }> {
     return new Promise((resolve, reject) => {
       stream.on("data", (event: TaskEvent__Output) => {
         if (event.task) {
           const task = event.task;
-          this.work = this.work.then(() => this.handleTask(task)).catch((error: unknown) => {
-            this.parameters.logger.error({ err: error, round: task.round }, "round failed on this device");
-          });
+          this.work = this.work
+            .then(() => this.handleTask(task))
+            .catch((error: unknown) => {
+              this.parameters.logger.error(
+                { err: error, round: task.round },
+                "round failed on this device",
+              );
+            });
         } else if (event.result) {
           const report = this.reports.get(event.result.round);
           if (report) {
@@ -113,7 +135,11 @@ export class Device {
             report.reason = event.result.reason;
           }
           this.parameters.logger.info(
-            { round: event.result.round, accepted: event.result.accepted, reason: event.result.reason || undefined },
+            {
+              round: event.result.round,
+              accepted: event.result.accepted,
+              reason: event.result.reason || undefined,
+            },
             "contribution verified",
           );
         } else if (event.ended) {
@@ -125,7 +151,9 @@ export class Device {
         if (error.code === 1 /* CANCELLED: we hung up after the job ended */) return;
         reject(error);
       });
-      stream.on("end", () => resolve({ state: "UNKNOWN", reason: "the coordinator closed the task stream" }));
+      stream.on("end", () =>
+        resolve({ state: "UNKNOWN", reason: "the coordinator closed the task stream" }),
+      );
     });
   }
 
@@ -193,7 +221,12 @@ export class Device {
         update.bytes,
       );
       logger.info(
-        { round: task.round, loss: trained.loss.toFixed(4), holdoutAccuracy: before.accuracy.toFixed(4), samplesPerSecond: Math.round(trained.samplesPerSecond) },
+        {
+          round: task.round,
+          loss: trained.loss.toFixed(4),
+          holdoutAccuracy: before.accuracy.toFixed(4),
+          samplesPerSecond: Math.round(trained.samplesPerSecond),
+        },
         "update uploaded",
       );
     } catch (error) {
@@ -202,7 +235,11 @@ export class Device {
       report.reason = serviceError.details ?? String(error);
       report.late = serviceError.code === 9; /* FAILED_PRECONDITION: round closed */
       // A late update is normal under over-selection; anything else is worth a warning.
-      if (report.late) logger.info({ round: task.round, reason: report.reason }, "update arrived after the round closed");
+      if (report.late)
+        logger.info(
+          { round: task.round, reason: report.reason },
+          "update arrived after the round closed",
+        );
       else logger.warn({ round: task.round, reason: report.reason }, "update refused");
     }
   }
@@ -213,7 +250,12 @@ export class Device {
  * value out of range, an unknown label) stop the device before it trains, naming the record.
  */
 export function conformToSchema(data: Dataset, schema: DataSchema__Output): Dataset {
-  const jobSchema = { featureShape: schema.featureShape, min: schema.min, max: schema.max, classes: schema.classes };
+  const jobSchema = {
+    featureShape: schema.featureShape,
+    min: schema.min,
+    max: schema.max,
+    classes: schema.classes,
+  };
   const width = featureSize(jobSchema);
   if (featureSize(data.schema) !== width) {
     throw new InvalidArgumentError(

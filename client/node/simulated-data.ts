@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from "../../common/errors.js";
 import { type Dataset, subset } from "../core/data/dataset.js";
-import { partition, parsePartition } from "../core/data/partition.js";
+import { parsePartition, partition } from "../core/data/partition.js";
 import { syntheticDataset } from "../core/data/synthetic.js";
 import { loadFashionMnist } from "./fashion-mnist.js";
 
@@ -9,7 +9,9 @@ export type DatasetName = (typeof DATASETS)[number];
 
 export function parseDatasetName(name: string): DatasetName {
   if (!(DATASETS as readonly string[]).includes(name)) {
-    throw new InvalidArgumentError(`unknown dataset "${name}": expected one of ${DATASETS.join(", ")}`);
+    throw new InvalidArgumentError(
+      `unknown dataset "${name}": expected one of ${DATASETS.join(", ")}`,
+    );
   }
   return name as DatasetName;
 }
@@ -18,15 +20,24 @@ export function parseDatasetName(name: string): DatasetName {
 const SYNTHETIC_TRAIN = 4000;
 const SYNTHETIC_TEST = 1000;
 
-export async function loadTrainingPool(dataset: DatasetName, seed: number, limit?: number): Promise<Dataset> {
+export async function loadTrainingPool(
+  dataset: DatasetName,
+  seed: number,
+  limit?: number,
+): Promise<Dataset> {
   if (dataset === "synthetic") return syntheticDataset({ samples: limit ?? SYNTHETIC_TRAIN, seed });
   return loadFashionMnist({ split: "train", limit });
 }
 
 /** The central test set the demo measures each round's global model on. */
-export async function loadTestSet(dataset: DatasetName, seed: number, limit?: number): Promise<Dataset> {
+export async function loadTestSet(
+  dataset: DatasetName,
+  seed: number,
+  limit?: number,
+): Promise<Dataset> {
   // A different record seed than the training pool, the same task: a fair test.
-  if (dataset === "synthetic") return syntheticDataset({ samples: limit ?? SYNTHETIC_TEST, seed: seed + 1_000_003 });
+  if (dataset === "synthetic")
+    return syntheticDataset({ samples: limit ?? SYNTHETIC_TEST, seed: seed + 1_000_003 });
   return loadFashionMnist({ split: "test", limit });
 }
 
@@ -42,9 +53,17 @@ export interface SimulatedPartitionParameters {
  * The data of simulated device `index` of `clients`: every device computes the same
  * partition from the same seed and keeps only its own share, so no process needs the others'.
  */
-export async function loadSimulatedPartition(parameters: SimulatedPartitionParameters): Promise<Dataset> {
-  if (!Number.isInteger(parameters.index) || parameters.index < 0 || parameters.index >= parameters.clients) {
-    throw new InvalidArgumentError(`device index ${parameters.index} is outside 0..${parameters.clients - 1}`);
+export async function loadSimulatedPartition(
+  parameters: SimulatedPartitionParameters,
+): Promise<Dataset> {
+  if (
+    !Number.isInteger(parameters.index) ||
+    parameters.index < 0 ||
+    parameters.index >= parameters.clients
+  ) {
+    throw new InvalidArgumentError(
+      `device index ${parameters.index} is outside 0..${parameters.clients - 1}`,
+    );
   }
   const pool = await loadTrainingPool(parameters.dataset, parameters.seed);
   const parts = partition({

@@ -13,13 +13,18 @@ export interface TrainingBackend {
  * training kernel for the preset is skipped with the reason recorded, instead of failing
  * mid-round; an explicit choice that cannot train fails up front, naming the kernels.
  */
-export async function prepareTrainingBackend(preset: ModelPreset, preferred: PreferredBackend = "auto"): Promise<TrainingBackend> {
+export async function prepareTrainingBackend(
+  preset: ModelPreset,
+  preferred: PreferredBackend = "auto",
+): Promise<TrainingBackend> {
   const selected = await selectBackend({ preferred });
   if (selected.backend === "wasm") await registerWasmGradients();
   if (backendSupportsTraining(preset)) return selected;
   const missing = missingTrainingKernels(preset);
   if (preferred !== "auto") {
-    throw new Error(`backend ${selected.backend} cannot train the ${preset} preset: missing kernels ${missing.join(", ")}`);
+    throw new Error(
+      `backend ${selected.backend} cannot train the ${preset} preset: missing kernels ${missing.join(", ")}`,
+    );
   }
   const fallback = await selectBackend({ preferred: "cpu" });
   return {
@@ -31,7 +36,9 @@ export async function prepareTrainingBackend(preset: ModelPreset, preferred: Pre
 /** Registers our WebAssembly gradient kernels when that module is present. */
 async function registerWasmGradients(): Promise<void> {
   try {
-    const module = (await import("../core/wasm-grad-kernels/index.js")) as { registerWasmGradKernels?: () => string[] };
+    const module = (await import("../core/wasm-grad-kernels/index.js")) as {
+      registerWasmGradKernels?: () => string[];
+    };
     module.registerWasmGradKernels?.();
   } catch {
     // Without them the kernel check below falls back to cpu for conv nets.

@@ -6,7 +6,9 @@ import { UnauthenticatedError } from "../errors.js";
 export function requireBearer(metadata: Metadata, token: string): void {
   const header = metadata.get("authorization")[0];
   if (typeof header !== "string" || !header.startsWith("Bearer ")) {
-    throw new UnauthenticatedError("missing bearer token: send `authorization: Bearer <token>` (fedproof --token)");
+    throw new UnauthenticatedError(
+      "missing bearer token: send `authorization: Bearer <token>` (fedproof --token)",
+    );
   }
   const given = Buffer.from(header.slice("Bearer ".length));
   const expected = Buffer.from(token);

@@ -1,5 +1,8 @@
 import type { JobInfo } from "../../proto/generated/fedproof/v1/JobInfo.js";
-import type { JobSpec as JobSpecMessage, JobSpec__Output } from "../../proto/generated/fedproof/v1/JobSpec.js";
+import type {
+  JobSpec__Output,
+  JobSpec as JobSpecMessage,
+} from "../../proto/generated/fedproof/v1/JobSpec.js";
 import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummary.js";
 import type { JobSpec, JobSpecInput } from "../jobs/job-spec.js";
 import type { JobRecord, RoundRecord } from "../store/job-store.js";
@@ -40,7 +43,9 @@ export function specFromMessage(message: JobSpec__Output | null | undefined): Jo
       : undefined,
     strategy: message.strategy
       ? {
-          name: unsetIfEmpty(message.strategy.name) as NonNullable<JobSpecInput["strategy"]>["name"],
+          name: unsetIfEmpty(message.strategy.name) as NonNullable<
+            JobSpecInput["strategy"]
+          >["name"],
           params: message.strategy.params ?? {},
         }
       : undefined,
@@ -80,7 +85,10 @@ export function specToMessage(spec: JobSpec | JobSpecInput): JobSpecMessage {
   } as JobSpecMessage;
 }
 
-export function roundToMessage(round: RoundRecord, rejections: { deviceId: string; reason: string }[] = []): RoundSummary {
+export function roundToMessage(
+  round: RoundRecord,
+  rejections: { deviceId: string; reason: string }[] = [],
+): RoundSummary {
   return {
     round: round.round,
     state: `ROUND_STATE_${round.state}`,
@@ -91,6 +99,7 @@ export function roundToMessage(round: RoundRecord, rejections: { deviceId: strin
     rejected: round.rejected,
     late: round.late,
     epsilon: round.epsilon,
+    clipNorm: round.clipNorm,
     contributionsRoot: round.contributionsRoot,
     anchorTx: round.anchorTx,
     rejections,
@@ -100,7 +109,11 @@ export function roundToMessage(round: RoundRecord, rejections: { deviceId: strin
   };
 }
 
-export function jobToMessage(job: JobRecord, rounds: RoundSummary[], onlineDevices: number): JobInfo {
+export function jobToMessage(
+  job: JobRecord,
+  rounds: RoundSummary[],
+  onlineDevices: number,
+): JobInfo {
   return {
     jobId: job.jobId,
     spec: specToMessage(job.spec),

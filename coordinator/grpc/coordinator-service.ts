@@ -1,10 +1,10 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
-import type { CoordinatorHandlers } from "../../proto/generated/fedproof/v1/Coordinator.js";
-import type { UpdateHeader__Output } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
-import type { TaskEvent } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import { bytesPerValue } from "../../client/core/update/quantize.js";
+import type { CoordinatorHandlers } from "../../proto/generated/fedproof/v1/Coordinator.js";
+import type { TaskEvent } from "../../proto/generated/fedproof/v1/TaskEvent.js";
+import type { UpdateHeader__Output } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
 import {
   AlreadyExistsError,
   InvalidArgumentError,
@@ -37,7 +37,9 @@ const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const HASH = /^[0-9a-f]{64}$/;
 
 /** Device-facing handlers: validate, hand over to the store, the queue or the engine, answer. */
-export function createCoordinatorHandlers(parameters: CoordinatorServiceParameters): CoordinatorHandlers {
+export function createCoordinatorHandlers(
+  parameters: CoordinatorServiceParameters,
+): CoordinatorHandlers {
   const { store, artifacts, engine, logger } = parameters;
 
   async function session(token: string): Promise<SessionRecord> {
@@ -58,7 +60,9 @@ export function createCoordinatorHandlers(parameters: CoordinatorServiceParamete
         }
         const deviceId = request.deviceId || randomUUID();
         if (!DEVICE_ID.test(deviceId)) {
-          throw new InvalidArgumentError(`device id "${deviceId}" must be 1–128 characters of [A-Za-z0-9._:-]`);
+          throw new InvalidArgumentError(
+            `device id "${deviceId}" must be 1–128 characters of [A-Za-z0-9._:-]`,
+          );
         }
         if (request.samples < Math.max(1, job.spec.minSamples)) {
           throw new InvalidArgumentError(
@@ -68,7 +72,9 @@ export function createCoordinatorHandlers(parameters: CoordinatorServiceParamete
         const previous = await store.findDevice(job.jobId, deviceId);
         const publicKey = Buffer.from(request.publicKey).toString("hex");
         if (previous && previous.publicKey !== publicKey) {
-          throw new PermissionDeniedError(`device id ${deviceId} is already registered with another key`);
+          throw new PermissionDeniedError(
+            `device id ${deviceId} is already registered with another key`,
+          );
         }
         await store.registerDevice(job.jobId, {
           deviceId,
@@ -128,7 +134,9 @@ export function createCoordinatorHandlers(parameters: CoordinatorServiceParamete
     GetModel(call) {
       void (async () => {
         if (!HASH.test(call.request.modelHash)) {
-          throw new InvalidArgumentError(`model hash must be 64 hex characters, got "${call.request.modelHash}"`);
+          throw new InvalidArgumentError(
+            `model hash must be 64 hex characters, got "${call.request.modelHash}"`,
+          );
         }
         await streamModel(call, { store, artifacts }, call.request.modelHash);
       })().catch((error: unknown) => failStream(call, error, logger));
@@ -136,19 +144,27 @@ export function createCoordinatorHandlers(parameters: CoordinatorServiceParamete
 
     SubmitUpdate(call, callback) {
       void (async () => {
-        const iterator = call[Symbol.asyncIterator]() as AsyncIterator<{ header?: UpdateHeader__Output | null; data?: Buffer }>;
+        const iterator = call[Symbol.asyncIterator]() as AsyncIterator<{
+          header?: UpdateHeader__Output | null;
+          data?: Buffer;
+        }>;
         const first = await iterator.next();
         const header = first.done ? undefined : first.value.header;
-        if (!header) throw new InvalidArgumentError("the first message of SubmitUpdate must be the header");
+        if (!header)
+          throw new InvalidArgumentError("the first message of SubmitUpdate must be the header");
         const { jobId, deviceId } = await session(header.sessionToken);
         if (header.jobId && header.jobId !== jobId) {
-          throw new InvalidArgumentError(`header.jobId ${header.jobId} does not match the session's job ${jobId}`);
+          throw new InvalidArgumentError(
+            `header.jobId ${header.jobId} does not match the session's job ${jobId}`,
+          );
         }
         const job = await store.getJob(jobId);
         const round = await store.findRound(jobId, header.round);
         if (!round) throw new NotFoundError(`round ${header.round} of job ${jobId} not found`);
         if (!(await store.isSelected(jobId, header.round, deviceId))) {
-          throw new PermissionDeniedError(`device ${deviceId} was not selected for round ${header.round}`);
+          throw new PermissionDeniedError(
+            `device ${deviceId} was not selected for round ${header.round}`,
+          );
         }
         if (round.state !== "OPEN" || Date.now() > round.deadlineMs) {
           await store.recordRejection(jobId, header.round, deviceId, "late: round closed", "late");
@@ -168,14 +184,20 @@ export function createCoordinatorHandlers(parameters: CoordinatorServiceParamete
           );
         }
         if (header.bits !== job.spec.quantization.bits) {
-          throw new InvalidArgumentError(`update uses ${header.bits} bits, the job uses ${job.spec.quantization.bits}`);
+          throw new InvalidArgumentError(
+            `update uses ${header.bits} bits, the job uses ${job.spec.quantization.bits}`,
+          );
         }
         if (header.samples < Math.max(1, job.spec.minSamples)) {
-          throw new InvalidArgumentError(`update claims ${header.samples} samples, the job needs at least ${Math.max(1, job.spec.minSamples)}`);
+          throw new InvalidArgumentError(
+            `update claims ${header.samples} samples, the job needs at least ${Math.max(1, job.spec.minSamples)}`,
+          );
         }
         const expectedBytes = job.paramCount * bytesPerValue(job.spec.quantization.bits);
         if (!(await store.claimSubmission(jobId, header.round, deviceId))) {
-          throw new AlreadyExistsError(`device ${deviceId} already submitted an update for round ${header.round}`);
+          throw new AlreadyExistsError(
+            `device ${deviceId} already submitted an update for round ${header.round}`,
+          );
         }
         let stored: { hash: string; size: number };
         try {
@@ -254,12 +276,15 @@ async function* dataChunks(
 ): AsyncGenerator<Uint8Array> {
   let total = 0;
   for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-    if (next.value.header) throw new InvalidArgumentError("SubmitUpdate carries one header, then data only");
+    if (next.value.header)
+      throw new InvalidArgumentError("SubmitUpdate carries one header, then data only");
     const data = next.value.data;
     if (!data || data.byteLength === 0) continue;
     total += data.byteLength;
     if (total > expectedBytes) {
-      throw new InvalidArgumentError(`update is larger than the expected ${expectedBytes} bytes: wrong shape`);
+      throw new InvalidArgumentError(
+        `update is larger than the expected ${expectedBytes} bytes: wrong shape`,
+      );
     }
     yield data;
   }
@@ -268,7 +293,9 @@ async function* dataChunks(
 function parsePayoutAddress(value: string): string {
   if (!value) return "";
   if (!/^0x[0-9a-fA-F]{40}$/.test(value)) {
-    throw new InvalidArgumentError(`payout address "${value}" is not a 0x-prefixed 20-byte hex address`);
+    throw new InvalidArgumentError(
+      `payout address "${value}" is not a 0x-prefixed 20-byte hex address`,
+    );
   }
   return value;
 }

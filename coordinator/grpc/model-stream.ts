@@ -37,7 +37,10 @@ export async function streamModel(
   call.end();
 }
 
-function write(call: ServerWritableStream<unknown, ModelChunk>, message: ModelChunk): Promise<void> {
+function write(
+  call: ServerWritableStream<unknown, ModelChunk>,
+  message: ModelChunk,
+): Promise<void> {
   return new Promise((resolve) => {
     if (call.write(message)) resolve();
     else call.once("drain", () => resolve());

@@ -16,7 +16,8 @@ export interface ProvenanceServiceParameters {
 /** sha256 over the proofs' canonical JSON: what a round's Merkle leaf commits to. */
 export function proofHash(contribution: ContributionRecord): string {
   const hasher = createHash("sha256");
-  for (const proof of contribution.proofs) hasher.update(proof.proofJson).update(proof.publicSignals.join(","));
+  for (const proof of contribution.proofs)
+    hasher.update(proof.proofJson).update(proof.publicSignals.join(","));
   return hasher.digest("hex");
 }
 
@@ -38,11 +39,17 @@ function contributionToMessage(record: ContributionRecord, publicKey: string): C
 }
 
 /** Verifier-facing handlers: everything needed to re-check a round, all public. */
-export function createProvenanceHandlers(parameters: ProvenanceServiceParameters): ProvenanceHandlers {
+export function createProvenanceHandlers(
+  parameters: ProvenanceServiceParameters,
+): ProvenanceHandlers {
   const { store, logger } = parameters;
-  const answer = <T>(work: () => Promise<T>, callback: sendUnaryData<T>) => answerUnary(work, callback, logger);
+  const answer = <T>(work: () => Promise<T>, callback: sendUnaryData<T>) =>
+    answerUnary(work, callback, logger);
   const withKey = async (record: ContributionRecord) =>
-    contributionToMessage(record, (await store.findDevice(record.jobId, record.deviceId))?.publicKey ?? "");
+    contributionToMessage(
+      record,
+      (await store.findDevice(record.jobId, record.deviceId))?.publicKey ?? "",
+    );
 
   return {
     GetRound(call, callback) {
@@ -63,8 +70,13 @@ export function createProvenanceHandlers(parameters: ProvenanceServiceParameters
     GetContribution(call, callback) {
       answer(async () => {
         const { jobId, round, deviceId } = call.request;
-        const found = (await store.contributions(jobId, round)).find((c) => c.deviceId === deviceId);
-        if (!found) throw new NotFoundError(`no accepted contribution from ${deviceId} in round ${round} of job ${jobId}`);
+        const found = (await store.contributions(jobId, round)).find(
+          (c) => c.deviceId === deviceId,
+        );
+        if (!found)
+          throw new NotFoundError(
+            `no accepted contribution from ${deviceId} in round ${round} of job ${jobId}`,
+          );
         return withKey(found);
       }, callback);
     },

@@ -1,4 +1,4 @@
-import { Metadata, type sendUnaryData, status, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, type ServiceError, type sendUnaryData, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { FedproofError, type FedproofErrorCode } from "../../common/errors.js";
 
@@ -33,7 +33,11 @@ export function toServiceError(error: unknown, logger?: Logger): Partial<Service
 }
 
 /** Runs a unary handler's work and answers with its value or its mapped error. */
-export function answerUnary<T>(work: () => Promise<T>, callback: sendUnaryData<T>, logger?: Logger): void {
+export function answerUnary<T>(
+  work: () => Promise<T>,
+  callback: sendUnaryData<T>,
+  logger?: Logger,
+): void {
   work().then(
     (value) => callback(null, value),
     (error: unknown) => callback(toServiceError(error, logger)),
@@ -44,6 +48,10 @@ export function answerUnary<T>(work: () => Promise<T>, callback: sendUnaryData<T
  * Ends a server stream with the mapped status. grpc-js sends a status for an 'error'
  * event; `destroy(error)` would tear the stream down without one and leave the client hanging.
  */
-export function failStream(call: { emit(event: "error", error: unknown): boolean }, error: unknown, logger?: Logger): void {
+export function failStream(
+  call: { emit(event: "error", error: unknown): boolean },
+  error: unknown,
+  logger?: Logger,
+): void {
   call.emit("error", toServiceError(error, logger));
 }

@@ -1,6 +1,6 @@
+import type { DataSchema } from "../../client/core/data/dataset.js";
 import { createModel, type ModelPreset } from "../../client/core/model/presets.js";
 import { encodeModel, getFlatWeights, weightLayout } from "../../client/core/model/weights.js";
-import type { DataSchema } from "../../client/core/data/dataset.js";
 
 export interface ModelManifest {
   format: "fedproof-model-v1";
@@ -18,7 +18,11 @@ export interface InitialModelReturnType {
 }
 
 /** The round-0 model: the preset initialised from the job seed, so anyone can rebuild it. */
-export function createInitialModel(preset: ModelPreset, schema: DataSchema, seed: number): InitialModelReturnType {
+export function createInitialModel(
+  preset: ModelPreset,
+  schema: DataSchema,
+  seed: number,
+): InitialModelReturnType {
   const model = createModel(preset, schema, seed);
   try {
     const layout = weightLayout(model);

@@ -37,6 +37,7 @@ export class JobService {
       paramCount: manifest.paramCount,
       manifest: JSON.stringify(manifest),
       strategyStateHash: "",
+      currentClipNorm: spec.clipNorm,
     };
     await this.parameters.store.createJob(job);
     await this.parameters.engine.onJobCreated(job.jobId);

@@ -18,14 +18,16 @@ describe("parseJobSpec", () => {
     expect(() => parseJobSpec({ schema, clientsPerRound: 2, minClients: 3 })).toThrow(
       /spec\.minClients: must be at most clientsPerRound/,
     );
-    expect(() => parseJobSpec({ schema: { ...schema, classes: 1 } })).toThrow(/spec\.schema\.classes/);
+    expect(() => parseJobSpec({ schema: { ...schema, classes: 1 } })).toThrow(
+      /spec\.schema\.classes/,
+    );
     expect(() => parseJobSpec({ schema, model: "resnet" })).toThrow(InvalidArgumentError);
   });
 
   it("refuses a scale that would make clipped values saturate", () => {
-    expect(() => parseJobSpec({ schema, clipNorm: 10, quantization: { bits: 8, scale: 0.01 } })).toThrow(
-      /spec\.quantization\.scale/,
-    );
+    expect(() =>
+      parseJobSpec({ schema, clipNorm: 10, quantization: { bits: 8, scale: 0.01 } }),
+    ).toThrow(/spec\.quantization\.scale/);
   });
 
   it("hashes specs canonically", () => {

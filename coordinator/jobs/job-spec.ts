@@ -1,20 +1,14 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import {
+  STRATEGY_NAMES,
+  type StrategyName,
+  strategySpecSchema,
+} from "../aggregation/strategy-spec.js";
 import { InvalidArgumentError } from "../errors.js";
 
 export const MODEL_PRESETS = ["logreg", "mlp", "cnn"] as const;
-export const STRATEGY_NAMES = [
-  "fedavg",
-  "fedprox",
-  "fedavgm",
-  "fedadam",
-  "fedyogi",
-  "fedadagrad",
-  "median",
-  "trimmed-mean",
-  "krum",
-  "multi-krum",
-] as const;
+export { STRATEGY_NAMES };
 
 const positiveInt = z.number().int().positive();
 
@@ -39,7 +33,7 @@ export const jobSpecSchema = z
       .prefault({}),
     strategy: z
       .object({
-        name: z.enum(STRATEGY_NAMES).default("fedavg"),
+        name: z.enum(STRATEGY_NAMES as [StrategyName, ...StrategyName[]]).default("fedavg"),
         params: z.record(z.string(), z.number().finite()).default({}),
       })
       .prefault({}),
@@ -49,7 +43,11 @@ export const jobSpecSchema = z
     /** Devices that must be online before a round starts; defaults to minClients. */
     minAvailableClients: positiveInt.optional(),
     overSelection: z.number().min(1).max(10).default(1.25),
-    roundDeadlineSeconds: z.number().positive().max(7 * 24 * 3600).default(300),
+    roundDeadlineSeconds: z
+      .number()
+      .positive()
+      .max(7 * 24 * 3600)
+      .default(300),
     clipNorm: z.number().positive().finite().default(5),
     quantization: z
       .object({
@@ -72,8 +70,36 @@ export const jobSpecSchema = z
     proofs: z.boolean().default(false),
   })
   .superRefine((spec, context) => {
+    // The strategy's own parameters are checked by its schema, so errors name e.g. spec.strategy.params.beta.
+    const strategy = strategySpecSchema.safeParse({
+      name: spec.strategy.name,
+      ...spec.strategy.params,
+    });
+    if (!strategy.success) {
+      for (const issue of strategy.error.issues) {
+        context.addIssue({
+          code: "custom",
+          path: ["strategy", "params", ...issue.path.map(String)],
+          message: issue.message,
+        });
+      }
+    }
+    if (
+      spec.privacy.noiseMultiplier > 0 &&
+      ["median", "trimmed-mean", "krum", "multi-krum"].includes(spec.strategy.name)
+    ) {
+      context.addIssue({
+        code: "custom",
+        path: ["privacy", "noiseMultiplier"],
+        message: `central DP noise is calibrated for a mean; ${spec.strategy.name} has no such sensitivity bound`,
+      });
+    }
     if (spec.schema.min >= spec.schema.max) {
-      context.addIssue({ code: "custom", path: ["schema", "max"], message: "must be greater than schema.min" });
+      context.addIssue({
+        code: "custom",
+        path: ["schema", "max"],
+        message: "must be greater than schema.min",
+      });
     }
     if (spec.minClients !== undefined && spec.minClients > spec.clientsPerRound) {
       context.addIssue({
@@ -108,7 +134,10 @@ export const jobSpecSchema = z
       ...spec,
       minClients,
       minAvailableClients: Math.max(minClients, spec.minAvailableClients ?? minClients),
-      quantization: { ...spec.quantization, scale: spec.quantization.scale ?? spec.clipNorm / maxQ },
+      quantization: {
+        ...spec.quantization,
+        scale: spec.quantization.scale ?? spec.clipNorm / maxQ,
+      },
     };
   });
 

@@ -1,4 +1,4 @@
-import { QueueEvents, type ConnectionOptions } from "bullmq";
+import { type ConnectionOptions, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { JobEvent } from "../../proto/generated/fedproof/v1/JobEvent.js";
@@ -7,11 +7,11 @@ import { createStrategy } from "../aggregation/create-strategy.js";
 import { InvalidTransitionError } from "../errors.js";
 import type { JobRecord, JobStore, RoundRecord } from "../store/job-store.js";
 import {
+  type AggregateJobResult,
   aggregateJobId,
   bullPrefix,
   parseAggregateJobId,
   QUEUE_NAMES,
-  type AggregateJobResult,
   type Queues,
   type VerifyJobResult,
 } from "../workers/queues.js";
@@ -83,7 +83,10 @@ export class RoundEngine {
     });
     this.aggregateEvents.on("failed", ({ jobId, failedReason }) => {
       const ids = parseAggregateJobId(jobId);
-      if (ids) this.serial(ids.jobId, () => this.onAggregateFailed(ids.jobId, ids.round, jobId, failedReason));
+      if (ids)
+        this.serial(ids.jobId, () =>
+          this.onAggregateFailed(ids.jobId, ids.round, jobId, failedReason),
+        );
     });
     await Promise.all([this.verifyEvents.waitUntilReady(), this.aggregateEvents.waitUntilReady()]);
     await this.resume();
@@ -109,7 +112,8 @@ export class RoundEngine {
     return this.serial(jobId, async () => {
       const job = await this.store.getJob(jobId);
       if (isTerminalJobState(job.state)) return;
-      const round = job.currentRound > 0 ? await this.store.findRound(jobId, job.currentRound) : undefined;
+      const round =
+        job.currentRound > 0 ? await this.store.findRound(jobId, job.currentRound) : undefined;
       if (round && (round.state === "OPEN" || round.state === "AGGREGATING")) {
         await this.store.transitionRound(jobId, round.round, round.state, "CANCELLED", {
           reason,
@@ -167,7 +171,10 @@ export class RoundEngine {
     const now = Date.now();
     const deadlineMs = now + spec.roundDeadlineSeconds * 1000;
     const clipNorm = job.currentClipNorm || spec.clipNorm;
-    const clientConfig = createStrategy({ name: spec.strategy.name, ...spec.strategy.params } as Parameters<typeof createStrategy>[0]).clientConfig(roundNumber);
+    const clientConfig = createStrategy({
+      name: spec.strategy.name,
+      ...spec.strategy.params,
+    } as Parameters<typeof createStrategy>[0]).clientConfig(roundNumber);
     const round: RoundRecord = {
       round: roundNumber,
       state: "OPEN",
@@ -197,7 +204,10 @@ export class RoundEngine {
             jobId,
             round: roundNumber,
             globalModelHash: job.currentModelHash,
-            training: { ...spec.training, proximalMu: clientConfig.proximalMu ?? spec.training.proximalMu },
+            training: {
+              ...spec.training,
+              proximalMu: clientConfig.proximalMu ?? spec.training.proximalMu,
+            },
             quantization: spec.quantization,
             clipNorm: round.clipNorm,
             deadlineUnixMs: String(deadlineMs),
@@ -208,15 +218,26 @@ export class RoundEngine {
         }),
       ),
     );
-    this.logger.info({ jobId, round: roundNumber, selected: selected.length, online: online.length }, "round started");
-    await this.emit(jobId, "round-started", roundNumber, `round ${roundNumber} started with ${selected.length} devices`);
+    this.logger.info(
+      { jobId, round: roundNumber, selected: selected.length, online: online.length },
+      "round started",
+    );
+    await this.emit(
+      jobId,
+      "round-started",
+      roundNumber,
+      `round ${roundNumber} started with ${selected.length} devices`,
+    );
   }
 
   /**
    * The privacy ledger's veto: a round that would push ε past the job's budget never
    * starts. Returns the reason to stop, or undefined when the round may run.
    */
-  private async privacyBudgetStop(job: JobRecord, roundNumber: number): Promise<string | undefined> {
+  private async privacyBudgetStop(
+    job: JobRecord,
+    roundNumber: number,
+  ): Promise<string | undefined> {
     const { privacy } = job.spec;
     if (privacy.noiseMultiplier <= 0 || privacy.epsilonBudget <= 0) return undefined;
     const epsilon = await epsilonAfterRounds(this.store, job, roundNumber);
@@ -227,8 +248,14 @@ export class RoundEngine {
   private async onVerified(result: VerifyJobResult): Promise<void> {
     const round = await this.store.findRound(result.jobId, result.round);
     if (round?.state !== "OPEN") return;
-    await this.emit(result.jobId, "contribution", result.round, `update from ${result.deviceId} verified`);
-    if (round.accepted >= round.target) await this.closeRound(result.jobId, round, "enough verified updates");
+    await this.emit(
+      result.jobId,
+      "contribution",
+      result.round,
+      `update from ${result.deviceId} verified`,
+    );
+    if (round.accepted >= round.target)
+      await this.closeRound(result.jobId, round, "enough verified updates");
   }
 
   private async onDeadline(jobId: string, roundNumber: number): Promise<void> {
@@ -247,12 +274,20 @@ export class RoundEngine {
         throw error;
       }
       await this.enqueueAggregation(jobId, round.round);
-      await this.emit(jobId, "round-closed", round.round, `round ${round.round} closed (${why}) with ${round.accepted} verified updates`);
+      await this.emit(
+        jobId,
+        "round-closed",
+        round.round,
+        `round ${round.round} closed (${why}) with ${round.accepted} verified updates`,
+      );
       return;
     }
     const reason = `round ${round.round} ${why} with ${round.accepted} verified updates, fewer than minClients ${round.minClients}`;
     try {
-      await this.store.transitionRound(jobId, round.round, "OPEN", "FAILED", { closedAtMs, reason });
+      await this.store.transitionRound(jobId, round.round, "OPEN", "FAILED", {
+        closedAtMs,
+        reason,
+      });
     } catch (error) {
       if (error instanceof InvalidTransitionError) return;
       throw error;
@@ -287,7 +322,12 @@ export class RoundEngine {
       strategyStateHash: result.strategyStateHash,
       currentClipNorm: result.nextClipNorm,
     });
-    await this.emit(result.jobId, "round-completed", result.round, `round ${result.round} completed: model ${result.modelHash.slice(0, 12)}…`);
+    await this.emit(
+      result.jobId,
+      "round-completed",
+      result.round,
+      `round ${result.round} completed: model ${result.modelHash.slice(0, 12)}…`,
+    );
     const job = await this.store.getJob(result.jobId);
     if (result.round >= job.spec.rounds) {
       await this.endJob(job, "COMPLETED", `all ${job.spec.rounds} rounds completed`);
@@ -297,9 +337,17 @@ export class RoundEngine {
     await this.tryStartRound(result.jobId);
   }
 
-  private async onAggregateFailed(jobId: string, roundNumber: number, bullJobId: string, failedReason: string) {
+  private async onAggregateFailed(
+    jobId: string,
+    roundNumber: number,
+    bullJobId: string,
+    failedReason: string,
+  ) {
     const bullJob = await this.queues.aggregate.getJob(bullJobId);
-    const final = !bullJob || bullJob.attemptsMade >= (bullJob.opts.attempts ?? 1) || (await bullJob.isFailed());
+    const final =
+      !bullJob ||
+      bullJob.attemptsMade >= (bullJob.opts.attempts ?? 1) ||
+      (await bullJob.isFailed());
     if (!final) return;
     const round = await this.store.findRound(jobId, roundNumber);
     if (round?.state !== "AGGREGATING") return;
@@ -315,7 +363,10 @@ export class RoundEngine {
     } catch (error) {
       if (error instanceof InvalidTransitionError) {
         // Another engine (or an earlier event) ended it first.
-        this.logger.debug({ jobId: job.jobId, to, err: error.shortMessage }, "job already moved on");
+        this.logger.debug(
+          { jobId: job.jobId, to, err: error.shortMessage },
+          "job already moved on",
+        );
         return;
       }
       throw error;
@@ -329,7 +380,8 @@ export class RoundEngine {
         }),
       ),
     );
-    const type = to === "COMPLETED" ? "job-completed" : to === "CANCELLED" ? "job-cancelled" : "job-failed";
+    const type =
+      to === "COMPLETED" ? "job-completed" : to === "CANCELLED" ? "job-cancelled" : "job-failed";
     this.logger.info({ jobId: job.jobId, state: to, reason }, "job ended");
     await this.emit(job.jobId, type, job.currentRound, reason);
   }
@@ -350,7 +402,10 @@ export class RoundEngine {
   private armEnrolmentTimeout(job: JobRecord, online: number): void {
     const key = `enrol:${job.jobId}`;
     if (this.timers.has(key)) return;
-    this.logger.info({ jobId: job.jobId, online, needed: job.spec.minAvailableClients }, "waiting for devices");
+    this.logger.info(
+      { jobId: job.jobId, online, needed: job.spec.minAvailableClients },
+      "waiting for devices",
+    );
     this.timers.set(
       key,
       setTimeout(() => {
@@ -376,7 +431,12 @@ export class RoundEngine {
     this.timers.delete(key);
   }
 
-  private async emit(jobId: string, type: JobEventType, round: number, message: string): Promise<void> {
+  private async emit(
+    jobId: string,
+    type: JobEventType,
+    round: number,
+    message: string,
+  ): Promise<void> {
     const event: JobEvent = { jobId, type, round, message };
     await this.publisher.publish(this.store.keys.jobEvents(jobId), JSON.stringify(event));
   }

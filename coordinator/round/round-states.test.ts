@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "../../test/harness/redis.js";
 import { InvalidTransitionError } from "../errors.js";
 import { JobStore, type RoundRecord } from "../store/job-store.js";
-import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "../../test/harness/redis.js";
 import { assertRoundTransition, ROUND_STATES, ROUND_TRANSITIONS } from "./round-states.js";
 
 describe("round state table", () => {
@@ -18,7 +18,9 @@ describe("round state table", () => {
 
   it("refuses leaving a terminal state and skipping aggregation", () => {
     expect(() => assertRoundTransition("COMPLETED", "OPEN")).toThrow(/from COMPLETED to OPEN/);
-    expect(() => assertRoundTransition("OPEN", "COMPLETED")).toThrow(/allowed from OPEN: AGGREGATING, FAILED, CANCELLED/);
+    expect(() => assertRoundTransition("OPEN", "COMPLETED")).toThrow(
+      /allowed from OPEN: AGGREGATING, FAILED, CANCELLED/,
+    );
     expect(() => assertRoundTransition("FAILED", "AGGREGATING")).toThrow(/none \(terminal\)/);
   });
 });
@@ -59,7 +61,9 @@ describe("JobStore.transitionRound on a real Redis", () => {
   });
 
   it("refuses a move the table forbids and leaves the state alone", async () => {
-    await expect(store.transitionRound("job-1", 1, "OPEN", "COMPLETED")).rejects.toThrow(InvalidTransitionError);
+    await expect(store.transitionRound("job-1", 1, "OPEN", "COMPLETED")).rejects.toThrow(
+      InvalidTransitionError,
+    );
     expect((await store.getRound("job-1", 1)).state).toBe("OPEN");
   });
 
@@ -90,7 +94,15 @@ describe("JobStore.transitionRound on a real Redis", () => {
       paramCount: 1,
       commitment: "",
       proofs: [],
-      metrics: { trainLoss: 0, trainSeconds: 0, holdoutAccuracy: 0, holdoutLoss: 0, holdoutSamples: 0, updateNorm: 0, proveSeconds: 0 },
+      metrics: {
+        trainLoss: 0,
+        trainSeconds: 0,
+        holdoutAccuracy: 0,
+        holdoutLoss: 0,
+        holdoutSamples: 0,
+        updateNorm: 0,
+        proveSeconds: 0,
+      },
       receivedAtMs: 0,
     });
     expect(count).toBe(-1);

@@ -24,6 +24,8 @@ export interface JobRecord {
   manifest: string;
   /** Opaque, JSON-encoded strategy state carried between rounds (FedAdam moments, …). */
   strategyStateHash: string;
+  /** Clip bound the next round uses; moves only with adaptive clipping (0 = spec.clipNorm). */
+  currentClipNorm: number;
 }
 
 export interface RoundRecord {
@@ -160,7 +162,10 @@ export class JobStore {
     return this.redis.zrevrange(this.keys.jobs, 0, Math.max(0, limit - 1));
   }
 
-  async updateJob(jobId: string, fields: Partial<Omit<JobRecord, "state" | "jobId">>): Promise<void> {
+  async updateJob(
+    jobId: string,
+    fields: Partial<Omit<JobRecord, "state" | "jobId">>,
+  ): Promise<void> {
     await this.redis.hset(this.keys.job(jobId), encodeFields(fields));
   }
 
@@ -222,7 +227,11 @@ export class JobStore {
     );
   }
 
-  async updateRound(jobId: string, round: number, fields: Partial<Omit<RoundRecord, "state" | "round">>) {
+  async updateRound(
+    jobId: string,
+    round: number,
+    fields: Partial<Omit<RoundRecord, "state" | "round">>,
+  ) {
     await this.redis.hset(this.keys.round(jobId, round), encodeFields(fields));
   }
 
@@ -277,9 +286,15 @@ export class JobStore {
       .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
   }
 
-  async rejections(jobId: string, round: number): Promise<{ deviceId: string; reason: string; kind: string }[]> {
+  async rejections(
+    jobId: string,
+    round: number,
+  ): Promise<{ deviceId: string; reason: string; kind: string }[]> {
     const raw = await this.redis.hgetall(this.keys.rejections(jobId, round));
-    return Object.entries(raw).map(([deviceId, value]) => ({ deviceId, ...(JSON.parse(value) as { reason: string; kind: string }) }));
+    return Object.entries(raw).map(([deviceId, value]) => ({
+      deviceId,
+      ...(JSON.parse(value) as { reason: string; kind: string }),
+    }));
   }
 
   async registerDevice(jobId: string, device: DeviceRecord): Promise<void> {
@@ -327,7 +342,9 @@ export class JobStore {
     ];
     if (ok !== 1) {
       if (!current) throw new NotFoundError(`${what} not found`);
-      throw new InvalidTransitionError(`${what} is ${current}, not ${from}: cannot move it to ${to}`);
+      throw new InvalidTransitionError(
+        `${what} is ${current}, not ${from}: cannot move it to ${to}`,
+      );
     }
   }
 }
@@ -359,6 +376,7 @@ function decodeJob(raw: StoredHash): JobRecord {
     paramCount: Number(raw.paramCount ?? 0),
     manifest: raw.manifest ?? "{}",
     strategyStateHash: raw.strategyStateHash ?? "",
+    currentClipNorm: Number(raw.currentClipNorm ?? 0),
   };
 }
 

@@ -16,9 +16,12 @@ export interface RedisConnectionOptions {
 export function redisOptionsFromUrl(url: string): RedisConnectionOptions {
   const parsed = new URL(url);
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    throw new FedproofError(`REDIS_URL must start with redis:// or rediss://, got ${parsed.protocol}`, {
-      code: "INVALID_ARGUMENT",
-    });
+    throw new FedproofError(
+      `REDIS_URL must start with redis:// or rediss://, got ${parsed.protocol}`,
+      {
+        code: "INVALID_ARGUMENT",
+      },
+    );
   }
   return {
     host: parsed.hostname || "127.0.0.1",
@@ -33,7 +36,11 @@ export function redisOptionsFromUrl(url: string): RedisConnectionOptions {
 
 /** Connects and pings, so a wrong URL fails at start-up with a clear message, not later. */
 export async function connectRedis(url: string): Promise<Redis> {
-  const redis = new Redis({ ...redisOptionsFromUrl(url), lazyConnect: true, maxRetriesPerRequest: 3 });
+  const redis = new Redis({
+    ...redisOptionsFromUrl(url),
+    lazyConnect: true,
+    maxRetriesPerRequest: 3,
+  });
   try {
     await redis.connect();
     await redis.ping();

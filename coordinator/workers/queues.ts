@@ -1,4 +1,4 @@
-import { Queue, type ConnectionOptions } from "bullmq";
+import { type ConnectionOptions, Queue } from "bullmq";
 import type { ContributionRecord } from "../store/job-store.js";
 
 export const QUEUE_NAMES = { verify: "verify", aggregate: "aggregate" } as const;
@@ -28,7 +28,10 @@ export interface AggregateJobResult {
   modelHash: string;
   contributors: number;
   strategyStateHash: string;
+  /** ε spent after this round (0 without DP). */
   epsilon: number;
+  /** Clip bound for the next round (changes only with adaptive clipping). */
+  nextClipNorm: number;
 }
 
 export interface QueueSettings {
@@ -71,7 +74,10 @@ export function parseAggregateJobId(id: string): { jobId: string; round: number 
 }
 
 /** Lock/stall settings with unset values left out: BullMQ treats an explicit undefined as 0. */
-export function lockSettings(lockDurationMs?: number, stalledIntervalMs?: number): {
+export function lockSettings(
+  lockDurationMs?: number,
+  stalledIntervalMs?: number,
+): {
   lockDuration?: number;
   stalledInterval?: number;
 } {

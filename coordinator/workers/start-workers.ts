@@ -46,12 +46,21 @@ export async function startWorkers(parameters: StartWorkersParameters): Promise<
   for (const kind of parameters.kinds) {
     const worker =
       kind === "verify"
-        ? startVerifyWorker({ ...common, publisher: redis, concurrency: parameters.verifyConcurrency })
+        ? startVerifyWorker({
+            ...common,
+            publisher: redis,
+            concurrency: parameters.verifyConcurrency,
+          })
         : startAggregateWorker(common);
     worker.on("failed", (job, error) => {
-      parameters.logger.warn({ queue: kind, job: job?.id, err: error.message }, "worker job failed");
+      parameters.logger.warn(
+        { queue: kind, job: job?.id, err: error.message },
+        "worker job failed",
+      );
     });
-    worker.on("error", (error) => parameters.logger.error({ queue: kind, err: error }, "worker error"));
+    worker.on("error", (error) =>
+      parameters.logger.error({ queue: kind, err: error }, "worker error"),
+    );
     workers.push(worker);
   }
   await Promise.all(workers.map((worker) => worker.waitUntilReady()));

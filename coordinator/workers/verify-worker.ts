@@ -1,13 +1,19 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { decodeUpdate, squaredNormQuantized } from "../../client/core/update/quantize.js";
 import { quantizedNormBound } from "../../client/core/update/prepare-update.js";
+import { decodeUpdate, squaredNormQuantized } from "../../client/core/update/quantize.js";
 import { FedproofError } from "../errors.js";
+import { publishDeviceEvent } from "../round/device-events.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
 import type { ContributionRecord, JobStore } from "../store/job-store.js";
-import { publishDeviceEvent } from "../round/device-events.js";
-import { bullPrefix, lockSettings, QUEUE_NAMES, type VerifyJobData, type VerifyJobResult } from "./queues.js";
+import {
+  bullPrefix,
+  lockSettings,
+  QUEUE_NAMES,
+  type VerifyJobData,
+  type VerifyJobResult,
+} from "./queues.js";
 
 /** A contribution that can never be accepted; retrying would give the same answer. */
 export class ContributionRejectedError extends FedproofError {
@@ -52,14 +58,21 @@ export async function verifyContribution(
     }
     let q: Int32Array;
     try {
-      q = decodeUpdate(await artifacts.get(contribution.updateHash), contribution.bits, job.paramCount);
+      q = decodeUpdate(
+        await artifacts.get(contribution.updateHash),
+        contribution.bits,
+        job.paramCount,
+      );
     } catch (error) {
       if (error instanceof FedproofError && error.code === "INVALID_ARGUMENT") {
         throw new ContributionRejectedError(error.shortMessage);
       }
       throw error;
     }
-    const bound = quantizedNormBound(roundRecord.clipNorm || job.spec.clipNorm, job.spec.quantization.scale);
+    const bound = quantizedNormBound(
+      roundRecord.clipNorm || job.spec.clipNorm,
+      job.spec.quantization.scale,
+    );
     const squared = squaredNormQuantized(q);
     if (squared > bound) {
       throw new ContributionRejectedError(
@@ -70,13 +83,17 @@ export async function verifyContribution(
     if (count === -1) {
       const reason = `round ${round} closed before the update from ${deviceId} was verified`;
       await store.recordRejection(jobId, round, deviceId, reason, "late");
-      await publishDeviceEvent(dependencies, jobId, deviceId, { result: { jobId, round, accepted: false, reason } });
+      await publishDeviceEvent(dependencies, jobId, deviceId, {
+        result: { jobId, round, accepted: false, reason },
+      });
       return { ...base, accepted: false, acceptedCount: -1, reason };
     }
     if (count === -2) {
       return { ...base, accepted: false, acceptedCount: -2, reason: "duplicate contribution" };
     }
-    await publishDeviceEvent(dependencies, jobId, deviceId, { result: { jobId, round, accepted: true, reason: "" } });
+    await publishDeviceEvent(dependencies, jobId, deviceId, {
+      result: { jobId, round, accepted: true, reason: "" },
+    });
     return { ...base, accepted: true, acceptedCount: count, reason: "" };
   } catch (error) {
     if (error instanceof ContributionRejectedError) {
@@ -84,7 +101,10 @@ export async function verifyContribution(
       await publishDeviceEvent(dependencies, jobId, deviceId, {
         result: { jobId, round, accepted: false, reason: error.shortMessage },
       });
-      dependencies.logger.warn({ jobId, round, deviceId, reason: error.shortMessage }, "update rejected");
+      dependencies.logger.warn(
+        { jobId, round, deviceId, reason: error.shortMessage },
+        "update rejected",
+      );
       throw new UnrecoverableError(error.shortMessage);
     }
     throw error;
@@ -99,10 +119,13 @@ export interface StartVerifyWorkerParameters extends VerifyDependencies {
   stalledIntervalMs?: number;
 }
 
-export function startVerifyWorker(parameters: StartVerifyWorkerParameters): Worker<VerifyJobData, VerifyJobResult> {
+export function startVerifyWorker(
+  parameters: StartVerifyWorkerParameters,
+): Worker<VerifyJobData, VerifyJobResult> {
   return new Worker<VerifyJobData, VerifyJobResult>(
     QUEUE_NAMES.verify,
-    (job: Job<VerifyJobData, VerifyJobResult>) => verifyContribution(parameters, job.data.contribution),
+    (job: Job<VerifyJobData, VerifyJobResult>) =>
+      verifyContribution(parameters, job.data.contribution),
     {
       connection: parameters.connection,
       prefix: bullPrefix(parameters.prefix),

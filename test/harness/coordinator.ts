@@ -2,7 +2,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
-import { type RunningCoordinator, type StartCoordinatorParameters, startCoordinator } from "../../coordinator/coordinator.js";
+import {
+  type RunningCoordinator,
+  type StartCoordinatorParameters,
+  startCoordinator,
+} from "../../coordinator/coordinator.js";
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./redis.js";
 
 export interface TestCoordinator extends RunningCoordinator {

@@ -1,14 +1,23 @@
 import type * as grpc from "@grpc/grpc-js";
+import {
+  createFedproofClients,
+  submitUpdate,
+  unary,
+} from "../../client/node/coordinator-client.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
 import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import type { UpdateHeader } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
-import { createFedproofClients, submitUpdate, unary } from "../../client/node/coordinator-client.js";
 
 /**
  * A device driven by hand over the real gRPC API, for tests that need to send what an
  * honest device never would (wrong shapes, late uploads).
  */
-export async function joinRawDevice(address: string, jobId: string, deviceId: string, samples = 100) {
+export async function joinRawDevice(
+  address: string,
+  jobId: string,
+  deviceId: string,
+  samples = 100,
+) {
   const clients = createFedproofClients(address);
   const session = await unary<JoinResponse__Output>((cb) =>
     clients.coordinator.join({ jobId, deviceId, samples }, cb),
@@ -22,12 +31,16 @@ export async function joinRawDevice(address: string, jobId: string, deviceId: st
   });
   stream.on("error", () => {});
 
-  async function next(kind: "task" | "result" | "ended", timeoutMs = 30_000): Promise<TaskEvent__Output> {
+  async function next(
+    kind: "task" | "result" | "ended",
+    timeoutMs = 30_000,
+  ): Promise<TaskEvent__Output> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const index = events.findIndex((event) => event[kind]);
       if (index >= 0) return events.splice(index, 1)[0]!;
-      if (Date.now() > deadline) throw new Error(`device ${deviceId}: no ${kind} event within ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`device ${deviceId}: no ${kind} event within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         waiters.push(resolve);
         setTimeout(resolve, 200);
@@ -40,7 +53,11 @@ export async function joinRawDevice(address: string, jobId: string, deviceId: st
     clients,
     next,
     submit(header: Omit<UpdateHeader, "sessionToken">, bytes: Uint8Array) {
-      return submitUpdate(clients.coordinator, { ...header, sessionToken: session.sessionToken }, bytes);
+      return submitUpdate(
+        clients.coordinator,
+        { ...header, sessionToken: session.sessionToken },
+        bytes,
+      );
     },
     close() {
       stream.cancel();

@@ -3,6 +3,7 @@
  * store: an honest 3-round chain and bundle verify; a flipped model byte, a tampered bundle, a
  * bundle from another job and a bad proof are each named precisely.
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Redis } from "ioredis";
 import type { Address } from "viem";
@@ -14,7 +15,7 @@ import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js
 import { buildContracts } from "../contracts/build.js";
 import { JobStore, type ProofRecord } from "../coordinator/store/job-store.js";
 import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
-import { type SeededJob, seedCompletedRounds } from "./harness/chain-fixture.js";
+import { fixtureModel, type SeededJob, seedCompletedRounds } from "./harness/chain-fixture.js";
 import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
 
@@ -54,10 +55,12 @@ async function anchoredJob(
     verificationKeys?: VerificationKeys;
     epsilon?: number;
     targetStore?: JobStore;
+    jobId?: string;
+    commitment?: (round: number, deviceId: string) => string;
   } = {},
 ): Promise<AnchoredJob> {
   jobCounter += 1;
-  const jobId = `job-${jobCounter}`;
+  const jobId = options.jobId ?? `job-${jobCounter}`;
   const targetStore = options.targetStore ?? store;
   const seeded = await seedCompletedRounds({
     store: targetStore,
@@ -66,6 +69,7 @@ async function anchoredJob(
     devicesPerRound: options.devices ?? 4,
     salt: `${prefix}/${jobId}`,
     proofs: options.proofs,
+    commitment: options.commitment,
     epsilon: options.epsilon,
   });
   const verificationKeys = options.verificationKeys ?? {};
@@ -304,51 +308,59 @@ describe("proofs", () => {
       wasm: await readFile(updateNorm.wasmPath),
       zkey: await readFile(updateNorm.zkeyPath),
     });
-    const q = new Int32Array(64).map((_, index) => (index % 5) - 2);
-    const { proofs } = await proveUpdate({
-      q,
-      circuit: { n: 64, bits: 16 },
-      salt: 12345n,
-      context: {
-        jobId: "proof-job",
-        round: 1,
-        globalModelHash: "00".repeat(32),
-        deviceId: "sim-000",
-      },
-      c2: 10_000n,
-      prover,
-    });
-    const good: ProofRecord = {
-      circuitId: updateNorm.id,
-      proofJson: JSON.stringify(proofs[0]!.proof),
-      publicSignals: proofs[0]!.publicSignals,
-    };
-    // The coordinator anchored a proof whose signals were altered: it can never verify.
-    const bad: ProofRecord = {
-      ...good,
-      publicSignals: [String(BigInt(good.publicSignals[0]!) + 1n), ...good.publicSignals.slice(1)],
-    };
+    const jobId = "proof-job";
+    const salt = `${prefix}/${jobId}`;
+    const proven = new Map<string, { record: ProofRecord; commitment: string }>();
+    for (const round of [1, 2]) {
+      const parent = createHash("sha256")
+        .update(fixtureModel(salt, round - 1))
+        .digest("hex");
+      for (const [index, deviceId] of ["sim-000", "sim-001", "sim-002"].entries()) {
+        const q = new Int32Array(64).map((_, i) => ((i + index + round) % 7) - 3);
+        const { proofs, commitment } = await proveUpdate({
+          q,
+          circuit: { n: 64, bits: 16 },
+          salt: BigInt(1000 * round + index),
+          context: { jobId, round, globalModelHash: parent, deviceId },
+          c2: 10_000n,
+          prover,
+        });
+        proven.set(`${round}/${deviceId}`, {
+          record: {
+            circuitId: updateNorm.id,
+            proofJson: JSON.stringify(proofs[0]!.proof),
+            publicSignals: proofs[0]!.publicSignals,
+          },
+          commitment: commitment.toString(16),
+        });
+      }
+    }
+    // Round 2: sim-001's proof has an altered partial sum, so its pairing fails; sim-002 replays
+    // its valid round-1 proof (and commitment), which verifies but is bound to round 1.
+    const pick = (round: number, deviceId: string) =>
+      round === 2 && deviceId === "sim-002"
+        ? proven.get(`1/${deviceId}`)!
+        : proven.get(`${round}/${deviceId}`)!;
     proofJob = await anchoredJob({
+      jobId,
       rounds: 2,
       devices: 3,
       verificationKeys: { [updateNorm.id]: updateNorm.verificationKey },
-      proofs: (round, deviceId) => [round === 2 && deviceId === "sim-001" ? bad : good],
+      commitment: (round, deviceId) => pick(round, deviceId).commitment,
+      proofs: (round, deviceId) => {
+        const { record } = pick(round, deviceId);
+        if (round !== 2 || deviceId !== "sim-001") return [record];
+        const signals = [...record.publicSignals];
+        signals[1] = String(BigInt(signals[1]!) + 1n);
+        return [{ ...record, publicSignals: signals }];
+      },
     });
   });
 
-  it("checks every proof against the pinned key and names the one that does not verify", async () => {
-    const report = await verify(proofJob.models[2]!, copy(proofJob.bundle));
-    expect(report.proofs).toEqual({ status: "failed", checked: 6, valid: 5 });
-    expect(report.rounds[0]!.proofs).toEqual({ status: "verified", checked: 3, valid: 3 });
-    expect(report.mismatches).toHaveLength(1);
-    expect(report.mismatches[0]).toMatchObject({
-      kind: "proof-invalid",
-      round: 2,
-      deviceId: "sim-001",
-    });
-    expect(report.mismatches[0]!.message).toMatch(
-      /^round 2: proof 0 \(circuit update-norm-.*\) of device sim-001 does not verify against the pinned verification key$/,
-    );
+  it("verifies honest proofs against the pinned key, bound to their round and device", async () => {
+    const report = await verify(proofJob.models[1]!, copy(proofJob.bundle));
+    expect(report.mismatches).toEqual([]);
+    expect(report.proofs).toEqual({ status: "verified", checked: 3, valid: 3 });
 
     const reference = await verifyModel({
       modelBytes: proofJob.models[1]!,
@@ -359,6 +371,30 @@ describe("proofs", () => {
     });
     expect(reference.ok).toBe(true);
     expect(reference.proofs).toEqual({ status: "verified", checked: 3, valid: 3 });
+  });
+
+  it("names a proof that does not verify, and a valid proof replayed from another round", async () => {
+    const report = await verify(proofJob.models[2]!, copy(proofJob.bundle));
+    expect(report.ok).toBe(false);
+    expect(report.rounds.map((round) => round.proofs.status)).toEqual(["verified", "failed"]);
+    expect(report.proofs).toEqual({ status: "failed", checked: 6, valid: 5 });
+    expect(report.mismatches).toHaveLength(2);
+    expect(report.mismatches[0]).toMatchObject({
+      kind: "proof-binding",
+      round: 2,
+      deviceId: "sim-002",
+    });
+    expect(report.mismatches[0]!.message).toBe(
+      "round 2: proofs of device sim-002: UpdateNorm proof 0 is bound to another job, round, parent model, device or chunk position",
+    );
+    expect(report.mismatches[1]).toMatchObject({
+      kind: "proof-invalid",
+      round: 2,
+      deviceId: "sim-001",
+    });
+    expect(report.mismatches[1]!.message).toMatch(
+      /^round 2: proof 0 \(circuit update-norm-.*\) of device sim-001 does not verify against the pinned verification key$/,
+    );
   });
 
   it("refuses keys that are not the pinned ones, and missing proofs when a key is pinned", async () => {

@@ -53,10 +53,14 @@ describe("commitmentBytes32", () => {
     expect(commitmentBytes32("")).toBe(zeroHash);
     expect(commitmentBytes32("0x1234")).toBe(`0x${"0".repeat(60)}1234`);
     expect(commitmentBytes32("ff".repeat(32))).toBe(`0x${"ff".repeat(32)}`);
+    // A number: odd-length hex and leading zeros name the same field element.
+    expect(commitmentBytes32("abc")).toBe(commitmentBytes32(`0x${"0".repeat(61)}abc`));
+    expect(commitmentBytes32("000")).toBe(zeroHash);
   });
 
   it("refuses more than 32 bytes, naming the device", () => {
-    expect(() => commitmentBytes32("00".repeat(33), "sim-009")).toThrow(/sim-009 is 33 bytes/);
+    expect(() => commitmentBytes32("01".repeat(33), "sim-009")).toThrow(/sim-009 exceeds 32 bytes/);
+    expect(() => commitmentBytes32("0xzz", "sim-009")).toThrow(/sim-009 is not hex/);
   });
 });
 

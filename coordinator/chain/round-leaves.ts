@@ -9,8 +9,9 @@
  *   job; hashing the id together with the key it enrolled makes the anchor commit to the key as
  *   well, so a bundle cannot swap a device's key without breaking the root. keccak, like every
  *   other hash in the tree, so the contract could recompute it.
- * - commitment: the Poseidon commitment is one BN254 field element (< 2^254), left-padded to 32
- *   bytes; the zero hash while a round runs without proofs (no commitment exists).
+ * - commitment: the Poseidon commitment is one BN254 field element (< 2^254), read as a hex
+ *   number and left-padded to 32 bytes; the zero hash while a round runs without proofs (no
+ *   commitment exists).
  * - proofHash = sha256 of the canonical JSON (sorted keys, no whitespace) of
  *   `[{circuitId, proof, publicSignals}, ...]` in upload order; the zero hash when the
  *   contribution carries no proof, so "no proofs" is visible on chain instead of disguised as the
@@ -76,14 +77,19 @@ export function deviceIdHash(deviceId: string, publicKey: string): Hex {
 }
 
 export function commitmentBytes32(commitment: string, deviceId = "?"): Hex {
-  if (commitment === "" || commitment === "0x") return zeroHash;
-  const hex = normaliseHex(commitment, `commitment of device ${deviceId}`).slice(2);
-  if (hex.length > 64) {
+  // A number, not bytes: odd-length hex (bigint.toString(16)) is fine, leading zeros are not data.
+  const hex = (commitment.startsWith("0x") ? commitment.slice(2) : commitment).toLowerCase();
+  if (!/^[0-9a-f]*$/.test(hex)) {
+    throw new InvalidArgumentError(`commitment of device ${deviceId} is not hex: "${commitment}"`);
+  }
+  const digits = hex.replace(/^0+/, "");
+  if (digits === "") return zeroHash;
+  if (digits.length > 64) {
     throw new InvalidArgumentError(
-      `commitment of device ${deviceId} is ${hex.length / 2} bytes, a field element fits in 32`,
+      `commitment of device ${deviceId} exceeds 32 bytes, a field element fits in 32`,
     );
   }
-  return `0x${hex.padStart(64, "0")}`;
+  return `0x${digits.padStart(64, "0")}`;
 }
 
 export function proofHashOf(proofs: readonly LeafProof[]): Hex {

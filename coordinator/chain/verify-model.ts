@@ -12,8 +12,10 @@
  *    root with its own Merkle proof (which names the device that does not match), then the whole
  *    set is rebuilt into the root (which catches contributions left out or added), and the
  *    credits likewise.
- * 4. Every Groth16 proof is checked against the job's pinned verification key. A job that pins
- *    no key and carries no proofs is reported as "no proofs", never as verified.
+ * 4. Every Groth16 proof is checked against the job's pinned verification key, and its public
+ *    signals against the contribution (proof-binding.ts: job, round, parent model, device, the
+ *    anchored commitment, the sample count). A job that pins no key and carries no proofs is
+ *    reported as "no proofs", never as verified.
  *
  * Mismatches are collected, not thrown: the report names every one. Only a chain that cannot be
  * reached is an error (nothing was verified).
@@ -32,6 +34,7 @@ import {
   creditLeaf,
   verifyMerkleProof,
 } from "./merkle.js";
+import { proofBindingProblems } from "./proof-binding.js";
 import type { BundleContribution, BundleRound, ProvenanceBundle } from "./provenance-bundle.js";
 import { type AncestryRound, createRegistryClient, type RegistryJob } from "./registry-client.js";
 import { AncestryMismatchError, ModelNotAnchoredError } from "./registry-errors.js";
@@ -58,7 +61,8 @@ export type MismatchKind =
   | "epsilon"
   | "anchor-tx"
   | "proof-missing"
-  | "proof-invalid";
+  | "proof-invalid"
+  | "proof-binding";
 
 export interface Mismatch {
   kind: MismatchKind;
@@ -536,6 +540,27 @@ async function checkProofs(
   if (withProofs.length === 0) {
     return { status: jobPinsKey ? "failed" : "none", checked: 0, valid: 0 };
   }
+  // The signals must describe this contribution, whatever the key says about the pairing.
+  let unbound = false;
+  for (const contribution of withProofs) {
+    const problems = proofBindingProblems({
+      jobId: bundle.jobId,
+      round: parameters.anchored.round,
+      parentHash: parameters.anchored.parentHash,
+      deviceId: contribution.deviceId,
+      commitment: contribution.commitment,
+      samples: contribution.samples,
+      proofs: contribution.proofs,
+    });
+    for (const problem of problems) {
+      push(
+        "proof-binding",
+        `proofs of device ${contribution.deviceId}: ${problem}`,
+        contribution.deviceId,
+      );
+      unbound = true;
+    }
+  }
   if (!pinnedKeys) return { status: "unchecked", checked: 0, valid: 0 };
 
   // Group by circuit: one verification key per group.
@@ -592,6 +617,7 @@ async function checkProofs(
       );
     }
   }
-  const failed = valid < checked || (jobPinsKey && withProofs.length < contributions.length);
+  const failed =
+    unbound || valid < checked || (jobPinsKey && withProofs.length < contributions.length);
   return { status: failed ? "failed" : "verified", checked, valid };
 }

@@ -25,6 +25,8 @@ export interface SeedCompletedRoundsParameters {
   withCommitments?: boolean;
   /** Proofs for a device's contribution; none by default. */
   proofs?: (round: number, deviceId: string) => ProofRecord[];
+  /** A contribution's commitment (hex); a deterministic stand-in by default. */
+  commitment?: (round: number, deviceId: string) => string;
   /** A device's payout address; by default every third device has none, others share a few. */
   payout?: (deviceIndex: number) => string;
   epsilon?: number;
@@ -39,6 +41,11 @@ export interface SeededJob {
   models: Uint8Array[];
   modelHashes: string[];
   deviceIds: string[];
+}
+
+/** The model bytes `seedCompletedRounds` stores for `round` (0: the initial model). */
+export function fixtureModel(salt: string, round: number): Uint8Array {
+  return deterministicBytes(`${salt} model ${round}`, 256);
 }
 
 export function deterministicBytes(label: string, size: number): Uint8Array {
@@ -77,9 +84,7 @@ export async function seedCompletedRounds(
     minClients: 1,
     ...parameters.spec,
   });
-  const models = Array.from({ length: rounds + 1 }, (_, round) =>
-    deterministicBytes(`${salt} model ${round}`, 256),
-  );
+  const models = Array.from({ length: rounds + 1 }, (_, round) => fixtureModel(salt, round));
   const modelHashes = models.map(sha256Hex);
   if (parameters.artifacts) for (const model of models) await parameters.artifacts.put(model);
 
@@ -151,12 +156,13 @@ export async function seedCompletedRounds(
         bits: 16,
         paramCount: 64,
         commitment:
-          parameters.withCommitments === false
+          parameters.commitment?.(round, deviceId) ??
+          (parameters.withCommitments === false
             ? ""
             : createHash("sha256")
                 .update(`${salt} commitment ${round} ${deviceId}`)
                 .digest("hex")
-                .slice(0, 62),
+                .slice(0, 62)),
         proofs: parameters.proofs?.(round, deviceId) ?? [],
         metrics: {
           trainLoss: 0,

@@ -5,21 +5,24 @@ import type { ModelPreset } from "./presets.js";
  * Kernels whose absence stops a preset from training (forward and backward pass). Only the
  * ones a backend may plausibly lack are listed; elementwise maths is everywhere.
  */
+const CONV_NET_KERNELS = [
+  "BatchMatMul",
+  "Softmax",
+  "Log",
+  "Relu",
+  "Step",
+  "Conv2D",
+  "Conv2DBackpropFilter",
+  "Conv2DBackpropInput",
+  "MaxPool",
+  "MaxPoolGrad",
+] as const;
+
 const TRAINING_KERNELS: Record<ModelPreset, readonly string[]> = {
   logreg: ["BatchMatMul", "Softmax", "Log"],
   mlp: ["BatchMatMul", "Softmax", "Log", "Relu", "Step"],
-  cnn: [
-    "BatchMatMul",
-    "Softmax",
-    "Log",
-    "Relu",
-    "Step",
-    "Conv2D",
-    "Conv2DBackpropFilter",
-    "Conv2DBackpropInput",
-    "MaxPool",
-    "MaxPoolGrad",
-  ],
+  cnn: CONV_NET_KERNELS,
+  "cnn-fedavg": CONV_NET_KERNELS,
 };
 
 /** Kernels `preset` needs for training that `backend` has not registered. */

@@ -4,9 +4,9 @@ import type { DataSchema } from "../data/dataset.js";
 import { validateSchema } from "../data/dataset.js";
 import { deriveSeed } from "../random.js";
 
-export type ModelPreset = "logreg" | "mlp" | "cnn";
+export type ModelPreset = "logreg" | "mlp" | "cnn" | "cnn-fedavg";
 
-export const MODEL_PRESETS: readonly ModelPreset[] = ["logreg", "mlp", "cnn"];
+export const MODEL_PRESETS: readonly ModelPreset[] = ["logreg", "mlp", "cnn", "cnn-fedavg"];
 
 /** Narrows a string (CLI flag, job spec) to a preset, or throws naming the choices. */
 export function parseModelPreset(name: string): ModelPreset {
@@ -25,6 +25,9 @@ export function parseModelPreset(name: string): ModelPreset {
  * - mlp: McMahan et al.'s "2NN": flatten → dense 200 relu → dense 200 relu → dense(classes)
  * - cnn: conv 8@5×5 relu → maxpool 2 → conv 16@5×5 relu → maxpool 2 → flatten → dense(classes),
  *   "same" padding so that small images (≥ 4×4) still fit; needs featureShape [h, w, c].
+ * - cnn-fedavg: McMahan et al. 2017's "CNN": conv 32@5×5 relu → maxpool 2 → conv 64@5×5 relu
+ *   → maxpool 2 → flatten → dense 512 relu → dense(classes). "same" padding: the paper's
+ *   1,663,370 parameters for 28×28×1 inputs and 10 classes only add up with it.
  *
  * Initial weights are drawn from seeded initializers (one derived seed per layer), so every
  * party that knows the job's seed builds the same initial model and the same initial hash.
@@ -73,11 +76,12 @@ export function createModel(preset: ModelPreset, schema: DataSchema, seed: numbe
       }
       model.add(output());
       break;
-    case "cnn": {
+    case "cnn":
+    case "cnn-fedavg": {
       const [height, width] = inputShape;
       if (inputShape.length !== 3 || height < 4 || width < 4) {
         throw new InvalidArgumentError(
-          `the cnn preset needs image features [height ≥ 4, width ≥ 4, channels], got [${inputShape.join(", ")}]`,
+          `the ${preset} preset needs image features [height ≥ 4, width ≥ 4, channels], got [${inputShape.join(", ")}]`,
           { details: "use the logreg or mlp preset for vector features" },
         );
       }
@@ -91,11 +95,22 @@ export function createModel(preset: ModelPreset, schema: DataSchema, seed: numbe
           kernelInitializer: init("he"),
           biasInitializer: "zeros",
         });
-      model.add(conv(8, true));
+      const [firstFilters, secondFilters] = preset === "cnn" ? [8, 16] : [32, 64];
+      model.add(conv(firstFilters, true));
       model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-      model.add(conv(16, false));
+      model.add(conv(secondFilters, false));
       model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
       model.add(tf.layers.flatten());
+      if (preset === "cnn-fedavg") {
+        model.add(
+          tf.layers.dense({
+            units: 512,
+            activation: "relu",
+            kernelInitializer: init("he"),
+            biasInitializer: "zeros",
+          }),
+        );
+      }
       model.add(output());
       break;
     }

@@ -87,6 +87,35 @@ export function updateNormCircuit(bits: number): CircuitSpec {
   return { kind: "update-norm", n: productionChunkSize(bits), bits };
 }
 
+export interface DataValidityCircuitOptions {
+  /** Features per record (the product of the schema's feature shape). */
+  features: number;
+  /** Bits of a stored feature (max − min in integer units must fit); default 8 (bytes, pixels). */
+  featureBits?: number;
+  /** log2 of the most records a device may commit to; default 16 (65,536). */
+  depth?: number;
+  /** Records opened per round; default 2. */
+  samples?: number;
+  /** Default 8 (up to 256 classes). */
+  labelBits?: number;
+}
+
+/**
+ * The DataValidity circuit for a record shape. Its size is k·(2·featureBits·features +
+ * ~1,900 + 244·depth) + ~5,200 constraints (the EdDSA check), so Fashion-MNIST's 784 byte
+ * features at k = 2 and depth 16 make ~40k constraints, a 2^16 domain like the chunk circuits.
+ */
+export function dataValidityCircuit(options: DataValidityCircuitOptions): CircuitSpec {
+  return {
+    kind: "data-validity",
+    depth: options.depth ?? 16,
+    features: options.features,
+    samples: options.samples ?? 2,
+    featureBits: options.featureBits ?? 8,
+    labelBits: options.labelBits ?? 8,
+  };
+}
+
 /** Small circuits for tests and CI: same templates, sizes that build in seconds. */
 export const TEST_CIRCUITS = {
   updateNorm: { kind: "update-norm", n: 64, bits: 16 },

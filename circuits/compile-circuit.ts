@@ -77,7 +77,7 @@ export async function compileCircuit(
     throw new CircuitCompileError(`circom failed to compile ${name}`, text.slice(-4000));
   }
   const count = (label: string): number => {
-    const match = new RegExp(`^${label}: (\\d+)$`, "m").exec(text);
+    const match = new RegExp(`^${label}: (\\d+)`, "m").exec(text);
     if (!match)
       throw new CircuitCompileError(
         `circom output for ${name} lacks "${label}"`,

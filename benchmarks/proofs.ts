@@ -1,0 +1,341 @@
+/**
+ * Proof costs: constraints per parameter, prove time and peak memory by model size, proving
+ * key size, batched vs one-at-a-time verification, and the development setup time.
+ *
+ *   npx tsx benchmarks/proofs.ts                    # 1k, 4k, 16k, 64k at 16 and 8 bits
+ *   npx tsx benchmarks/proofs.ts --quick            # 1k and 4k only
+ *   npx tsx benchmarks/proofs.ts --sizes 1024,16384 --bits 16
+ *
+ * Writes benchmarks/results/proofs.json and proofs.md (proofs-quick.* with --quick). Builds (and caches) the production
+ * chunk circuits with the INSECURE development setup: the costs are the same as with a
+ * ceremony key; the keys are not fit for production.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as snarkjs from "snarkjs";
+import { buildCircuits, type CircuitArtifacts } from "../circuits/build.js";
+import { TEST_CIRCUITS, updateNormCircuit } from "../circuits/circuit-catalog.js";
+import type { ProofWithSignals } from "../client/core/proving/prove-groth16.js";
+import { proveUpdate, updateNormInputs } from "../client/core/proving/prove-update.js";
+import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
+import { computeUpdateCommitment } from "../client/core/proving/update-commitment.js";
+import { encodeUpdate } from "../client/core/update/quantize.js";
+import { createWorkerProver } from "../client/node/prove-worker.js";
+import { batchVerifyGroth16 } from "../coordinator/proofs/batch-verify-groth16.js";
+import { verifyContribution } from "../coordinator/proofs/verify-contribution.js";
+import { type FigureValue, isQuick, option, round, secondsSince, writeResults } from "./harness.js";
+
+const quick = isQuick();
+const bitWidths = option("bits", "16,8").split(",").map(Number);
+const sizes = option("sizes", quick ? "1024,4096" : "1024,4096,16384,65536")
+  .split(",")
+  .map(Number);
+const batchSize = Number(option("batch", "16"));
+const context = {
+  jobId: "bench",
+  round: 1,
+  globalModelHash: "ab".repeat(32),
+  deviceId: "bench-device",
+};
+
+/** A deterministic update using the whole value range. */
+function update(length: number, bits: number): Int32Array {
+  const max = 2 ** (bits - 1) - 1;
+  const q = new Int32Array(length);
+  let state = 0x9e3779b9;
+  for (let i = 0; i < length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) | 0;
+    q[i] = Math.round(((state >>> 0) / 2 ** 32 - 0.5) * 2 * max);
+  }
+  return q;
+}
+
+function squaredNorm(q: Int32Array, n: number, bits: number): bigint {
+  return computeUpdateCommitment({ q, n, bits, salt: 0n }).partialSums.reduce((a, b) => a + b, 0n);
+}
+
+/** Peak resident memory of this process (worker and snarkjs threads included) while `fn` runs. */
+async function withPeakMemory<T>(fn: () => Promise<T>): Promise<{ value: T; peakMB: number }> {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 50);
+  try {
+    const value = await fn();
+    peak = Math.max(peak, process.memoryUsage.rss());
+    return { value, peakMB: peak / 2 ** 20 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** The cold build CI pays for the test circuits: a fresh cache, so compile, ptau and keys. */
+async function developmentSetup(): Promise<{ seconds: number; circuits: CircuitArtifacts[] }> {
+  const cacheDir = mkdtempSync(join(tmpdir(), "fedproof-bench-dev-"));
+  try {
+    const started = performance.now();
+    const { circuits } = await buildCircuits({
+      dev: true,
+      cacheDir,
+      circuits: [TEST_CIRCUITS.updateNorm, TEST_CIRCUITS.dataValidity],
+    });
+    return { seconds: secondsSince(started), circuits };
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+interface SizeResult {
+  bits: number;
+  parameters: number;
+  chunks: number;
+  proveSeconds: number;
+  secondsPerChunk: number;
+  peakMemoryMB: number;
+  verifySeconds: number;
+}
+
+async function measureBits(
+  bits: number,
+): Promise<{ circuit: CircuitArtifacts; results: SizeResult[] }> {
+  const { circuits } = await buildCircuits({ dev: true, circuits: [updateNormCircuit(bits)] });
+  const circuit = circuits[0];
+  if (circuit.spec.kind !== "update-norm") throw new Error("unreachable");
+  const n = circuit.spec.n;
+  process.stdout.write(
+    `${circuit.id}: ${circuit.constraints} constraints (${(circuit.constraints / n).toFixed(2)}/parameter), key ${(circuit.zkeyBytes / 2 ** 20).toFixed(1)} MB\n`,
+  );
+  const prover = await createWorkerProver({ wasm: circuit.wasmPath, zkey: circuit.zkeyPath });
+  const results: SizeResult[] = [];
+  try {
+    // Warm-up: the worker's first proof also builds snarkjs's curve and thread pool.
+    const warm = update(n, bits);
+    await prover.prove(
+      updateNormInputs({
+        q: warm,
+        circuit: { n, bits },
+        salt: 1n,
+        context,
+        c2: squaredNorm(warm, n, bits),
+      }).chunks[0].input,
+    );
+    for (const size of sizes) {
+      const q = update(size, bits);
+      const salt = 7n;
+      const c2 = squaredNorm(q, n, bits);
+      const started = performance.now();
+      const { value, peakMB } = await withPeakMemory(() =>
+        proveUpdate({ q, circuit: { n, bits }, salt, context, c2, prover: prover.prove }),
+      );
+      const proveSeconds = secondsSince(started);
+      const verifyStarted = performance.now();
+      await verifyContribution({
+        circuits: {
+          updateNorm: {
+            id: circuit.id,
+            verificationKey: circuit.verificationKey,
+            parameters: { n, bits },
+          },
+        },
+        proofs: value.proofs.map((p) => ({ circuitId: circuit.id, ...p })),
+        expected: { ...context, c2 },
+        uploadedBytes: encodeUpdate(q, bits),
+        bits,
+        paramCount: size,
+        salt,
+      });
+      const verifySeconds = secondsSince(verifyStarted);
+      const chunks = value.proofs.length;
+      results.push({
+        bits,
+        parameters: size,
+        chunks,
+        proveSeconds,
+        secondsPerChunk: proveSeconds / chunks,
+        peakMemoryMB: peakMB,
+        verifySeconds,
+      });
+      process.stdout.write(
+        `${bits} bits, ${size} parameters: ${chunks} chunks in ${proveSeconds.toFixed(1)} s, peak ${peakMB.toFixed(0)} MB\n`,
+      );
+    }
+  } finally {
+    await prover.close();
+  }
+  return { circuit, results };
+}
+
+async function batchVerification(): Promise<{
+  proofs: number;
+  singleSeconds: number;
+  batchSeconds: number;
+  speedup: number;
+}> {
+  const circuit = (await buildCircuits({ dev: true, circuits: [TEST_CIRCUITS.updateNorm] }))
+    .circuits[0];
+  const prover = await createWorkerProver({ wasm: circuit.wasmPath, zkey: circuit.zkeyPath });
+  let proofs: ProofWithSignals[];
+  try {
+    const q = update(64 * batchSize, 16);
+    proofs = (
+      await proveUpdate({
+        q,
+        circuit: { n: 64, bits: 16 },
+        salt: 1n,
+        context,
+        c2: squaredNorm(q, 64, 16),
+        prover: prover.prove,
+      })
+    ).proofs;
+  } finally {
+    await prover.close();
+  }
+  const vkey = circuit.verificationKey;
+  await snarkjs.groth16.verify(vkey, proofs[0].publicSignals, proofs[0].proof); // warm-up
+  await batchVerifyGroth16(vkey, proofs.slice(0, 2));
+  const singleStarted = performance.now();
+  for (const p of proofs) {
+    if (!(await snarkjs.groth16.verify(vkey, p.publicSignals, p.proof)))
+      throw new Error("snarkjs rejected a valid proof");
+  }
+  const singleSeconds = secondsSince(singleStarted);
+  const batchStarted = performance.now();
+  const result = await batchVerifyGroth16(vkey, proofs);
+  const batchSeconds = secondsSince(batchStarted);
+  if (!result.valid) throw new Error("the batch rejected valid proofs");
+  return {
+    proofs: proofs.length,
+    singleSeconds,
+    batchSeconds,
+    speedup: singleSeconds / batchSeconds,
+  };
+}
+
+async function main(): Promise<void> {
+  const dev = await developmentSetup();
+  process.stdout.write(`development setup of the test circuits: ${dev.seconds.toFixed(1)} s\n`);
+  const measured: { circuit: CircuitArtifacts; results: SizeResult[] }[] = [];
+  for (const bits of bitWidths) measured.push(await measureBits(bits));
+  const batch = await batchVerification();
+
+  const at = (bits: number) =>
+    measured.find((m) => m.circuit.spec.kind === "update-norm" && m.circuit.spec.bits === bits);
+  const perParam = (bits: number): FigureValue => {
+    const m = at(bits);
+    return m && m.circuit.spec.kind === "update-norm"
+      ? round(m.circuit.constraints / m.circuit.spec.n, 2)
+      : null;
+  };
+  const prove = (bits: number, size: number): FigureValue => {
+    const r = at(bits)?.results.find((x) => x.parameters === size);
+    return r ? round(r.proveSeconds, 2) : null;
+  };
+  const peak = (bits: number, size: number): FigureValue => {
+    const r = at(bits)?.results.find((x) => x.parameters === size);
+    return r ? round(r.peakMemoryMB, 0) : null;
+  };
+  const summary: Record<string, FigureValue> = {
+    constraintsPerParam: perParam(16),
+    constraintsPerParamAt8Bits: perParam(8),
+    prove16kSeconds: prove(16, 16384),
+    prove64kSeconds: prove(16, 65536),
+    prove64kPeakMemoryMB: peak(16, 65536),
+    prove16kSecondsAt8Bits: prove(8, 16384),
+    prove64kSecondsAt8Bits: prove(8, 65536),
+    provingKeyMB: round(Math.max(...measured.map((m) => m.circuit.zkeyBytes)) / 2 ** 20, 1),
+    batchVerifySpeedup: round(batch.speedup, 2),
+    devSetupSeconds: round(dev.seconds, 1),
+  };
+  const circuitRow = (c: CircuitArtifacts): (string | number)[] => [
+    c.id,
+    c.constraints,
+    c.spec.kind === "update-norm" ? round(c.constraints / c.spec.n, 2) : "",
+    `2^${c.domainPower}`,
+    round(c.zkeyBytes / 2 ** 20, 1),
+    round(c.compileSeconds, 1),
+    round(c.setupSeconds, 1),
+  ];
+  // Smoke runs go to proofs-quick.* (ignored by git); only full runs replace proofs.*.
+  writeResults(
+    quick ? "proofs-quick" : "proofs",
+    {
+      summary,
+      sizes: measured.flatMap((m) => m.results),
+      circuits: measured.map(({ circuit: c }) => ({
+        id: c.id,
+        spec: c.spec,
+        constraints: c.constraints,
+        domainPower: c.domainPower,
+        zkeyBytes: c.zkeyBytes,
+        compileSeconds: c.compileSeconds,
+        setupSeconds: c.setupSeconds,
+        insecureDevelopmentKey: c.insecure,
+      })),
+      batchVerification: batch,
+      developmentSetup: {
+        seconds: dev.seconds,
+        circuits: dev.circuits.map((c) => ({
+          id: c.id,
+          constraints: c.constraints,
+          compileSeconds: c.compileSeconds,
+          setupSeconds: c.setupSeconds,
+        })),
+      },
+    },
+    [
+      {
+        title: "Proving an update (production chunk circuits, one worker thread)",
+        columns: ["bits", "parameters", "chunks", "prove s", "s / chunk", "peak MB", "verify ms"],
+        rows: measured.flatMap((m) =>
+          m.results.map((r) => [
+            r.bits,
+            r.parameters,
+            r.chunks,
+            round(r.proveSeconds, 2),
+            round(r.secondsPerChunk, 2),
+            round(r.peakMemoryMB, 0),
+            round(r.verifySeconds * 1000, 0),
+          ]),
+        ),
+        note: "Chunks are proven one after the other; every size proves whole chunks (the last padded). Peak memory is the resident set of the whole process. Verify = signal checks, commitments recomputed over the bytes, one batched pairing check.",
+      },
+      {
+        title: "Circuits (development setup)",
+        columns: [
+          "circuit",
+          "constraints",
+          "per parameter",
+          "domain",
+          "key MB",
+          "compile s",
+          "setup s",
+        ],
+        rows: [...measured.map((m) => circuitRow(m.circuit)), ...dev.circuits.map(circuitRow)],
+        note: "Setup = snarkjs zkey new + one beacon contribution on the development powers of tau; the ptau itself is built once per power and cached.",
+      },
+      {
+        title: `Verifying ${batch.proofs} proofs`,
+        columns: ["method", "total ms", "per proof ms"],
+        rows: [
+          [
+            "snarkjs groth16.verify, one at a time",
+            round(batch.singleSeconds * 1000, 1),
+            round((batch.singleSeconds * 1000) / batch.proofs, 2),
+          ],
+          [
+            "batchVerifyGroth16, one multi-pairing",
+            round(batch.batchSeconds * 1000, 1),
+            round((batch.batchSeconds * 1000) / batch.proofs, 2),
+          ],
+        ],
+      },
+    ],
+  );
+}
+
+try {
+  await main();
+} finally {
+  await releaseSnarkjsThreads();
+}

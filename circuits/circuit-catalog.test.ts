@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest";
+import { valuesPerElement } from "../client/core/proving/update-norm-parameters.js";
+import {
+  circuitName,
+  estimateUpdateNormConstraints,
+  mainSource,
+  productionChunkSize,
+  TEST_CIRCUITS,
+} from "./circuit-catalog.js";
+
+describe("circuit catalog", () => {
+  it("sizes production chunks to fill a 2^16 domain and whole sponge blocks", () => {
+    for (const bits of [8, 16]) {
+      const n = productionChunkSize(bits);
+      const blocks = (n / valuesPerElement(bits) + 1) / 16;
+      expect(Number.isInteger(blocks)).toBe(true);
+      expect(estimateUpdateNormConstraints({ n, bits })).toBeLessThanOrEqual(65_520);
+      // One more block would not fit.
+      const bigger = valuesPerElement(bits) * (16 * (blocks + 1) - 1);
+      expect(estimateUpdateNormConstraints({ n: bigger, bits })).toBeGreaterThan(65_520);
+    }
+    expect(productionChunkSize(16)).toBe(3345);
+    expect(productionChunkSize(8)).toBe(6417);
+  });
+
+  it("estimates no fewer constraints than the compiler produces for the test chunk", () => {
+    // Compiled: 1,829 constraints (circuits/update-norm.test.ts builds it).
+    expect(estimateUpdateNormConstraints(TEST_CIRCUITS.updateNorm)).toBeGreaterThanOrEqual(1829);
+  });
+
+  it("names circuits by every compile-time parameter", () => {
+    expect(circuitName(TEST_CIRCUITS.updateNorm)).toBe("update-norm-n64-b16");
+    expect(circuitName(TEST_CIRCUITS.dataValidity)).toBe("data-validity-d6-f8-k2-fb8-lb8");
+    expect(mainSource(TEST_CIRCUITS.updateNorm)).toContain("UpdateNormChunk(64, 16)");
+  });
+});

@@ -1,8 +1,10 @@
 import { Command } from "commander";
+import { registerChainCommand } from "./commands/chain.js";
 import { registerClientCommand } from "./commands/client.js";
 import { registerCoordinatorCommand } from "./commands/coordinator.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerJobCommands } from "./commands/job.js";
+import { registerVerifyCommand } from "./commands/verify.js";
 import { registerWorkerCommand } from "./commands/worker.js";
 
 const program = new Command()
@@ -18,5 +20,7 @@ registerCoordinatorCommand(program);
 registerWorkerCommand(program);
 registerClientCommand(program);
 registerJobCommands(program);
+registerVerifyCommand(program);
+registerChainCommand(program);
 
 await program.parseAsync(process.argv);

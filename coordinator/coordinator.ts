@@ -3,6 +3,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { CHANNEL_OPTIONS, loadFedproofProto } from "../proto/load.js";
+import { createAnchorQueue } from "./chain/anchor-queue.js";
+import type { ChainConfig } from "./chain/chain-config.js";
 import { createCoordinatorHandlers } from "./grpc/coordinator-service.js";
 import { createJobsHandlers } from "./grpc/jobs-service.js";
 import { createProvenanceHandlers } from "./grpc/provenance-service.js";
@@ -30,6 +32,8 @@ export interface StartCoordinatorParameters {
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   aggregateAttempts?: number;
+  /** Register jobs and anchor rounds on this chain (an anchor worker runs with the others). */
+  chain?: ChainConfig;
   logger: Logger;
 }
 
@@ -58,6 +62,7 @@ export async function startCoordinator(
   const artifacts = new ArtifactStore({ root: parameters.storeDir });
   const connection = redisOptionsFromUrl(parameters.redisUrl);
   const queues = createQueues({ connection, prefix });
+  const anchorQueue = parameters.chain ? createAnchorQueue({ connection, prefix }) : undefined;
   const engine = new RoundEngine({
     store,
     queues,
@@ -66,12 +71,15 @@ export async function startCoordinator(
     publisher: redis,
     logger,
     aggregateAttempts: parameters.aggregateAttempts,
+    anchorQueue,
   });
   const subscriptions = new Subscriptions(subscriber);
-  const jobs = new JobService({ store, artifacts, engine });
+  const jobs = new JobService({ store, artifacts, engine, chain: parameters.chain });
 
   let workers: RunningWorkers | undefined;
-  const kinds = parameters.workers ?? ["verify", "aggregate"];
+  const kinds: readonly WorkerKind[] =
+    parameters.workers ??
+    (parameters.chain ? ["verify", "aggregate", "anchor"] : ["verify", "aggregate"]);
   if (kinds.length > 0) {
     workers = await startWorkers({
       redisUrl: parameters.redisUrl,
@@ -79,6 +87,7 @@ export async function startCoordinator(
       storeDir: parameters.storeDir,
       kinds,
       logger,
+      chain: parameters.chain,
       lockDurationMs: parameters.lockDurationMs,
       stalledIntervalMs: parameters.stalledIntervalMs,
     });
@@ -132,6 +141,7 @@ export async function startCoordinator(
       await engine.stop();
       await workers?.close();
       await queues.close();
+      await anchorQueue?.close();
       subscriber.disconnect();
       redis.disconnect();
     },

@@ -1,11 +1,12 @@
 import path from "node:path";
 import type { Command } from "commander";
+import { chainConfigFromFlags, describeChainConfig } from "../../coordinator/chain/chain-config.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import { createLogger, emit, reportError } from "../output.js";
-import { int, redisUrlOf, withCommon, withRedis } from "./options.js";
+import { int, redisUrlOf, withChain, withCommon, withRedis } from "./options.js";
 
 export function registerCoordinatorCommand(program: Command): void {
-  withRedis(withCommon(program.command("coordinator")))
+  withChain(withRedis(withCommon(program.command("coordinator"))))
     .description(
       "run the gRPC coordinator (Coordinator, Jobs, Provenance) and, by default, its workers",
     )
@@ -20,6 +21,11 @@ export function registerCoordinatorCommand(program: Command): void {
       const logger = createLogger(options);
       try {
         const token = options.token ?? process.env.FEDPROOF_TOKEN;
+        const chain =
+          (options.rpcUrl ?? process.env.FEDPROOF_RPC_URL)
+            ? await chainConfigFromFlags(options)
+            : undefined;
+        if (chain) logger.info(describeChainConfig(chain), "anchoring on chain");
         const running = await startCoordinator({
           redisUrl: redisUrlOf(options),
           prefix: options.prefix,
@@ -27,7 +33,12 @@ export function registerCoordinatorCommand(program: Command): void {
           host: options.host,
           port: options.port,
           token,
-          workers: options.workers ? ["verify", "aggregate"] : [],
+          workers: options.workers
+            ? chain
+              ? ["verify", "aggregate", "anchor"]
+              : ["verify", "aggregate"]
+            : [],
+          chain,
           logger,
         });
         emit(

@@ -5,6 +5,7 @@ import { parsePartition } from "../../client/core/data/partition.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import { parseDatasetName } from "../../client/node/simulated-data.js";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { readChainKey } from "../../coordinator/chain/chain-config.js";
 import { STRATEGY_NAMES } from "../../coordinator/jobs/job-spec.js";
 import { runDemo } from "../demo/run-demo.js";
 import { emit, progress, reportError } from "../output.js";
@@ -65,6 +66,14 @@ export function registerDemoCommand(program: Command): void {
       "--byzantine <k:attack>",
       "make k simulated devices malicious within the clip bound: scale | signflip | noise",
     )
+    .option("--no-chain", "run without anchoring (no Anvil, no registry)")
+    .option(
+      "--rpc-url <url>",
+      "anchor on this chain instead of a private Anvil (key from --key-file or $FEDPROOF_CHAIN_KEY)",
+    )
+    .option("--chain-id <id>", "chain id of --rpc-url (default: asked from the endpoint)")
+    .option("--registry <address>", "existing FedproofRegistry on --rpc-url (default: deploy one)")
+    .option("--key-file <file>", "file holding the private key for --rpc-url")
     .option("--out <dir>", "write the final model (model.bin + manifest.json) and demo.json there")
     .action(async (options) => {
       try {
@@ -82,6 +91,17 @@ export function registerDemoCommand(program: Command): void {
             `--byzantine ${byzantine.count} exceeds --clients ${options.clients}`,
           );
         }
+        let chain:
+          | { rpcUrl: string; chainId?: number; registry?: string; privateKey: string }
+          | undefined;
+        if (options.rpcUrl) {
+          chain = {
+            rpcUrl: options.rpcUrl,
+            chainId: options.chainId === undefined ? undefined : Number(options.chainId),
+            registry: options.registry,
+            privateKey: await readChainKey({ keyFile: options.keyFile }),
+          };
+        }
         const lr =
           options.lr === undefined ? (dataset === "synthetic" ? 0.1 : 0.05) : Number(options.lr);
         const result = await runDemo({
@@ -93,6 +113,8 @@ export function registerDemoCommand(program: Command): void {
           out: options.out ? path.resolve(options.out) : undefined,
           logLevel: options.logLevel,
           byzantine,
+          chain,
+          noChain: options.chain === false,
           onProgress: (line) => progress(options, line),
           spec: {
             name: `demo-${dataset}-${options.model}`,

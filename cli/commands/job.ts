@@ -14,6 +14,7 @@ import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.
 import type { ListJobsResponse__Output } from "../../proto/generated/fedproof/v1/ListJobsResponse.js";
 import { emit, reportError } from "../output.js";
 import { renderJob } from "../render-job.js";
+import { registerJobProvenanceCommand } from "./job-provenance.js";
 import { addJobSpecOptions, DATASET_SCHEMAS, jobSpecFromFlags } from "./job-spec-options.js";
 import { coordinatorOf, int, withCommon, withCoordinatorAddress } from "./options.js";
 
@@ -174,4 +175,6 @@ export function registerJobCommands(program: Command): void {
         clients.close();
       }
     });
+
+  registerJobProvenanceCommand(job);
 }

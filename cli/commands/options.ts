@@ -53,6 +53,27 @@ export function redisUrlOf(options: { redisUrl?: string }): string {
   return options.redisUrl ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 }
 
+/** Flags naming the chain a coordinator or anchor worker writes to; the key never appears on the command line. */
+export function withChain(command: Command): Command {
+  return command
+    .option(
+      "--rpc-url <url>",
+      "EVM JSON-RPC endpoint to anchor on (default: $FEDPROOF_RPC_URL); omit to run without a chain",
+    )
+    .option(
+      "--chain-id <id>",
+      "chain id (default: $FEDPROOF_CHAIN_ID, else asked from the endpoint)",
+    )
+    .option(
+      "--registry <address>",
+      "FedproofRegistry contract address (default: $FEDPROOF_REGISTRY)",
+    )
+    .option(
+      "--key-file <file>",
+      "file holding the coordinator's private key (default: $FEDPROOF_CHAIN_KEY or $FEDPROOF_CHAIN_KEY_FILE)",
+    );
+}
+
 export function withCoordinatorAddress(command: Command): Command {
   return command.option(
     "--coordinator <host:port>",

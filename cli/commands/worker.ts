@@ -1,20 +1,25 @@
 import path from "node:path";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { chainConfigFromFlags } from "../../coordinator/chain/chain-config.js";
 import {
   startWorkers,
   WORKER_KINDS,
   type WorkerKind,
 } from "../../coordinator/workers/start-workers.js";
 import { createLogger, emit, reportError } from "../output.js";
-import { int, redisUrlOf, withCommon, withRedis } from "./options.js";
+import { int, redisUrlOf, withChain, withCommon, withRedis } from "./options.js";
 
 export function registerWorkerCommand(program: Command): void {
-  withRedis(withCommon(program.command("worker")))
+  withChain(withRedis(withCommon(program.command("worker"))))
     .description(
       "run BullMQ workers against the coordinator's Redis; start as many as you like, on any host",
     )
-    .option("--queues <list>", "queues to work on", "verify,aggregate")
+    .option(
+      "--queues <list>",
+      "queues to work on: verify, aggregate, anchor (anchor needs the chain flags)",
+      "verify,aggregate",
+    )
     .option("--concurrency <n>", "verify jobs processed at once", int("concurrency", 1), 4)
     .option(
       "--lock-duration <ms>",
@@ -39,7 +44,9 @@ export function registerWorkerCommand(program: Command): void {
             );
           }
         }
+        const chain = kinds.includes("anchor") ? await chainConfigFromFlags(options) : undefined;
         const running = await startWorkers({
+          chain,
           redisUrl: redisUrlOf(options),
           prefix: options.prefix,
           storeDir: path.resolve(options.store),

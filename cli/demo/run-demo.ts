@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
+import type { Hex } from "viem";
 import type { ModelPreset } from "../../client/core/model/presets.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import {
@@ -15,6 +16,15 @@ import {
 import { type DatasetName, loadTestSet } from "../../client/node/simulated-data.js";
 import { prepareTrainingBackend } from "../../client/node/training-backend.js";
 import { FedproofError } from "../../common/errors.js";
+import { startAnvil } from "../../coordinator/chain/anvil.js";
+import {
+  type ChainConfig,
+  fetchChainId,
+  makeChainConfig,
+} from "../../coordinator/chain/chain-config.js";
+import { chainStatePath, writeChainDescriptor } from "../../coordinator/chain/chain-state-dir.js";
+import { deployRegistry } from "../../coordinator/chain/deploy-registry.js";
+import { exportBundle } from "../../coordinator/chain/provenance-bundle.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import { specToMessage } from "../../coordinator/grpc/convert.js";
 import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
@@ -37,6 +47,13 @@ export interface DemoParameters {
   logLevel?: string;
   /** The first `count` simulated devices attack with `attack`, within the clip bound. */
   byzantine?: { count: number; attack: string };
+  /**
+   * Anchor on this chain. Without it the demo runs its own Anvil (state kept in `out`
+   * when given) and deploys a registry with Anvil's first, publicly known dev key.
+   */
+  chain?: { rpcUrl: string; chainId?: number; registry?: string; privateKey: string };
+  /** Skip the chain entirely (no anchoring). */
+  noChain?: boolean;
   /** Called with each human progress line. */
   onProgress(line: string): void;
 }
@@ -51,6 +68,8 @@ export interface DemoRound {
   testLoss: number;
   federatedAccuracy: number;
   modelHash: string;
+  /** Transaction that anchored the round ("" without a chain). */
+  anchorTx: string;
   /** ε spent after this round (0 without DP noise). */
   epsilon: number;
   clipNorm: number;
@@ -72,6 +91,10 @@ export interface DemoResult {
   backendReason: string;
   initialModelHash: string;
   initialTestAccuracy: number;
+  registry: string;
+  chainId: number;
+  rpcUrl: string;
+  chainJobId: string;
   rounds: DemoRound[];
   finalModelHash: string;
   totalSeconds: number;
@@ -98,12 +121,18 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
     const workDir = await mkdtemp(path.join(os.tmpdir(), "fedproof-demo-"));
     cleanups.push(() => rm(workDir, { recursive: true, force: true }));
     const prefix = `fedproof-demo-${process.pid}-${Date.now()}`;
+    const chain = parameters.noChain ? undefined : await prepareChain(parameters, cleanups);
+    if (chain)
+      parameters.onProgress(
+        `anchoring on chain ${chain.chainId} at ${chain.rpcUrl}, registry ${chain.registry}`,
+      );
     const coordinator = await startCoordinator({
       redisUrl,
       prefix,
       storeDir: path.join(workDir, "store"),
       port: 0,
       logger,
+      chain,
     });
     cleanups.push(async () => {
       await coordinator.stop();
@@ -199,6 +228,7 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
           testLoss: measured.loss,
           federatedAccuracy: summary?.federatedAccuracy ?? 0,
           modelHash: summary?.modelHash ?? "",
+          anchorTx: "",
           epsilon: summary?.epsilon ?? 0,
           clipNorm: summary?.clipNorm ?? 0,
           seconds: (Date.now() - roundStarted) / 1000,
@@ -216,6 +246,13 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
       }
     }
     const exitCodes = await Promise.all(deviceExits);
+    if (chain && final) {
+      final = await waitForAnchors(clients, job.jobId, rounds.length);
+      for (const round of rounds) {
+        round.anchorTx = final.rounds?.find((r) => r.round === round.round)?.anchorTx ?? "";
+      }
+      parameters.onProgress(`all ${rounds.length} rounds anchored in registry ${chain.registry}`);
+    }
     const state = String(final?.state ?? "JOB_STATE_UNSPECIFIED").replace("JOB_STATE_", "");
     const result: DemoResult = {
       jobId: job.jobId,
@@ -234,6 +271,10 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
       backendReason: backend.reason,
       initialModelHash: job.initialModelHash,
       initialTestAccuracy: initial.accuracy,
+      registry: chain?.registry ?? "",
+      chainId: chain?.chainId ?? 0,
+      rpcUrl: chain?.rpcUrl ?? "",
+      chainJobId: final?.chainJobId ?? "",
       rounds,
       finalModelHash: final?.currentModelHash ?? "",
       totalSeconds: (Date.now() - started) / 1000,
@@ -250,6 +291,26 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
         path.join(parameters.out, "demo.json"),
         `${JSON.stringify(result, null, 2)}\n`,
       );
+      if (chain) {
+        const bundle = await exportBundle({
+          store: coordinator.store,
+          jobId: job.jobId,
+          chain: {
+            chainId: chain.chainId,
+            registry: chain.registry,
+            chainJobId: result.chainJobId,
+          },
+        });
+        await writeFile(
+          path.join(parameters.out, "provenance.json"),
+          `${JSON.stringify(bundle, null, 2)}\n`,
+        );
+        await writeChainDescriptor(parameters.out, {
+          rpcUrl: chain.rpcUrl,
+          registry: chain.registry,
+          chainId: chain.chainId,
+        });
+      }
     }
     if (state !== "COMPLETED") {
       throw new FedproofError(`the demo job ended ${state}: ${result.reason}`, {
@@ -263,6 +324,75 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  }
+}
+
+/**
+ * The chain the demo anchors on: the one given, or its own Anvil. A registry is deployed when
+ * none is named. Anvil's dev key is public knowledge: fine for a local demo, never for a real chain.
+ */
+async function prepareChain(
+  parameters: DemoParameters,
+  cleanups: (() => Promise<void>)[],
+): Promise<ChainConfig> {
+  if (parameters.chain) {
+    const chainId = parameters.chain.chainId ?? (await fetchChainId(parameters.chain.rpcUrl));
+    const registry =
+      parameters.chain.registry ??
+      (
+        await deployRegistry({
+          rpcUrl: parameters.chain.rpcUrl,
+          chainId,
+          account: parameters.chain.privateKey as Hex,
+        })
+      ).registry;
+    return makeChainConfig({
+      rpcUrl: parameters.chain.rpcUrl,
+      chainId,
+      registry,
+      privateKey: parameters.chain.privateKey,
+    });
+  }
+  const anvil = await startAnvil({
+    statePath: parameters.out ? chainStatePath(parameters.out) : undefined,
+  });
+  // Stopping Anvil dumps its state into --out, so `fedproof chain serve --state DIR` can serve it again.
+  cleanups.push(anvil.stop);
+  const key = anvil.accounts[0]!.privateKey;
+  const { registry } = await deployRegistry({
+    rpcUrl: anvil.rpcUrl,
+    chainId: anvil.chainId,
+    account: key,
+  });
+  return makeChainConfig({
+    rpcUrl: anvil.rpcUrl,
+    chainId: anvil.chainId,
+    registry,
+    privateKey: key,
+  });
+}
+
+/** Anchoring trails aggregation by a transaction: wait until every round has its receipt. */
+async function waitForAnchors(
+  clients: ReturnType<typeof createFedproofClients>,
+  jobId: string,
+  rounds: number,
+  timeoutMs = 120_000,
+): Promise<JobInfo__Output> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await unary<JobInfo__Output>((cb) => clients.jobs.getJob({ jobId }, cb));
+    const anchored = (info.rounds ?? []).filter((r) => r.state === "ROUND_STATE_ANCHORED").length;
+    if (anchored >= rounds) return info;
+    if (Date.now() > deadline) {
+      throw new FedproofError(
+        `only ${anchored} of ${rounds} rounds were anchored within ${timeoutMs / 1000} s`,
+        {
+          code: "UNAVAILABLE",
+        },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 

@@ -127,5 +127,7 @@ export function jobToMessage(
     specHash: job.specHash,
     createdAtMs: String(job.createdAtMs),
     paramCount: String(job.paramCount),
+    registry: job.registry,
+    chainJobId: job.chainJobId,
   };
 }

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { JobInfo } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummary.js";
+import type { ChainConfig } from "../chain/chain-config.js";
+import { registerJobOnChain } from "../chain/register-job.js";
 import { jobToMessage, roundToMessage } from "../grpc/convert.js";
 import type { RoundEngine } from "../round/round-engine.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
@@ -12,6 +14,8 @@ export interface JobServiceParameters {
   store: JobStore;
   artifacts: ArtifactStore;
   engine: RoundEngine;
+  /** When set, every job is registered on this chain before it starts. */
+  chain?: ChainConfig;
 }
 
 /** What the researcher-facing API does, apart from transport: create, describe, cancel. */
@@ -38,7 +42,16 @@ export class JobService {
       manifest: JSON.stringify(manifest),
       strategyStateHash: "",
       currentClipNorm: spec.clipNorm,
+      chainJobId: "",
+      registry: "",
     };
+    const { chain } = this.parameters;
+    if (chain) {
+      // Registered before it is stored: a job that cannot be anchored never starts.
+      const registered = await registerJobOnChain({ chain, job });
+      job.chainJobId = registered.chainJobId;
+      job.registry = chain.registry;
+    }
     await this.parameters.store.createJob(job);
     await this.parameters.engine.onJobCreated(job.jobId);
     return job;

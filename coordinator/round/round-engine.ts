@@ -4,6 +4,12 @@ import type { Logger } from "pino";
 import type { JobEvent } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import { epsilonAfterRounds } from "../aggregation/aggregate-worker.js";
 import { createStrategy } from "../aggregation/create-strategy.js";
+import {
+  ANCHOR_QUEUE_NAME,
+  type AnchorJobResult,
+  type AnchorQueue,
+  enqueueAnchor,
+} from "../chain/anchor-queue.js";
 import { InvalidTransitionError } from "../errors.js";
 import type { JobRecord, JobStore, RoundRecord } from "../store/job-store.js";
 import {
@@ -28,6 +34,8 @@ export interface RoundEngineParameters {
   logger: Logger;
   /** Attempts BullMQ makes at aggregating a round before the round fails. */
   aggregateAttempts?: number;
+  /** When the coordinator anchors on a chain: completed rounds are queued here. */
+  anchorQueue?: AnchorQueue;
 }
 
 export type JobEventType =
@@ -39,6 +47,7 @@ export type JobEventType =
   | "job-completed"
   | "job-failed"
   | "job-cancelled"
+  | "round-anchored"
   | "contribution";
 
 /**
@@ -54,6 +63,8 @@ export class RoundEngine {
   private readonly publisher: Redis;
   private readonly verifyEvents: QueueEvents;
   private readonly aggregateEvents: QueueEvents;
+  private readonly anchorQueue?: AnchorQueue;
+  private readonly anchorEvents?: QueueEvents;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly chains = new Map<string, Promise<void>>();
   private readonly aggregateAttempts: number;
@@ -68,6 +79,8 @@ export class RoundEngine {
     const options = { connection: parameters.connection, prefix: bullPrefix(parameters.prefix) };
     this.verifyEvents = new QueueEvents(QUEUE_NAMES.verify, options);
     this.aggregateEvents = new QueueEvents(QUEUE_NAMES.aggregate, options);
+    this.anchorQueue = parameters.anchorQueue;
+    if (this.anchorQueue) this.anchorEvents = new QueueEvents(ANCHOR_QUEUE_NAME, options);
   }
 
   async start(): Promise<void> {
@@ -88,7 +101,15 @@ export class RoundEngine {
           this.onAggregateFailed(ids.jobId, ids.round, jobId, failedReason),
         );
     });
-    await Promise.all([this.verifyEvents.waitUntilReady(), this.aggregateEvents.waitUntilReady()]);
+    this.anchorEvents?.on("completed", ({ returnvalue }) => {
+      const result = parseReturnValue<AnchorJobResult>(returnvalue);
+      if (result) this.serial(result.jobId, () => this.onAnchored(result));
+    });
+    await Promise.all([
+      this.verifyEvents.waitUntilReady(),
+      this.aggregateEvents.waitUntilReady(),
+      this.anchorEvents?.waitUntilReady(),
+    ]);
     await this.resume();
   }
 
@@ -97,7 +118,11 @@ export class RoundEngine {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     await Promise.allSettled([...this.chains.values()]);
-    await Promise.all([this.verifyEvents.close(), this.aggregateEvents.close()]);
+    await Promise.all([
+      this.verifyEvents.close(),
+      this.aggregateEvents.close(),
+      this.anchorEvents?.close(),
+    ]);
   }
 
   onJobCreated(jobId: string): Promise<void> {
@@ -128,7 +153,15 @@ export class RoundEngine {
   private async resume(): Promise<void> {
     for (const jobId of await this.store.listJobIds(10_000)) {
       const job = await this.store.findJob(jobId);
-      if (!job || isTerminalJobState(job.state)) continue;
+      if (!job) continue;
+      // Anchoring outlives the job: completed rounds not yet anchored are queued again
+      // (a no-op for those already queued or done).
+      if (job.chainJobId && this.anchorQueue) {
+        for (const round of await this.store.listRounds(jobId, job.currentRound)) {
+          if (round.state === "COMPLETED") await this.enqueueAnchor(job, round.round);
+        }
+      }
+      if (isTerminalJobState(job.state)) continue;
       if (job.state === "WAITING") {
         this.serial(jobId, () => this.tryStartRound(jobId));
         continue;
@@ -329,12 +362,34 @@ export class RoundEngine {
       `round ${result.round} completed: model ${result.modelHash.slice(0, 12)}…`,
     );
     const job = await this.store.getJob(result.jobId);
+    await this.enqueueAnchor(job, result.round);
     if (result.round >= job.spec.rounds) {
       await this.endJob(job, "COMPLETED", `all ${job.spec.rounds} rounds completed`);
       return;
     }
     await this.store.transitionJob(result.jobId, "RUNNING", "WAITING");
     await this.tryStartRound(result.jobId);
+  }
+
+  private async enqueueAnchor(job: JobRecord, round: number): Promise<void> {
+    if (!this.anchorQueue || !job.chainJobId) return;
+    await enqueueAnchor(this.anchorQueue, { jobId: job.jobId, round, chainJobId: job.chainJobId });
+  }
+
+  /** A round is ANCHORED only once its transaction has a receipt: the anchor job's result. */
+  private async onAnchored(result: AnchorJobResult): Promise<void> {
+    const round = await this.store.findRound(result.jobId, result.round);
+    if (round?.state !== "COMPLETED") return;
+    await this.store.transitionRound(result.jobId, result.round, "COMPLETED", "ANCHORED", {
+      anchorTx: result.txHash,
+      contributionsRoot: result.contributionsRoot,
+    });
+    await this.emit(
+      result.jobId,
+      "round-anchored",
+      result.round,
+      `round ${result.round} anchored in tx ${result.txHash}`,
+    );
   }
 
   private async onAggregateFailed(

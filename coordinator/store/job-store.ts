@@ -26,6 +26,10 @@ export interface JobRecord {
   strategyStateHash: string;
   /** Clip bound the next round uses; moves only with adaptive clipping (0 = spec.clipNorm). */
   currentClipNorm: number;
+  /** The registry's id for this job ("" when the coordinator runs without a chain). */
+  chainJobId: string;
+  /** Registry contract the job is anchored in ("" without a chain). */
+  registry: string;
 }
 
 export interface RoundRecord {
@@ -377,6 +381,8 @@ function decodeJob(raw: StoredHash): JobRecord {
     manifest: raw.manifest ?? "{}",
     strategyStateHash: raw.strategyStateHash ?? "",
     currentClipNorm: Number(raw.currentClipNorm ?? 0),
+    chainJobId: raw.chainJobId ?? "",
+    registry: raw.registry ?? "",
   };
 }
 

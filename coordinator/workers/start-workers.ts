@@ -1,13 +1,16 @@
 import type { Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { InvalidArgumentError } from "../../common/errors.js";
 import { startAggregateWorker } from "../aggregation/aggregate-worker.js";
+import { startAnchorWorker } from "../chain/anchor-worker.js";
+import type { ChainConfig } from "../chain/chain-config.js";
 import { ArtifactStore } from "../store/artifact-store.js";
 import { JobStore } from "../store/job-store.js";
 import { connectRedis, redisOptionsFromUrl } from "../store/redis.js";
 import { startVerifyWorker } from "./verify-worker.js";
 
-export const WORKER_KINDS = ["verify", "aggregate"] as const;
+export const WORKER_KINDS = ["verify", "aggregate", "anchor"] as const;
 export type WorkerKind = (typeof WORKER_KINDS)[number];
 
 export interface StartWorkersParameters {
@@ -16,6 +19,8 @@ export interface StartWorkersParameters {
   storeDir: string;
   kinds: readonly WorkerKind[];
   logger: Logger;
+  /** Needed for the anchor worker. */
+  chain?: ChainConfig;
   verifyConcurrency?: number;
   /** How long a job's lock lasts; a worker that dies holding it is noticed after about this long. */
   lockDurationMs?: number;
@@ -44,14 +49,23 @@ export async function startWorkers(parameters: StartWorkersParameters): Promise<
   };
   const workers: Worker[] = [];
   for (const kind of parameters.kinds) {
-    const worker =
-      kind === "verify"
-        ? startVerifyWorker({
-            ...common,
-            publisher: redis,
-            concurrency: parameters.verifyConcurrency,
-          })
-        : startAggregateWorker(common);
+    let worker: Worker;
+    if (kind === "verify") {
+      worker = startVerifyWorker({
+        ...common,
+        publisher: redis,
+        concurrency: parameters.verifyConcurrency,
+      });
+    } else if (kind === "aggregate") {
+      worker = startAggregateWorker(common);
+    } else {
+      if (!parameters.chain) {
+        throw new InvalidArgumentError(
+          "the anchor worker needs a chain: --rpc-url, --registry and a key",
+        );
+      }
+      worker = startAnchorWorker({ ...common, chain: parameters.chain });
+    }
     worker.on("failed", (job, error) => {
       parameters.logger.warn(
         { queue: kind, job: job?.id, err: error.message },

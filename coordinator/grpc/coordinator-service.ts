@@ -1,10 +1,22 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
+import { verifyPoseidon } from "../../client/core/proving/eddsa-poseidon.js";
+import {
+  decodeFieldElement,
+  decodePublicKey,
+  decodeSignature,
+} from "../../client/core/proving/proof-codec.js";
 import { bytesPerValue } from "../../client/core/update/quantize.js";
+import type { ArtifactChunk } from "../../proto/generated/fedproof/v1/ArtifactChunk.js";
+import type { CircuitInfo } from "../../proto/generated/fedproof/v1/CircuitInfo.js";
 import type { CoordinatorHandlers } from "../../proto/generated/fedproof/v1/Coordinator.js";
 import type { TaskEvent } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import type { UpdateHeader__Output } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
+import { CHUNK_BYTES } from "../../proto/load.js";
 import {
   AlreadyExistsError,
   InvalidArgumentError,
@@ -14,6 +26,11 @@ import {
   RoundClosedError,
   UnauthenticatedError,
 } from "../errors.js";
+import {
+  findArtifactPath,
+  loadJobCircuits,
+  type StoredCircuit,
+} from "../jobs/job-circuits.js";
 import type { RoundEngine } from "../round/round-engine.js";
 import { isTerminalJobState } from "../round/round-states.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
@@ -69,6 +86,12 @@ export function createCoordinatorHandlers(
             `device holds ${request.samples} samples, the job needs at least ${Math.max(1, job.spec.minSamples)}`,
           );
         }
+        const circuits = job.spec.proofs ? await loadJobCircuits(store, job.jobId) : undefined;
+        if (job.spec.proofs) {
+          if (!circuits)
+            throw new JobNotRunningError(`job ${job.jobId} requires proofs but has no circuits`);
+          checkEnrolment(request);
+        }
         const previous = await store.findDevice(job.jobId, deviceId);
         const publicKey = Buffer.from(request.publicKey).toString("hex");
         if (previous && previous.publicKey !== publicKey) {
@@ -95,6 +118,12 @@ export function createCoordinatorHandlers(
           deviceId,
           spec: specToMessage(job.spec),
           currentModelHash: job.currentModelHash,
+          proofSetup: circuits && {
+            updateNorm: circuitInfo(circuits.updateNorm),
+            dataValidity: circuitInfo(circuits.dataValidity),
+            featureScale: circuits.featureScale,
+            minSamples: job.spec.minSamples,
+          },
         };
       })().then(
         (response) => callback(null, response),
@@ -139,6 +168,20 @@ export function createCoordinatorHandlers(
           );
         }
         await streamModel(call, { store, artifacts }, call.request.modelHash);
+      })().catch((error: unknown) => failStream(call, error, logger));
+    },
+
+    GetArtifact(call) {
+      void (async () => {
+        const sha256 = call.request.sha256;
+        if (!HASH.test(sha256)) {
+          throw new InvalidArgumentError(
+            `artifact hash must be 64 hex characters, got "${sha256}"`,
+          );
+        }
+        const path = await findArtifactPath(store, sha256);
+        if (!path) throw new NotFoundError(`circuit artifact ${sha256} not found`);
+        await streamArtifact(call, path, sha256);
       })().catch((error: unknown) => failStream(call, error, logger));
     },
 
@@ -220,6 +263,7 @@ export function createCoordinatorHandlers(
           bits: header.bits,
           paramCount,
           commitment: Buffer.from(header.commitment).toString("hex"),
+          salt: Buffer.from(header.salt ?? []).toString("hex"),
           proofs: header.proofs.map((proof) => ({
             circuitId: proof.circuitId,
             proofJson: proof.proofJson,
@@ -298,4 +342,57 @@ function parsePayoutAddress(value: string): string {
     );
   }
   return value;
+}
+
+/**
+ * A job with proofs takes only devices whose dataset commitment is signed by the key they
+ * register: the data-validity proof later shows the same key signed the same commitment, so
+ * a device cannot swap datasets between rounds.
+ */
+function checkEnrolment(request: {
+  publicKey: Uint8Array;
+  datasetCommitment: Uint8Array;
+  datasetSignature: Uint8Array;
+}): void {
+  const publicKey = decodePublicKey(request.publicKey);
+  const commitment = decodeFieldElement(request.datasetCommitment, "dataset commitment");
+  const signature = decodeSignature(request.datasetSignature);
+  if (!verifyPoseidon(publicKey, commitment, signature)) {
+    throw new PermissionDeniedError(
+      "the dataset signature does not verify under the public key the device registers",
+    );
+  }
+}
+
+function circuitInfo(circuit: StoredCircuit): CircuitInfo {
+  return {
+    circuitId: circuit.id,
+    kind: circuit.kind,
+    wasmSha256: circuit.wasmSha256,
+    zkeySha256: circuit.zkeySha256,
+    wasmBytes: String(circuit.wasmBytes),
+    zkeyBytes: String(circuit.zkeyBytes),
+    vkeyHash: circuit.vkeyHash,
+    parametersJson: JSON.stringify(circuit.parameters),
+    insecure: circuit.insecure,
+  };
+}
+
+/** A header, then the file in CHUNK_BYTES pieces, honouring back-pressure. */
+async function streamArtifact(
+  call: ServerWritableStream<unknown, ArtifactChunk>,
+  path: string,
+  sha256: string,
+): Promise<void> {
+  const write = (message: ArtifactChunk) =>
+    new Promise<void>((resolve) => {
+      if (call.write(message)) resolve();
+      else call.once("drain", () => resolve());
+    });
+  await write({ header: { sha256, sizeBytes: String((await stat(path)).size) } });
+  for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
+    if (call.cancelled) return;
+    await write({ data: chunk as Buffer });
+  }
+  call.end();
 }

@@ -4,10 +4,18 @@ import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummar
 import type { ChainConfig } from "../chain/chain-config.js";
 import { registerJobOnChain } from "../chain/register-job.js";
 import { jobToMessage, roundToMessage } from "../grpc/convert.js";
+import type { Logger } from "pino";
 import type { RoundEngine } from "../round/round-engine.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
 import type { JobRecord, JobStore } from "../store/job-store.js";
 import { createInitialModel } from "./initial-model.js";
+import {
+  type CircuitPlan,
+  type JobCircuits,
+  loadJobCircuits,
+  prepareJobCircuits,
+  saveJobCircuits,
+} from "./job-circuits.js";
 import { parseJobSpec, specHash } from "./job-spec.js";
 
 export interface JobServiceParameters {
@@ -16,6 +24,18 @@ export interface JobServiceParameters {
   engine: RoundEngine;
   /** When set, every job is registered on this chain before it starts. */
   chain?: ChainConfig;
+  /** How jobs with `proofs` get their circuits. */
+  proofs?: JobProofsConfig;
+  logger?: Logger;
+}
+
+export interface JobProofsConfig {
+  /** Which circuits a spec needs (default: the production chunk and data-validity circuits). */
+  plan?: CircuitPlan;
+  /** An operator's prepared powers-of-tau (default $FEDPROOF_PTAU); none: INSECURE dev setup. */
+  ptau?: string;
+  /** Circuit cache (default $FEDPROOF_CACHE_DIR or ~/.cache/fedproof). */
+  cacheDir?: string;
 }
 
 /** What the researcher-facing API does, apart from transport: create, describe, cancel. */
@@ -45,16 +65,55 @@ export class JobService {
       chainJobId: "",
       registry: "",
     };
+    let circuits: JobCircuits | undefined;
+    if (spec.proofs) circuits = await this.prepareCircuits(job);
     const { chain } = this.parameters;
     if (chain) {
       // Registered before it is stored: a job that cannot be anchored never starts.
-      const registered = await registerJobOnChain({ chain, job });
+      const registered = await registerJobOnChain({ chain, job, vkeyHash: circuits?.vkeyHash });
       job.chainJobId = registered.chainJobId;
       job.registry = chain.registry;
     }
+    if (circuits) await saveJobCircuits(this.parameters.store, job.jobId, circuits);
     await this.parameters.store.createJob(job);
     await this.parameters.engine.onJobCreated(job.jobId);
     return job;
+  }
+
+  /** The circuits stored with a job with proofs; undefined for a job without. */
+  async jobCircuits(jobId: string): Promise<JobCircuits | undefined> {
+    return loadJobCircuits(this.parameters.store, jobId);
+  }
+
+  /** Builds the job's circuits, or finds them in the cache (milliseconds when built before). */
+  private async prepareCircuits(job: JobRecord): Promise<JobCircuits> {
+    const config = this.parameters.proofs ?? {};
+    const logger = this.parameters.logger;
+    const ptau = config.ptau ?? (process.env.FEDPROOF_PTAU || undefined);
+    const circuits = await prepareJobCircuits({
+      spec: job.spec,
+      plan: config.plan,
+      ptau,
+      cacheDir: config.cacheDir,
+      logger: logger && {
+        info: (message) => logger.info({ jobId: job.jobId }, message),
+        warn: (message) => logger.warn({ jobId: job.jobId }, message),
+      },
+    });
+    const fields = {
+      jobId: job.jobId,
+      updateNorm: circuits.updateNorm.id,
+      dataValidity: circuits.dataValidity.id,
+      vkeyHash: circuits.vkeyHash,
+    };
+    if (circuits.updateNorm.insecure || circuits.dataValidity.insecure) {
+      const message =
+        "job uses INSECURE development circuit keys: whoever knows their public τ can forge proofs";
+      // Without a logger the warning still reaches the operator, on stderr.
+      if (logger) logger.warn(fields, message);
+      else process.emitWarning(`${message} (job ${job.jobId})`, "InsecureSetupWarning");
+    } else logger?.info(fields, "job circuits ready");
+    return circuits;
   }
 
   async describeJob(jobId: string): Promise<JobInfo> {
@@ -63,6 +122,8 @@ export class JobService {
     const rounds: RoundSummary[] = [];
     for (const round of await store.listRounds(jobId, job.currentRound)) {
       const summary = roundToMessage(round, await store.rejections(jobId, round.round));
+      summary.proofsVerified = round.proofsVerified;
+      summary.proofsRejected = round.proofsRejected;
       summary.federatedAccuracy = await this.federatedAccuracy(jobId, round.round);
       rounds.push(summary);
     }

@@ -52,6 +52,9 @@ export interface RoundRecord {
   anchorTx: string;
   contributionsRoot: string;
   clipNorm: number;
+  /** Contributions whose proofs verified / were rejected (jobs with proofs only). */
+  proofsVerified?: number;
+  proofsRejected?: number;
 }
 
 export interface ProofRecord {
@@ -79,6 +82,8 @@ export interface ContributionRecord {
   bits: number;
   paramCount: number;
   commitment: string;
+  /** Hex of the commitment salt the device sent (jobs with proofs). */
+  salt?: string;
   proofs: ProofRecord[];
   metrics: DeviceMetricsRecord;
   receivedAtMs: number;
@@ -407,5 +412,7 @@ function decodeRound(raw: StoredHash): RoundRecord {
     anchorTx: raw.anchorTx ?? "",
     contributionsRoot: raw.contributionsRoot ?? "",
     clipNorm: num("clipNorm"),
+    proofsVerified: num("proofsVerified"),
+    proofsRejected: num("proofsRejected"),
   };
 }

@@ -1,12 +1,21 @@
 import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { Groth16Proof } from "snarkjs";
+import { schemaBounds } from "../../client/core/proving/dataset-commitment.js";
+import { decodeFieldElement, decodePublicKey } from "../../client/core/proving/proof-codec.js";
 import { quantizedNormBound } from "../../client/core/update/prepare-update.js";
 import { decodeUpdate, squaredNormQuantized } from "../../client/core/update/quantize.js";
 import { FedproofError } from "../errors.js";
+import { type JobCircuits, loadJobCircuits } from "../jobs/job-circuits.js";
+import { ProofMissingError, ProofRejectedError } from "../proofs/errors.js";
+import {
+  type SubmittedProof,
+  verifyContribution as verifyContributionProofs,
+} from "../proofs/verify-contribution.js";
 import { publishDeviceEvent } from "../round/device-events.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
-import type { ContributionRecord, JobStore } from "../store/job-store.js";
+import type { ContributionRecord, JobRecord, JobStore, RoundRecord } from "../store/job-store.js";
 import {
   bullPrefix,
   lockSettings,
@@ -31,9 +40,11 @@ export interface VerifyDependencies {
 }
 
 /**
- * Checks one uploaded update and records it. Everything that can be checked without a
- * proof is checked here against the bytes actually received: length, value range and the
- * clip bound Σ q² ≤ ⌊(C/scale)²⌋. (The Groth16 proof check slots in before recording.)
+ * Checks one uploaded update and records it. In a job with proofs, the proofs come first
+ * (bound to this job, round, model and device; the commitment recomputed over the bytes
+ * received; the data proof under the key registered at Join), and the verified commitment is
+ * what gets recorded. Then, with or without proofs, the bytes themselves: length, value range
+ * and the clip bound Σ q² ≤ ⌊(C/scale)²⌋.
  * A rejection is final: the device is told why, the round counts it, the model never sees it.
  */
 export async function verifyContribution(
@@ -56,13 +67,14 @@ export async function verifyContribution(
         `update is quantised to ${contribution.bits} bits, the job uses ${job.spec.quantization.bits}`,
       );
     }
+    const bytes = await artifacts.get(contribution.updateHash);
+    if (job.spec.proofs) {
+      const commitment = await checkProofs(dependencies, job, roundRecord, contribution, bytes);
+      contribution.commitment = commitment.toString(16).padStart(64, "0");
+    }
     let q: Int32Array;
     try {
-      q = decodeUpdate(
-        await artifacts.get(contribution.updateHash),
-        contribution.bits,
-        job.paramCount,
-      );
+      q = decodeUpdate(bytes, contribution.bits, job.paramCount);
     } catch (error) {
       if (error instanceof FedproofError && error.code === "INVALID_ARGUMENT") {
         throw new ContributionRejectedError(error.shortMessage);
@@ -109,6 +121,103 @@ export async function verifyContribution(
     }
     throw error;
   }
+}
+
+/**
+ * The proof check of a job with proofs; returns the verified commitment. Any ProofRejectedError
+ * is counted on the round and becomes a (final) ContributionRejectedError naming its kind.
+ */
+async function checkProofs(
+  dependencies: VerifyDependencies,
+  job: JobRecord,
+  round: RoundRecord,
+  contribution: ContributionRecord,
+  uploadedBytes: Uint8Array,
+): Promise<bigint> {
+  const { store } = dependencies;
+  const { jobId, deviceId } = contribution;
+  const circuits: JobCircuits | undefined = await loadJobCircuits(store, jobId);
+  // A job with proofs always has circuits stored before it starts: their absence is a store
+  // problem worth retrying, not the device's fault.
+  if (!circuits) throw new FedproofError(`job ${jobId} requires proofs but has no circuits stored`);
+  try {
+    const device = await store.findDevice(jobId, deviceId);
+    if (!device) throw new ProofMissingError(`device ${deviceId} never enrolled in job ${jobId}`);
+    if (contribution.proofs.length === 0) {
+      throw new ProofMissingError("the job requires proofs and the update carries none");
+    }
+    const publicKey = decodePublicKey(Buffer.from(device.publicKey, "hex"));
+    const salt = decodeFieldElement(Buffer.from(contribution.salt ?? "", "hex"), "salt");
+    const bounds = schemaBounds({
+      featureScale: circuits.featureScale,
+      min: job.spec.schema.min,
+      max: job.spec.schema.max,
+    });
+    const result = await verifyContributionProofs({
+      circuits: {
+        updateNorm: {
+          id: circuits.updateNorm.id,
+          verificationKey: circuits.updateNorm.verificationKey,
+          parameters: circuits.updateNorm.parameters,
+        },
+        dataValidity: {
+          id: circuits.dataValidity.id,
+          verificationKey: circuits.dataValidity.verificationKey,
+        },
+      },
+      proofs: contribution.proofs.map(parseSubmittedProof),
+      expected: {
+        jobId,
+        round: contribution.round,
+        globalModelHash: round.globalModelHash,
+        deviceId,
+        c2: quantizedNormBound(round.clipNorm || job.spec.clipNorm, job.spec.quantization.scale),
+        data: {
+          datasetCommitment: BigInt(`0x${device.datasetCommitment || "0"}`),
+          publicKey: [publicKey.x, publicKey.y],
+          samples: contribution.samples,
+          minSamples: job.spec.minSamples,
+          featureMin: bounds.featureMin,
+          featureMax: bounds.featureMax,
+          classes: job.spec.schema.classes,
+        },
+      },
+      uploadedBytes,
+      bits: contribution.bits,
+      paramCount: contribution.paramCount,
+      salt,
+    });
+    await countProofs(store, contribution, "proofsVerified");
+    return result.commitment;
+  } catch (error) {
+    const rejected =
+      error instanceof ProofRejectedError
+        ? error
+        : error instanceof FedproofError && error.code === "INVALID_ARGUMENT"
+          ? new ProofMissingError(error.shortMessage, { cause: error })
+          : undefined;
+    if (!rejected) throw error;
+    await countProofs(store, contribution, "proofsRejected");
+    throw new ContributionRejectedError(`proof rejected (${rejected.name}): ${rejected.shortMessage}`);
+  }
+}
+
+function parseSubmittedProof(record: ContributionRecord["proofs"][number]): SubmittedProof {
+  let proof: Groth16Proof;
+  try {
+    proof = JSON.parse(record.proofJson) as Groth16Proof;
+  } catch (error) {
+    throw new ProofMissingError(`the ${record.circuitId} proof is not JSON`, { cause: error });
+  }
+  return { circuitId: record.circuitId, proof, publicSignals: record.publicSignals };
+}
+
+async function countProofs(
+  store: JobStore,
+  contribution: ContributionRecord,
+  field: "proofsVerified" | "proofsRejected",
+): Promise<void> {
+  await store.redis.hincrby(store.keys.round(contribution.jobId, contribution.round), field, 1);
 }
 
 export interface StartVerifyWorkerParameters extends VerifyDependencies {

@@ -1,0 +1,204 @@
+/**
+ * The circuits a job with proofs is checked against: chosen from the spec when the job is
+ * created, built (or found in the content-addressed cache), and stored with the job so the
+ * verify workers, the artifact stream and the provenance export all read the same keys.
+ */
+import { stat } from "node:fs/promises";
+import type { Groth16VerificationKey } from "snarkjs";
+import type { Hex } from "viem";
+import type { DataValidityParameters } from "../../client/core/proving/data-validity-parameters.js";
+import type { UpdateNormParameters } from "../../client/core/proving/update-norm-parameters.js";
+import { type BuildLogger, buildCircuits, type CircuitArtifacts } from "../../circuits/build.js";
+import {
+  type CircuitSpec,
+  dataValidityCircuit,
+  updateNormCircuit,
+} from "../../circuits/circuit-catalog.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import { jobVerificationKeyHash, type VerificationKeys } from "../chain/job-vkey-hash.js";
+import type { JobStore } from "../store/job-store.js";
+import type { JobSpec } from "./job-spec.js";
+
+/** Bits of one stored feature value in data-validity records: bytes, like pixels. */
+export const FEATURE_BITS = 8;
+
+export type UpdateNormSpec = Extract<CircuitSpec, { kind: "update-norm" }>;
+export type DataValiditySpec = Extract<CircuitSpec, { kind: "data-validity" }>;
+
+export interface JobCircuitSpecs {
+  updateNorm: UpdateNormSpec;
+  dataValidity: DataValiditySpec;
+}
+
+/** Which circuits a spec needs; tests swap in the small TEST_CIRCUITS. */
+export type CircuitPlan = (spec: JobSpec) => JobCircuitSpecs;
+
+/**
+ * Production plan: the one chunk circuit for the job's bit width (a 2^16 domain whatever the
+ * model size, so a device downloads one bounded proving key), and a data-validity circuit for
+ * the schema's record width (up to 2^16 records per device, two records opened per round).
+ */
+export const productionCircuitPlan: CircuitPlan = (spec) => ({
+  updateNorm: updateNormCircuit(spec.quantization.bits) as UpdateNormSpec,
+  dataValidity: dataValidityCircuit({
+    features: spec.schema.featureShape.reduce((a, b) => a * b, 1),
+    featureBits: FEATURE_BITS,
+  }) as DataValiditySpec,
+});
+
+/**
+ * Integer units per feature unit, so that max − min spans the circuit's feature range
+ * exactly: [0, 1] pixels become 0..255.
+ */
+export function featureScaleFor(schema: JobSpec["schema"], featureBits: number): number {
+  return (2 ** featureBits - 1) / (schema.max - schema.min);
+}
+
+export interface StoredCircuit {
+  id: string;
+  kind: "update-norm" | "data-validity";
+  parameters: UpdateNormParameters | DataValidityParameters;
+  verificationKey: Groth16VerificationKey;
+  vkeyHash: Hex;
+  wasmPath: string;
+  zkeyPath: string;
+  wasmSha256: string;
+  zkeySha256: string;
+  wasmBytes: number;
+  zkeyBytes: number;
+  insecure: boolean;
+}
+
+export interface JobCircuits {
+  updateNorm: StoredCircuit & { parameters: UpdateNormParameters };
+  dataValidity: StoredCircuit & { parameters: DataValidityParameters };
+  featureScale: number;
+  /** `jobVerificationKeyHash` over both keys: what the chain pins for the job. */
+  vkeyHash: Hex;
+}
+
+export interface PrepareJobCircuitsParameters {
+  spec: JobSpec;
+  plan?: CircuitPlan;
+  /** An operator's prepared powers-of-tau; without it the INSECURE development setup is used. */
+  ptau?: string;
+  cacheDir?: string;
+  logger?: BuildLogger;
+}
+
+/** Builds (or finds cached) the job's circuits and describes them for storage. */
+export async function prepareJobCircuits(
+  parameters: PrepareJobCircuitsParameters,
+): Promise<JobCircuits> {
+  const { spec } = parameters;
+  const specs = (parameters.plan ?? productionCircuitPlan)(spec);
+  const features = spec.schema.featureShape.reduce((a, b) => a * b, 1);
+  if (specs.dataValidity.features !== features) {
+    throw new InvalidArgumentError(
+      `the data-validity circuit checks ${specs.dataValidity.features} features per record, the schema has ${features}`,
+    );
+  }
+  if (specs.updateNorm.bits !== spec.quantization.bits) {
+    throw new InvalidArgumentError(
+      `the chunk circuit proves ${specs.updateNorm.bits}-bit values, the job quantises to ${spec.quantization.bits} bits`,
+    );
+  }
+  const built = await buildCircuits({
+    dev: !parameters.ptau,
+    ptau: parameters.ptau,
+    cacheDir: parameters.cacheDir,
+    circuits: [specs.updateNorm, specs.dataValidity],
+    logger: parameters.logger,
+  });
+  const [updateNorm, dataValidity] = await Promise.all(built.circuits.map(describe));
+  const circuits = {
+    updateNorm: { ...updateNorm!, parameters: { n: specs.updateNorm.n, bits: specs.updateNorm.bits } },
+    dataValidity: {
+      ...dataValidity!,
+      parameters: {
+        depth: specs.dataValidity.depth,
+        features: specs.dataValidity.features,
+        samples: specs.dataValidity.samples,
+        featureBits: specs.dataValidity.featureBits,
+        labelBits: specs.dataValidity.labelBits,
+      },
+    },
+  };
+  return {
+    ...circuits,
+    featureScale: featureScaleFor(spec.schema, specs.dataValidity.featureBits),
+    vkeyHash: jobVerificationKeyHash(verificationKeysOf(circuits)),
+  };
+}
+
+async function describe(artifacts: CircuitArtifacts): Promise<StoredCircuit> {
+  if (!artifacts.ready) {
+    throw new InvalidArgumentError(
+      `circuit ${artifacts.id} waits for its key ceremony (fedproof ceremony contribute) and cannot serve a job yet`,
+    );
+  }
+  return {
+    id: artifacts.id,
+    kind: artifacts.spec.kind,
+    parameters: artifacts.spec,
+    verificationKey: artifacts.verificationKey,
+    vkeyHash: artifacts.verificationKeySha256,
+    wasmPath: artifacts.wasmPath,
+    zkeyPath: artifacts.zkeyPath,
+    wasmSha256: artifacts.wasmSha256,
+    zkeySha256: artifacts.zkeySha256,
+    wasmBytes: (await stat(artifacts.wasmPath)).size,
+    zkeyBytes: artifacts.zkeyBytes,
+    insecure: artifacts.insecure,
+  };
+}
+
+/** The keys by circuit id, as the chain pin and the provenance bundle name them. */
+export function verificationKeysOf(
+  circuits: Pick<JobCircuits, "updateNorm" | "dataValidity">,
+): VerificationKeys {
+  return {
+    [circuits.updateNorm.id]: circuits.updateNorm.verificationKey,
+    [circuits.dataValidity.id]: circuits.dataValidity.verificationKey,
+  };
+}
+
+const circuitsKey = (store: JobStore, jobId: string) => `${store.keys.prefix}job:${jobId}:circuits`;
+const artifactsKey = (store: JobStore) => `${store.keys.prefix}circuit-artifacts`;
+
+/**
+ * Stores the job's circuits, and registers their files by hash: only files named here can be
+ * fetched with GetArtifact, so the stream cannot be used to read anything else on disk.
+ */
+export async function saveJobCircuits(
+  store: JobStore,
+  jobId: string,
+  circuits: JobCircuits,
+): Promise<void> {
+  await store.redis
+    .multi()
+    .set(circuitsKey(store, jobId), JSON.stringify(circuits))
+    .hset(artifactsKey(store), {
+      [circuits.updateNorm.wasmSha256]: circuits.updateNorm.wasmPath,
+      [circuits.updateNorm.zkeySha256]: circuits.updateNorm.zkeyPath,
+      [circuits.dataValidity.wasmSha256]: circuits.dataValidity.wasmPath,
+      [circuits.dataValidity.zkeySha256]: circuits.dataValidity.zkeyPath,
+    })
+    .exec();
+}
+
+export async function loadJobCircuits(
+  store: JobStore,
+  jobId: string,
+): Promise<JobCircuits | undefined> {
+  const raw = await store.redis.get(circuitsKey(store, jobId));
+  return raw ? (JSON.parse(raw) as JobCircuits) : undefined;
+}
+
+/** The file registered under a SHA-256, if any. */
+export async function findArtifactPath(
+  store: JobStore,
+  sha256: string,
+): Promise<string | undefined> {
+  return (await store.redis.hget(artifactsKey(store), sha256)) ?? undefined;
+}

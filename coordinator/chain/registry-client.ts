@@ -383,9 +383,14 @@ export function createRegistryClient(
       return { ...(await anchorRound(anchor)), alreadyAnchored: false };
     } catch (error) {
       // Another worker anchored between our read and our send: fine if it anchored the same thing.
+      // Its transaction may still be pending (the node simulates against pending state while
+      // reads see the latest block), so wait for it to be mined before deciding.
       if (error instanceof RoundAlreadyAnchoredError) {
-        const after = await existingAnchor(anchor);
-        if (after) return after;
+        for (let attempt = 0; attempt < 50; attempt++) {
+          const after = await existingAnchor(anchor);
+          if (after) return after;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
       }
       throw error;
     }

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { InvalidArgumentError } from "../../common/errors.js";
 import type { DataSchema__Output } from "../../proto/generated/fedproof/v1/DataSchema.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
+import type { ProofSetup__Output } from "../../proto/generated/fedproof/v1/ProofSetup.js";
 import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundTask.js";
 import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import { type Dataset, featureSize, splitHoldout, validateDataset } from "../core/data/dataset.js";
@@ -19,6 +20,7 @@ import {
   submitUpdate,
   unary,
 } from "./coordinator-client.js";
+import { DeviceProver, requiresProofs } from "./device-proofs.js";
 
 export interface DeviceParameters {
   address: string;
@@ -32,6 +34,8 @@ export interface DeviceParameters {
   logger: Logger;
   /** Transforms the clipped Δ before upload: simulated attacks for robustness studies. */
   tamper?: (delta: Float32Array, clipNorm: number) => Float32Array;
+  /** The device's Baby Jubjub key for jobs with proofs (default: a fresh random key). */
+  privateKey?: Uint8Array;
 }
 
 export interface RoundReport {
@@ -42,6 +46,8 @@ export interface RoundReport {
   trainLoss: number;
   holdoutAccuracy: number;
   updateNorm: number;
+  /** Seconds spent proving this round (0 without proofs). */
+  proveSeconds: number;
 }
 
 export interface DeviceRunReturnType {
@@ -64,6 +70,7 @@ export class Device {
   private holdout?: Dataset;
   private readonly reports = new Map<number, RoundReport>();
   private work: Promise<void> = Promise.resolve();
+  private prover?: DeviceProver;
 
   constructor(private readonly parameters: DeviceParameters) {
     this.clients = createFedproofClients(parameters.address);
@@ -76,6 +83,19 @@ export class Device {
   async run(): Promise<DeviceRunReturnType> {
     const { data, logger } = this.parameters;
     try {
+      // A job with proofs needs the key and the signed dataset commitment at Join, so the
+      // circuits (and the record encoding they imply) are fetched first.
+      const setup = await unary<ProofSetup__Output>((callback) =>
+        this.clients.coordinator.getProofSetup({ jobId: this.parameters.jobId }, callback),
+      );
+      if (requiresProofs(setup)) {
+        this.prover = await DeviceProver.create({
+          client: this.clients.coordinator,
+          setup,
+          data,
+          privateKey: this.parameters.privateKey,
+        });
+      }
       this.session = await unary<JoinResponse__Output>((callback) =>
         this.clients.coordinator.join(
           {
@@ -84,6 +104,7 @@ export class Device {
             samples: data.size,
             platform: `node ${process.version}`,
             backend: this.parameters.backend ?? "",
+            ...this.prover?.enrolment(),
           },
           callback,
         ),
@@ -109,6 +130,7 @@ export class Device {
       };
     } finally {
       this.model?.dispose();
+      await this.prover?.close();
       this.clients.close();
     }
   }
@@ -162,6 +184,15 @@ export class Device {
     const session = this.session!;
     const spec = session.spec!;
     const preset = parseModelPreset(task.model || spec.model);
+    const context = {
+      jobId: task.jobId,
+      round: task.round,
+      globalModelHash: task.globalModelHash,
+      deviceId: this.deviceId,
+    };
+    const dataProof = this.prover?.proveData(context, spec.schema!);
+    // Never left unobserved: a failure surfaces when the round awaits it.
+    dataProof?.catch(() => {});
     const { bytes } = await readModelStream(
       this.clients.coordinator.getModel({ modelHash: task.globalModelHash }),
       task.globalModelHash,
@@ -196,8 +227,17 @@ export class Device {
       trainLoss: trained.loss,
       holdoutAccuracy: before.accuracy,
       updateNorm: update.norm,
+      proveSeconds: 0,
     };
     this.reports.set(task.round, report);
+    const proven =
+      this.prover && dataProof
+        ? await this.prover.proveRound(
+            { context, q: update.q, clipNorm: task.clipNorm, scale: quantization.scale },
+            dataProof,
+          )
+        : undefined;
+    report.proveSeconds = proven?.seconds ?? 0;
     try {
       await submitUpdate(
         this.clients.coordinator,
@@ -206,9 +246,13 @@ export class Device {
           jobId: task.jobId,
           round: task.round,
           globalModelHash: task.globalModelHash,
-          samples: this.train!.size,
+          // With proofs the weight is the committed, proven record count.
+          samples: this.prover ? this.prover.dataset.sampleCount : this.train!.size,
           paramCount: String(global.length),
           bits: quantization.bits,
+          commitment: proven?.commitment,
+          salt: proven?.salt,
+          proofs: proven?.proofs,
           metrics: {
             trainLoss: trained.loss,
             trainSeconds: trained.seconds,
@@ -216,6 +260,7 @@ export class Device {
             holdoutLoss: before.loss,
             holdoutSamples: before.samples,
             updateNorm: update.norm,
+            proveSeconds: report.proveSeconds,
           },
         },
         update.bytes,

@@ -14,6 +14,7 @@ import { bytesPerValue } from "../../client/core/update/quantize.js";
 import type { ArtifactChunk } from "../../proto/generated/fedproof/v1/ArtifactChunk.js";
 import type { CircuitInfo } from "../../proto/generated/fedproof/v1/CircuitInfo.js";
 import type { CoordinatorHandlers } from "../../proto/generated/fedproof/v1/Coordinator.js";
+import type { ProofSetup } from "../../proto/generated/fedproof/v1/ProofSetup.js";
 import type { TaskEvent } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import type { UpdateHeader__Output } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
 import { CHUNK_BYTES } from "../../proto/load.js";
@@ -28,6 +29,7 @@ import {
 } from "../errors.js";
 import {
   findArtifactPath,
+  type JobCircuits,
   loadJobCircuits,
   type StoredCircuit,
 } from "../jobs/job-circuits.js";
@@ -67,6 +69,22 @@ export function createCoordinatorHandlers(
   }
 
   return {
+    GetProofSetup(call, callback) {
+      void (async () => {
+        const job = await store.findJob(call.request.jobId);
+        if (!job)
+          throw new NotFoundError(`job ${call.request.jobId || "(empty job id)"} not found`);
+        if (!job.spec.proofs) return {};
+        const circuits = await loadJobCircuits(store, job.jobId);
+        if (!circuits)
+          throw new JobNotRunningError(`job ${job.jobId} requires proofs but has no circuits`);
+        return proofSetup(circuits, job.spec.minSamples);
+      })().then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toServiceError(error, logger)),
+      );
+    },
+
     Join(call, callback) {
       void (async () => {
         const request = call.request;
@@ -118,12 +136,7 @@ export function createCoordinatorHandlers(
           deviceId,
           spec: specToMessage(job.spec),
           currentModelHash: job.currentModelHash,
-          proofSetup: circuits && {
-            updateNorm: circuitInfo(circuits.updateNorm),
-            dataValidity: circuitInfo(circuits.dataValidity),
-            featureScale: circuits.featureScale,
-            minSamples: job.spec.minSamples,
-          },
+          proofSetup: circuits && proofSetup(circuits, job.spec.minSamples),
         };
       })().then(
         (response) => callback(null, response),
@@ -362,6 +375,15 @@ function checkEnrolment(request: {
       "the dataset signature does not verify under the public key the device registers",
     );
   }
+}
+
+function proofSetup(circuits: JobCircuits, minSamples: number): ProofSetup {
+  return {
+    updateNorm: circuitInfo(circuits.updateNorm),
+    dataValidity: circuitInfo(circuits.dataValidity),
+    featureScale: circuits.featureScale,
+    minSamples,
+  };
 }
 
 function circuitInfo(circuit: StoredCircuit): CircuitInfo {

@@ -6,14 +6,14 @@
 import { stat } from "node:fs/promises";
 import type { Groth16VerificationKey } from "snarkjs";
 import type { Hex } from "viem";
-import type { DataValidityParameters } from "../../client/core/proving/data-validity-parameters.js";
-import type { UpdateNormParameters } from "../../client/core/proving/update-norm-parameters.js";
 import { type BuildLogger, buildCircuits, type CircuitArtifacts } from "../../circuits/build.js";
 import {
   type CircuitSpec,
   dataValidityCircuit,
   updateNormCircuit,
 } from "../../circuits/circuit-catalog.js";
+import type { DataValidityParameters } from "../../client/core/proving/data-validity-parameters.js";
+import type { UpdateNormParameters } from "../../client/core/proving/update-norm-parameters.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { jobVerificationKeyHash, type VerificationKeys } from "../chain/job-vkey-hash.js";
 import type { JobStore } from "../store/job-store.js";
@@ -112,7 +112,10 @@ export async function prepareJobCircuits(
   });
   const [updateNorm, dataValidity] = await Promise.all(built.circuits.map(describe));
   const circuits = {
-    updateNorm: { ...updateNorm!, parameters: { n: specs.updateNorm.n, bits: specs.updateNorm.bits } },
+    updateNorm: {
+      ...updateNorm!,
+      parameters: { n: specs.updateNorm.n, bits: specs.updateNorm.bits },
+    },
     dataValidity: {
       ...dataValidity!,
       parameters: {

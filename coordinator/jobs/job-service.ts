@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
 import type { JobInfo } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummary.js";
 import type { ChainConfig } from "../chain/chain-config.js";
 import { registerJobOnChain } from "../chain/register-job.js";
 import { jobToMessage, roundToMessage } from "../grpc/convert.js";
-import type { Logger } from "pino";
 import type { RoundEngine } from "../round/round-engine.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
 import type { JobRecord, JobStore } from "../store/job-store.js";

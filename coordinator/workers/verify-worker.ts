@@ -198,7 +198,9 @@ async function checkProofs(
           : undefined;
     if (!rejected) throw error;
     await countProofs(store, contribution, "proofsRejected");
-    throw new ContributionRejectedError(`proof rejected (${rejected.name}): ${rejected.shortMessage}`);
+    throw new ContributionRejectedError(
+      `proof rejected (${rejected.name}): ${rejected.shortMessage}`,
+    );
   }
 }
 

@@ -1,0 +1,216 @@
+/**
+ * A device's side of a job with proofs: its Baby Jubjub key and signed dataset commitment
+ * (made once, before Join), the circuits fetched from the coordinator by hash, and per round
+ * the UpdateNorm chunk proofs plus one DataValidity proof, each circuit on its own worker
+ * thread so the device's gRPC streams and timers stay responsive.
+ */
+import { createHash } from "node:crypto";
+import type * as grpc from "@grpc/grpc-js";
+import type { ArtifactChunk__Output } from "../../proto/generated/fedproof/v1/ArtifactChunk.js";
+import type { CoordinatorClient } from "../../proto/generated/fedproof/v1/Coordinator.js";
+import type { Proof } from "../../proto/generated/fedproof/v1/Proof.js";
+import type { ProofSetup__Output } from "../../proto/generated/fedproof/v1/ProofSetup.js";
+import type { Dataset } from "../core/data/dataset.js";
+import { dataValidityInputs } from "../core/proving/data-validity-inputs.js";
+import type { DataValidityParameters } from "../core/proving/data-validity-parameters.js";
+import {
+  type CommittedDataset,
+  commitDataset,
+  encodeRecord,
+  schemaBounds,
+} from "../core/proving/dataset-commitment.js";
+import { randomPrivateKey } from "../core/proving/eddsa-poseidon.js";
+import { randomFieldElement } from "../core/proving/field.js";
+import {
+  encodeFieldElement,
+  encodePublicKey,
+  encodeSignature,
+} from "../core/proving/proof-codec.js";
+import type { ProofContextParameters } from "../core/proving/proof-context.js";
+import { proveUpdate } from "../core/proving/prove-update.js";
+import type { UpdateNormParameters } from "../core/proving/update-norm-parameters.js";
+import { quantizedNormBound } from "../core/update/prepare-update.js";
+import { ModelIntegrityError } from "./coordinator-client.js";
+import { createWorkerProver, type WorkerProver } from "./prove-worker.js";
+
+export interface DeviceProverParameters {
+  client: CoordinatorClient;
+  setup: ProofSetup__Output;
+  /** Every record the device holds: the dataset it commits to and whose size weights it. */
+  data: Dataset;
+  /** The 32-byte Baby Jubjub private key; a fresh random one by default. */
+  privateKey?: Uint8Array;
+}
+
+/** The Join fields of a device with proofs. */
+export interface Enrolment {
+  publicKey: Uint8Array;
+  datasetCommitment: Uint8Array;
+  datasetSignature: Uint8Array;
+  samples: number;
+}
+
+export interface RoundProofsParameters {
+  context: ProofContextParameters;
+  q: Int32Array;
+  clipNorm: number;
+  scale: number;
+}
+
+export interface RoundProofsReturnType {
+  proofs: Proof[];
+  commitment: Uint8Array;
+  salt: Uint8Array;
+  /** Wall time from the first witness to the last proof. */
+  seconds: number;
+}
+
+export class DeviceProver {
+  private constructor(
+    readonly setup: ProofSetup__Output,
+    readonly dataset: CommittedDataset,
+    private readonly updateProver: WorkerProver,
+    private readonly dataProver: WorkerProver,
+  ) {}
+
+  /** Downloads both circuits (hash checked), commits to the dataset and starts the provers. */
+  static async create(parameters: DeviceProverParameters): Promise<DeviceProver> {
+    const { client, setup, data } = parameters;
+    const updateNorm = setup.updateNorm!;
+    const dataValidity = setup.dataValidity!;
+    const [uWasm, uZkey, dWasm, dZkey] = await Promise.all([
+      downloadArtifact(client, updateNorm.wasmSha256),
+      downloadArtifact(client, updateNorm.zkeySha256),
+      downloadArtifact(client, dataValidity.wasmSha256),
+      downloadArtifact(client, dataValidity.zkeySha256),
+    ]);
+    const parameters_ = JSON.parse(dataValidity.parametersJson) as DataValidityParameters;
+    const encoding = {
+      featureScale: setup.featureScale,
+      min: data.schema.min,
+      max: data.schema.max,
+    };
+    const width = data.x.length / data.size;
+    const records = Array.from({ length: data.size }, (_, i) =>
+      encodeRecord(data.x.subarray(i * width, (i + 1) * width), data.y[i]!, encoding),
+    );
+    const dataset = commitDataset({
+      parameters: parameters_,
+      records,
+      privateKey: parameters.privateKey ?? randomPrivateKey(),
+    });
+    const updateProver = await createWorkerProver({ wasm: uWasm, zkey: uZkey });
+    const dataProver = await createWorkerProver({ wasm: dWasm, zkey: dZkey }).catch(
+      async (error: unknown) => {
+        await updateProver.close();
+        throw error;
+      },
+    );
+    return new DeviceProver(setup, dataset, updateProver, dataProver);
+  }
+
+  enrolment(): Enrolment {
+    return {
+      publicKey: encodePublicKey(this.dataset.publicKey),
+      datasetCommitment: encodeFieldElement(this.dataset.commitment),
+      datasetSignature: encodeSignature(this.dataset.signature),
+      samples: this.dataset.sampleCount,
+    };
+  }
+
+  /**
+   * The data proof depends only on the round's context, not on the update: start it as soon as
+   * the task arrives and it runs while the device trains.
+   */
+  proveData(
+    context: ProofContextParameters,
+    schema: { min: number; max: number; classes: number },
+  ) {
+    const started = performance.now();
+    const bounds = schemaBounds({ featureScale: this.setup.featureScale, ...schema });
+    const { input } = dataValidityInputs({
+      dataset: this.dataset,
+      context,
+      minSamples: this.setup.minSamples,
+      featureMin: bounds.featureMin,
+      featureMax: bounds.featureMax,
+      classes: schema.classes,
+    });
+    return this.dataProver.prove(input).then((proof) => ({
+      proof,
+      started,
+      seconds: (performance.now() - started) / 1000,
+    }));
+  }
+
+  /** The chunk proofs of one update, with a fresh salt; joins the data proof started earlier. */
+  async proveRound(
+    parameters: RoundProofsParameters,
+    dataProof: ReturnType<DeviceProver["proveData"]>,
+  ): Promise<RoundProofsReturnType> {
+    const circuit = JSON.parse(this.setup.updateNorm!.parametersJson) as UpdateNormParameters;
+    const salt = randomFieldElement();
+    const started = performance.now();
+    const update = await proveUpdate({
+      q: parameters.q,
+      circuit: { n: circuit.n, bits: circuit.bits },
+      salt,
+      context: parameters.context,
+      c2: quantizedNormBound(parameters.clipNorm, parameters.scale),
+      prover: this.updateProver.prove,
+    });
+    const data = await dataProof;
+    const asProof = (circuitId: string, p: { proof: unknown; publicSignals: string[] }) => ({
+      circuitId,
+      proofJson: JSON.stringify(p.proof),
+      publicSignals: p.publicSignals,
+    });
+    return {
+      proofs: [
+        ...update.proofs.map((p) => asProof(this.setup.updateNorm!.circuitId, p)),
+        asProof(this.setup.dataValidity!.circuitId, data.proof),
+      ],
+      commitment: encodeFieldElement(update.commitment),
+      salt: encodeFieldElement(salt),
+      // The proving work of the round: the update's chunks plus the data proof's own time.
+      seconds: (performance.now() - started) / 1000 + data.seconds,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.updateProver.close(), this.dataProver.close()]);
+  }
+}
+
+/** Fetches one circuit file by hash and checks the bytes are what the hash names. */
+export async function downloadArtifact(
+  client: CoordinatorClient,
+  sha256: string,
+): Promise<Uint8Array> {
+  const stream = client.getArtifact({ sha256 }) as grpc.ClientReadableStream<ArtifactChunk__Output>;
+  const parts: Buffer[] = [];
+  let size = 0;
+  let announced: string | undefined;
+  for await (const chunk of stream as AsyncIterable<ArtifactChunk__Output>) {
+    if (chunk.header) announced = String(chunk.header.sizeBytes);
+    else if (chunk.data) {
+      parts.push(chunk.data);
+      size += chunk.data.byteLength;
+    }
+  }
+  const bytes = Buffer.concat(parts, size);
+  if (announced !== String(size)) {
+    throw new ModelIntegrityError(
+      `artifact ${sha256} carried ${size} bytes, the header announced ${announced ?? "none"}`,
+    );
+  }
+  const actual = createHash("sha256").update(bytes).digest("hex");
+  if (actual !== sha256)
+    throw new ModelIntegrityError(`artifact bytes hash to ${actual}, expected ${sha256}`);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Whether a setup asks for proofs (a job without proofs answers an empty one). */
+export function requiresProofs(setup: ProofSetup__Output | undefined): boolean {
+  return Boolean(setup?.updateNorm?.circuitId);
+}

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { CHANNEL_OPTIONS, loadFedproofProto } from "../proto/load.js";
+import { loadFedproofProto, SERVER_OPTIONS } from "../proto/load.js";
 import { createAnchorQueue } from "./chain/anchor-queue.js";
 import type { ChainConfig } from "./chain/chain-config.js";
 import { createCoordinatorHandlers } from "./grpc/coordinator-service.js";
@@ -95,7 +95,7 @@ export async function startCoordinator(
   await engine.start();
 
   const proto = loadFedproofProto();
-  const server = new grpc.Server(CHANNEL_OPTIONS);
+  const server = new grpc.Server(SERVER_OPTIONS);
   server.addService(
     proto.fedproof.v1.Coordinator.service,
     createCoordinatorHandlers({

@@ -29,11 +29,24 @@ export const PROTO_FILES = [
 export const CHUNK_BYTES = 1024 * 1024;
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
+/** Client channels: keepalive pings find a dead coordinator while a device waits for tasks. */
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
   "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-  "grpc.keepalive_time_ms": 30_000,
-  "grpc.keepalive_timeout_ms": 10_000,
+  "grpc.keepalive_time_ms": 60_000,
+  "grpc.keepalive_timeout_ms": 30_000,
+  "grpc.keepalive_permit_without_calls": 1,
+};
+
+/**
+ * The server pings rarely and waits long: a phone or a busy edge box may take a while to
+ * answer (training, proving), and dropping it would cost its whole round.
+ */
+export const SERVER_OPTIONS: grpc.ChannelOptions = {
+  "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+  "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+  "grpc.keepalive_time_ms": 120_000,
+  "grpc.keepalive_timeout_ms": 60_000,
   "grpc.keepalive_permit_without_calls": 1,
 };
 

@@ -4,6 +4,9 @@ import type { Dataset } from "./data/dataset.js";
 import { featureSize } from "./data/dataset.js";
 import { createRng } from "./random.js";
 
+/** Longest stretch of training between turns of the event loop. */
+const YIELD_EVERY_MS = 50;
+
 export interface TrainLocalParameters {
   model: tf.LayersModel;
   data: Dataset;
@@ -60,6 +63,7 @@ export async function trainLocal(p: TrainLocalParameters): Promise<TrainLocalRet
   const rng = createRng(p.seed);
   const order = Array.from({ length: data.size }, (_, i) => i);
   const started = performance.now();
+  let lastYield = started;
   let lastEpochLoss = 0;
   try {
     for (let epoch = 0; epoch < p.epochs; epoch++) {
@@ -91,6 +95,12 @@ export async function trainLocal(p: TrainLocalParameters): Promise<TrainLocalRet
         const total = (await lossTensor.data())[0];
         lossTensor.dispose();
         lossSum += total * batch.length;
+        // Backends resolve data() as a microtask, so a long epoch would starve the event loop:
+        // a device could not answer its coordinator's keepalive pings and would be dropped.
+        if (performance.now() - lastYield > YIELD_EVERY_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          lastYield = performance.now();
+        }
       }
       lastEpochLoss = lossSum / data.size;
     }

@@ -21,9 +21,12 @@ export function registerDemoCommand(program: Command): void {
     .option("--clients-per-round <n>", "verified updates per round", int("clients-per-round", 1), 4)
     .option("--rounds <n>", "federated rounds", int("rounds", 1), 3)
     .addOption(
-      new Option("--model <preset>", "model preset")
+      new Option(
+        "--model <preset>",
+        "model preset (logreg by default: one proof chunk per update keeps a proven 8-device run to minutes; mlp is 14 chunks)",
+      )
         .choices(["logreg", "mlp", "cnn"])
-        .default("mlp"),
+        .default("logreg"),
     )
     .addOption(
       new Option("--dataset <name>", "data")
@@ -66,6 +69,10 @@ export function registerDemoCommand(program: Command): void {
       "--byzantine <k:attack>",
       "make k simulated devices malicious within the clip bound: scale | signflip | noise",
     )
+    .option(
+      "--no-proofs",
+      "COMPARISON MODE: updates carry no zero-knowledge proofs (labelled as such in the output)",
+    )
     .option("--no-chain", "run without anchoring (no Anvil, no registry)")
     .option(
       "--rpc-url <url>",
@@ -74,7 +81,10 @@ export function registerDemoCommand(program: Command): void {
     .option("--chain-id <id>", "chain id of --rpc-url (default: asked from the endpoint)")
     .option("--registry <address>", "existing FedproofRegistry on --rpc-url (default: deploy one)")
     .option("--key-file <file>", "file holding the private key for --rpc-url")
-    .option("--out <dir>", "write the final model (model.bin + manifest.json) and demo.json there")
+    .option(
+      "--out <dir>",
+      "write the final model (model.bin + manifest.json), demo.json, and with proofs vkey-<circuit>.json and contributions/*.proof.json, *.public.json there",
+    )
     .action(async (options) => {
       try {
         const dataset = parseDatasetName(options.dataset);
@@ -131,6 +141,7 @@ export function registerDemoCommand(program: Command): void {
             clipNorm: options.clipNorm === undefined ? 5 : Number(options.clipNorm),
             training: { epochs: options.epochs ?? 1, batchSize: 32, learningRate: lr },
             seed: options.seed,
+            proofs: options.proofs !== false,
             strategy: { name: options.strategy, params: {} },
             privacy: {
               noiseMultiplier: Number(options.dpNoise),

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import type { Hex } from "viem";
+import { type Hex, zeroHash } from "viem";
 import type { ModelPreset } from "../../client/core/model/presets.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import {
@@ -27,7 +27,9 @@ import { deployRegistry } from "../../coordinator/chain/deploy-registry.js";
 import { exportBundle } from "../../coordinator/chain/provenance-bundle.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import { specToMessage } from "../../coordinator/grpc/convert.js";
+import { type JobCircuits, verificationKeysOf } from "../../coordinator/jobs/job-circuits.js";
 import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
+import type { JobStore } from "../../coordinator/store/job-store.js";
 import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import { createLogger } from "../output.js";
@@ -73,6 +75,11 @@ export interface DemoRound {
   /** ε spent after this round (0 without DP noise). */
   epsilon: number;
   clipNorm: number;
+  /** Contributions whose proofs verified / were rejected (0 and 0 without proofs). */
+  proofsVerified: number;
+  proofsRejected: number;
+  /** Mean seconds a device spent proving its accepted contribution (0 without proofs). */
+  meanProveSeconds: number;
   seconds: number;
 }
 
@@ -95,6 +102,12 @@ export interface DemoResult {
   chainId: number;
   rpcUrl: string;
   chainJobId: string;
+  /** Whether updates carried zero-knowledge proofs; false only in the --no-proofs comparison mode. */
+  proofs: boolean;
+  /** The job's circuits and their verification-key hashes (empty without proofs). */
+  circuits: { id: string; vkeyHash: string; insecure: boolean }[];
+  /** What the chain pins for the job's keys (the zero hash without proofs). */
+  vkeyHash: string;
   rounds: DemoRound[];
   finalModelHash: string;
   totalSeconds: number;
@@ -150,6 +163,17 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
 
     const clients = createFedproofClients(coordinator.address);
     cleanups.push(async () => clients.close());
+    const proofs = parameters.spec.proofs === true;
+    const setupStarted = Date.now();
+    if (proofs) {
+      parameters.onProgress(
+        "preparing the job's circuits (INSECURE development setup; cached by content hash, so only the first run builds them)",
+      );
+    } else {
+      parameters.onProgress(
+        "COMPARISON MODE (--no-proofs): updates carry no zero-knowledge proofs; the coordinator checks only their shape and norm",
+      );
+    }
     const job = await unary<JobInfo__Output>((cb) =>
       clients.jobs.createJob(
         { spec: specToMessage(parameters.spec) },
@@ -157,6 +181,12 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
         cb,
       ),
     );
+    const circuits = proofs ? await coordinator.jobs.jobCircuits(job.jobId) : undefined;
+    if (circuits) {
+      parameters.onProgress(
+        `circuits ready in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s: ${circuits.updateNorm.id} (chunks of ${circuits.updateNorm.parameters.n}), ${circuits.dataValidity.id}; vkey hash ${circuits.vkeyHash}${circuits.updateNorm.insecure ? " (INSECURE development keys)" : ""}`,
+      );
+    }
     parameters.onProgress(
       `job ${job.jobId}: ${preset} (${job.paramCount} parameters), ${job.spec?.rounds} rounds, ${job.spec?.clientsPerRound} of ${parameters.clients} devices per round, backend ${backend.backend}`,
     );
@@ -216,6 +246,7 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
       if (event.type === "round-started") roundStarted = Date.now();
       if (event.type === "round-completed") {
         const summary = event.job?.rounds?.find((r) => r.round === event.round);
+        const contributions = await coordinator.store.contributions(job.jobId, event.round);
         const { bytes } = await download(clients, job.jobId, event.round);
         const measured = await evaluator.evaluate(bytes);
         const round: DemoRound = {
@@ -231,11 +262,18 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
           anchorTx: "",
           epsilon: summary?.epsilon ?? 0,
           clipNorm: summary?.clipNorm ?? 0,
+          proofsVerified: summary?.proofsVerified ?? 0,
+          proofsRejected: summary?.proofsRejected ?? 0,
+          meanProveSeconds:
+            contributions.length > 0
+              ? contributions.reduce((sum, c) => sum + c.metrics.proveSeconds, 0) /
+                contributions.length
+              : 0,
           seconds: (Date.now() - roundStarted) / 1000,
         };
         rounds.push(round);
         parameters.onProgress(
-          `round ${round.round}/${job.spec?.rounds}: ${round.accepted} accepted, ${round.rejected} rejected, ${round.late} late · test accuracy ${round.testAccuracy.toFixed(4)}${round.epsilon > 0 ? ` · ε ${round.epsilon.toFixed(3)}` : ""} · model ${round.modelHash.slice(0, 12)}… · ${round.seconds.toFixed(1)} s`,
+          `round ${round.round}/${job.spec?.rounds}: ${round.accepted} accepted, ${round.rejected} rejected, ${round.late} late · test accuracy ${round.testAccuracy.toFixed(4)}${round.epsilon > 0 ? ` · ε ${round.epsilon.toFixed(3)}` : ""}${proofs ? ` · ${round.proofsVerified} proven, ${round.proofsRejected} proofs rejected, ${round.meanProveSeconds.toFixed(1)} s proving per device` : ""} · model ${round.modelHash.slice(0, 12)}… · ${round.seconds.toFixed(1)} s`,
         );
       } else if (
         event.type === "round-failed" ||
@@ -275,6 +313,15 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
       chainId: chain?.chainId ?? 0,
       rpcUrl: chain?.rpcUrl ?? "",
       chainJobId: final?.chainJobId ?? "",
+      proofs,
+      circuits: circuits
+        ? [circuits.updateNorm, circuits.dataValidity].map((c) => ({
+            id: c.id,
+            vkeyHash: c.vkeyHash,
+            insecure: c.insecure,
+          }))
+        : [],
+      vkeyHash: circuits?.vkeyHash ?? zeroHash,
       rounds,
       finalModelHash: final?.currentModelHash ?? "",
       totalSeconds: (Date.now() - started) / 1000,
@@ -291,10 +338,14 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
         path.join(parameters.out, "demo.json"),
         `${JSON.stringify(result, null, 2)}\n`,
       );
+      if (circuits) {
+        await writeProofFiles(parameters.out, coordinator.store, job.jobId, rounds, circuits);
+      }
       if (chain) {
         const bundle = await exportBundle({
           store: coordinator.store,
           jobId: job.jobId,
+          verificationKeys: circuits ? verificationKeysOf(circuits) : undefined,
           chain: {
             chainId: chain.chainId,
             registry: chain.registry,
@@ -325,6 +376,56 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
     for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }
+}
+
+/**
+ * Standard snarkjs files, so `npx snarkjs groth16 verify vkey-<circuit>.json <proof>.public.json
+ * <proof>.proof.json` checks any accepted contribution without fedproof: one verification key per
+ * circuit, and per contribution its UpdateNorm chunk proofs and its data-validity proof.
+ * `contributions/index.json` names the key each proof verifies under.
+ */
+async function writeProofFiles(
+  out: string,
+  store: JobStore,
+  jobId: string,
+  rounds: readonly DemoRound[],
+  circuits: JobCircuits,
+): Promise<void> {
+  const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+  const keyFile = (id: string) => `vkey-${id}.json`;
+  for (const circuit of [circuits.updateNorm, circuits.dataValidity]) {
+    await writeFile(path.join(out, keyFile(circuit.id)), json(circuit.verificationKey));
+  }
+  const dir = path.join(out, "contributions");
+  await mkdir(dir, { recursive: true });
+  const index: {
+    round: number;
+    deviceId: string;
+    circuitId: string;
+    vkey: string;
+    proof: string;
+    public: string;
+  }[] = [];
+  for (const { round } of rounds) {
+    for (const contribution of await store.contributions(jobId, round)) {
+      let chunk = 0;
+      for (const proof of contribution.proofs) {
+        const label = proof.circuitId === circuits.dataValidity.id ? "data" : `chunk-${chunk++}`;
+        const base = `${round}-${contribution.deviceId}.${label}`;
+        await writeFile(path.join(dir, `${base}.proof.json`), json(JSON.parse(proof.proofJson)));
+        await writeFile(path.join(dir, `${base}.public.json`), json(proof.publicSignals));
+        index.push({
+          round,
+          deviceId: contribution.deviceId,
+          circuitId: proof.circuitId,
+          vkey: keyFile(proof.circuitId),
+          proof: `contributions/${base}.proof.json`,
+          public: `contributions/${base}.public.json`,
+        });
+      }
+    }
+  }
+  await writeFile(path.join(dir, "index.json"), json(index));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { registerChainCommand } from "./commands/chain.js";
+import { registerCircuitsCommand } from "./commands/circuits.js";
 import { registerClientCommand } from "./commands/client.js";
 import { registerCoordinatorCommand } from "./commands/coordinator.js";
 import { registerDemoCommand } from "./commands/demo.js";
@@ -22,5 +23,6 @@ registerClientCommand(program);
 registerJobCommands(program);
 registerVerifyCommand(program);
 registerChainCommand(program);
+registerCircuitsCommand(program);
 
 await program.parseAsync(process.argv);

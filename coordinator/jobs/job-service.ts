@@ -92,6 +92,7 @@ export class JobService {
     const ptau = config.ptau ?? (process.env.FEDPROOF_PTAU || undefined);
     const circuits = await prepareJobCircuits({
       spec: job.spec,
+      paramCount: job.paramCount,
       plan: config.plan,
       ptau,
       cacheDir: config.cacheDir,

@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { productionChunkSize } from "../../circuits/circuit-catalog.js";
+import { chunkCircuitFor, featureScaleFor } from "./job-circuits.js";
+
+describe("chunkCircuitFor", () => {
+  it("proves a small model in one chunk that fills whole sponge blocks", () => {
+    // 15 values per field element at 16 bits; 15·(16k − 1) values plus the salt fill k blocks.
+    expect(chunkCircuitFor(16, 68)).toEqual({ kind: "update-norm", n: 225, bits: 16 });
+    expect(chunkCircuitFor(16, 226)).toEqual({ kind: "update-norm", n: 465, bits: 16 });
+    expect(chunkCircuitFor(8, 68)).toEqual({ kind: "update-norm", n: 465, bits: 8 });
+  });
+
+  it("uses the production chunk for every model that does not fit a smaller one", () => {
+    expect(chunkCircuitFor(16, 44_404).n).toBe(productionChunkSize(16));
+    expect(chunkCircuitFor(16, productionChunkSize(16)).n).toBe(productionChunkSize(16));
+    expect(chunkCircuitFor(8, 1_663_370).n).toBe(productionChunkSize(8));
+  });
+});
+
+describe("featureScaleFor", () => {
+  it("maps the schema range onto the circuit's feature bits", () => {
+    expect(featureScaleFor({ featureShape: [4], min: 0, max: 1, classes: 2 }, 8)).toBe(255);
+    expect(featureScaleFor({ featureShape: [4], min: -1, max: 1, classes: 2 }, 8)).toBe(127.5);
+  });
+});

@@ -20,7 +20,7 @@ import { coordinatorOf, int, withCommon, withCoordinatorAddress } from "./option
 export function registerClientCommand(program: Command): void {
   withCoordinatorAddress(withCommon(program.command("client")))
     .description(
-      "run a device: join a job, train on local data each round, upload clipped, quantised updates",
+      "run a device: join a job, train on local data each round, upload clipped, quantised updates (with zero-knowledge proofs when the job requires them)",
     )
     .requiredOption("--job <id>", "job to join")
     .option("--device-id <id>", "stable device id (default: assigned by the coordinator)")
@@ -94,7 +94,7 @@ export function registerClientCommand(program: Command): void {
             `device ${result.deviceId}: job ended ${result.jobState.replace("JOB_STATE_", "").toLowerCase()} (${result.reason})`,
             ...result.rounds.map(
               (r) =>
-                `  round ${r.round}: ${r.accepted === undefined ? "uploaded" : r.accepted ? "accepted" : `refused: ${r.reason}`}, train loss ${r.trainLoss.toFixed(4)}, held-out accuracy of the global model ${r.holdoutAccuracy.toFixed(4)}`,
+                `  round ${r.round}: ${r.accepted === undefined ? "uploaded" : r.accepted ? "accepted" : `refused: ${r.reason}`}, train loss ${r.trainLoss.toFixed(4)}, held-out accuracy of the global model ${r.holdoutAccuracy.toFixed(4)}${r.proveSeconds > 0 ? `, proven in ${r.proveSeconds.toFixed(1)} s` : ""}`,
             ),
           ].join("\n"),
         );

@@ -172,7 +172,8 @@ export class DeviceProver {
       ],
       commitment: encodeFieldElement(update.commitment),
       salt: encodeFieldElement(salt),
-      // The proving work of the round: the update's chunks plus the data proof's own time.
+      // Prover time of the round: the chunk proofs' wall time plus the data proof's, which
+      // mostly overlaps training and so is not added to the round's latency.
       seconds: (performance.now() - started) / 1000 + data.seconds,
     };
   }

@@ -382,7 +382,8 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
  * Standard snarkjs files, so `npx snarkjs groth16 verify vkey-<circuit>.json <proof>.public.json
  * <proof>.proof.json` checks any accepted contribution without fedproof: one verification key per
  * circuit, and per contribution its UpdateNorm chunk proofs and its data-validity proof.
- * `contributions/index.json` names the key each proof verifies under.
+ * `contributions/index.json` names the key each proof verifies under; `vkeys.json` holds them all
+ * by circuit id.
  */
 async function writeProofFiles(
   out: string,
@@ -396,6 +397,8 @@ async function writeProofFiles(
   for (const circuit of [circuits.updateNorm, circuits.dataValidity]) {
     await writeFile(path.join(out, keyFile(circuit.id)), json(circuit.verificationKey));
   }
+  // All keys by circuit id: what `fedproof verify --vkeys` and `job provenance --vkeys` read.
+  await writeFile(path.join(out, "vkeys.json"), json(verificationKeysOf(circuits)));
   const dir = path.join(out, "contributions");
   await mkdir(dir, { recursive: true });
   const index: {

@@ -1,0 +1,98 @@
+/**
+ * A job with proofs is registered on a real Anvil with the hash of its verification keys
+ * (jobVerificationKeyHash over both circuits), a job without proofs with the zero hash.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Redis } from "ioredis";
+import pino from "pino";
+import { zeroHash } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
+import { buildContracts } from "../contracts/build.js";
+import { jobVerificationKeyHash } from "../coordinator/chain/job-vkey-hash.js";
+import { verificationKeysOf } from "../coordinator/jobs/job-circuits.js";
+import { JobService } from "../coordinator/jobs/job-service.js";
+import type { RoundEngine } from "../coordinator/round/round-engine.js";
+import { ArtifactStore } from "../coordinator/store/artifact-store.js";
+import { JobStore } from "../coordinator/store/job-store.js";
+import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
+import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
+
+await buildContracts();
+const { createRegistryClient, deployRegistry } = await import(
+  "../coordinator/chain/registry-client.js"
+);
+const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
+
+const schema = { featureShape: [8], min: 0, max: 1, classes: 2 };
+
+describe("jobs with proofs on chain", () => {
+  const prefix = uniquePrefix("proofs-chain");
+  let anvil: StartAnvilReturnType;
+  let redis: Redis;
+  let storeDir: string;
+  let jobs: JobService;
+  let registry: ReturnType<typeof createRegistryClient>;
+
+  beforeAll(async () => {
+    anvil = await startAnvil({});
+    const key = anvil.accounts[0]!.privateKey;
+    const deployed = await deployRegistry({
+      rpcUrl: anvil.rpcUrl,
+      chainId: anvil.chainId,
+      account: key,
+      pollingIntervalMs: 50,
+    });
+    const chain = makeChainConfig({
+      rpcUrl: anvil.rpcUrl,
+      chainId: anvil.chainId,
+      registry: deployed.registry,
+      privateKey: key,
+    });
+    registry = createRegistryClient({
+      rpcUrl: anvil.rpcUrl,
+      chainId: anvil.chainId,
+      registry: deployed.registry,
+    });
+    redis = new Redis(TEST_REDIS_URL);
+    storeDir = await mkdtemp(path.join(os.tmpdir(), "fedproof-proofs-chain-"));
+    // The round engine only hears that a job exists; this test never runs a round.
+    const engine = { onJobCreated: async () => {} } as unknown as RoundEngine;
+    jobs = new JobService({
+      store: new JobStore({ redis, prefix }),
+      artifacts: new ArtifactStore({ root: storeDir }),
+      engine,
+      chain,
+      proofs: {
+        plan: () => ({
+          updateNorm: TEST_CIRCUITS.updateNorm,
+          dataValidity: TEST_CIRCUITS.dataValidity,
+        }),
+      },
+      logger: pino({ level: "silent" }),
+    });
+  }, 300_000);
+
+  afterAll(async () => {
+    await anvil?.stop();
+    redis?.disconnect();
+    await deletePrefix(prefix);
+    if (storeDir) await rm(storeDir, { recursive: true, force: true });
+  });
+
+  it("pins the hash of both verification keys, and zero for a job without proofs", async () => {
+    const proven = await jobs.createJob({ model: "logreg", schema, proofs: true });
+    const circuits = await jobs.jobCircuits(proven.jobId);
+    expect(circuits).toBeDefined();
+    const expected = jobVerificationKeyHash(verificationKeysOf(circuits!));
+    expect(circuits!.vkeyHash).toBe(expected);
+    expect(expected).not.toBe(zeroHash);
+    expect((await registry.getJob(BigInt(proven.chainJobId)))?.vkeyHash).toBe(expected);
+
+    const plain = await jobs.createJob({ model: "logreg", schema });
+    expect(await jobs.jobCircuits(plain.jobId)).toBeUndefined();
+    expect((await registry.getJob(BigInt(plain.chainJobId)))?.vkeyHash).toBe(zeroHash);
+  }, 120_000);
+});

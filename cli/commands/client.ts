@@ -1,3 +1,4 @@
+import { readFile, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { Option } from "commander";
 import {
@@ -7,6 +8,7 @@ import {
 } from "../../client/core/byzantine.js";
 import type { Dataset } from "../../client/core/data/dataset.js";
 import { parseModelPreset } from "../../client/core/model/presets.js";
+import { randomPrivateKey } from "../../client/core/proving/eddsa-poseidon.js";
 import { createRng } from "../../client/core/random.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import { loadCsvDataset } from "../../client/node/csv-dataset.js";
@@ -44,6 +46,10 @@ export function registerClientCommand(program: Command): void {
         .choices(["auto", "tensorflow", "wasm", "cpu"])
         .default("auto"),
     )
+    .option(
+      "--key-file <file>",
+      "the device's Baby Jubjub key for jobs with proofs: read if it exists, else created (mode 600); default: a fresh key per run",
+    )
     .addOption(
       new Option(
         "--attack <kind>",
@@ -80,6 +86,7 @@ export function registerClientCommand(program: Command): void {
           seed: options.seed * 1000 + options.index,
           backend: backend.backend,
           logger,
+          privateKey: options.keyFile ? await deviceKey(options.keyFile) : undefined,
           tamper: options.attack
             ? (delta, clipNorm) =>
                 applyAttack(delta, options.attack as ByzantineAttack, {
@@ -103,4 +110,23 @@ export function registerClientCommand(program: Command): void {
         reportError(error, options);
       }
     });
+}
+
+/**
+ * A device keeps its key across runs: the coordinator binds a device id to the key it first
+ * enrolled with, so a restarted device with a fresh key would be refused.
+ */
+async function deviceKey(file: string): Promise<Uint8Array> {
+  try {
+    const hex = (await readFile(file, "utf8")).trim();
+    if (!/^[0-9a-f]{64}$/i.test(hex)) {
+      throw new InvalidArgumentError(`${file} must hold a 32-byte key as 64 hex characters`);
+    }
+    return new Uint8Array(Buffer.from(hex, "hex"));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    const key = randomPrivateKey();
+    await writeFile(file, `${Buffer.from(key).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
+    return key;
+  }
 }

@@ -89,6 +89,15 @@ export class Device {
         this.clients.coordinator.getProofSetup({ jobId: this.parameters.jobId }, callback),
       );
       if (requiresProofs(setup)) {
+        if (setup.updateNorm?.insecure || setup.dataValidity?.insecure) {
+          logger.warn(
+            {
+              updateNorm: setup.updateNorm?.circuitId,
+              dataValidity: setup.dataValidity?.circuitId,
+            },
+            "the job's circuit keys come from an INSECURE development setup: proofs under them can be forged",
+          );
+        }
         this.prover = await DeviceProver.create({
           client: this.clients.coordinator,
           setup,

@@ -1,0 +1,199 @@
+import { createHash } from "node:crypto";
+import * as tf from "@tensorflow/tfjs";
+import { type Dataset, splitHoldout, subset } from "../../client/core/data/dataset.js";
+import { parsePartition, partition } from "../../client/core/data/partition.js";
+import { createModel, type ModelPreset } from "../../client/core/model/presets.js";
+import { encodeModel, getFlatWeights, setFlatWeights } from "../../client/core/model/weights.js";
+import { createRng, deriveSeed } from "../../client/core/random.js";
+import { computeDelta, evaluate, trainLocal } from "../../client/core/train.js";
+import { prepareUpdate } from "../../client/core/update/prepare-update.js";
+import { dequantize, maxQuantized } from "../../client/core/update/quantize.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import { createStrategy } from "../../coordinator/aggregation/create-strategy.js";
+import type { StrategySpecInput } from "../../coordinator/aggregation/strategy-spec.js";
+import type { ClientUpdate, StrategyState } from "../../coordinator/aggregation/types.js";
+import { selectClients } from "../../coordinator/round/select-clients.js";
+
+export interface SimulateFederatedParameters {
+  preset: ModelPreset;
+  /** The whole training pool the devices' partitions are cut from (all 60,000 records). */
+  pool: Dataset;
+  test: Dataset;
+  clients: number;
+  clientsPerRound: number;
+  rounds: number;
+  /** "iid" or "dirichlet:ALPHA". */
+  partition: string;
+  learningRate: number;
+  epochs: number;
+  batchSize: number;
+  clipNorm: number;
+  /** Quantisation bits of the uploaded Δ; the job spec's default is 16. */
+  bits?: number;
+  holdoutFraction?: number;
+  seed: number;
+  strategy?: StrategySpecInput;
+  /** Test accuracy whose first crossing is reported as `roundsToTarget`. */
+  target: number;
+  /**
+   * Stop this many rounds after the target was first reached instead of running to
+   * `rounds`: enough to see the curve stay up, without spending the cap on a settled run.
+   */
+  roundsAfterTarget?: number;
+  onProgress?: (line: string) => void;
+}
+
+export interface SimulatedRound {
+  round: number;
+  testAccuracy: number;
+  testLoss: number;
+  /** Devices aggregated this round. */
+  accepted: number;
+  /** Records the round's devices trained on. */
+  trainSamples: number;
+  /** sha256 of the round's model bytes, as the coordinator's artifact store names it. */
+  modelHash: string;
+  seconds: number;
+}
+
+export interface SimulateFederatedReturnType {
+  initialTestAccuracy: number;
+  initialModelHash: string;
+  curve: SimulatedRound[];
+  roundsToTarget: number | null;
+  finalTestAccuracy: number;
+  bestTestAccuracy: number;
+  finalModelHash: string;
+  /** Records per device (training part), min / median / max: how skewed the partition is. */
+  deviceSamples: { min: number; median: number; max: number };
+  totalSeconds: number;
+}
+
+/**
+ * The demo's federated job computed in one process, step for step: the same partition of
+ * the same pool per device (`loadSimulatedPartition`), the same held-out split and seeds
+ * per device (`fedproof client`: device seed = seed·1000 + index), the coordinator's
+ * client sampling (`selectClients`), the device's `trainLocal`, clip, 16-bit quantisation
+ * and the aggregate worker's dequantisation and strategy, updates in device-id order.
+ * What it leaves out is the transport: gRPC, Redis, the artifact store and one process per
+ * device. That is what makes 100 devices fit on a small machine: each device process of
+ * the demo loads the whole training pool and peaks near 500 MiB.
+ */
+export async function simulateFederated(
+  p: SimulateFederatedParameters,
+): Promise<SimulateFederatedReturnType> {
+  const started = performance.now();
+  const log = p.onProgress ?? (() => {});
+  const bits = p.bits ?? 16;
+  const scale = p.clipNorm / maxQuantized(bits);
+  const parts = partition({
+    spec: parsePartition(p.partition),
+    labels: p.pool.y,
+    classes: p.pool.schema.classes,
+    clients: p.clients,
+    seed: p.seed,
+  });
+  const devices = parts.map((indices, index) => {
+    const seed = p.seed * 1000 + index;
+    const { train } = splitHoldout(subset(p.pool, indices), p.holdoutFraction ?? 0.1, seed);
+    if (train.size === 0) {
+      throw new InvalidArgumentError(`device ${index} of ${p.clients} has no training records`);
+    }
+    return { id: `sim-${String(index).padStart(3, "0")}`, seed, train };
+  });
+  const byId = new Map(devices.map((device) => [device.id, device]));
+  const sizes = devices.map((device) => device.train.size).sort((a, b) => a - b);
+
+  const strategy = createStrategy(p.strategy ?? { name: "fedavg" });
+  const model = createModel(p.preset, p.pool.schema, p.seed);
+  try {
+    let global = getFlatWeights(model);
+    const initialModelHash = hashModel(global);
+    const initial = await evaluate(model, p.test);
+    let state: StrategyState | undefined;
+    const curve: SimulatedRound[] = [];
+    for (let round = 1; round <= p.rounds; round++) {
+      const roundStarted = performance.now();
+      const selected = selectClients({
+        online: devices.map((device) => device.id),
+        clientsPerRound: p.clientsPerRound,
+        overSelection: 1,
+        seed: p.seed,
+        round,
+      });
+      const updates: ClientUpdate[] = [];
+      let trainSamples = 0;
+      for (const id of selected) {
+        const device = byId.get(id)!;
+        setFlatWeights(model, global);
+        await trainLocal({
+          model,
+          data: device.train,
+          epochs: p.epochs,
+          batchSize: p.batchSize,
+          learningRate: p.learningRate,
+          proximalMu: strategy.clientConfig(round).proximalMu,
+          seed: deriveSeed(device.seed, round),
+        });
+        const update = prepareUpdate({
+          delta: computeDelta(getFlatWeights(model), global),
+          clipNorm: p.clipNorm,
+          bits,
+          scale,
+          rng: createRng(deriveSeed(device.seed, round, 1)),
+        });
+        updates.push({
+          deviceId: id,
+          delta: dequantize(update.q, scale),
+          weight: device.train.size,
+        });
+        trainSamples += device.train.size;
+      }
+      const aggregated = strategy.aggregate({ global, updates, state, round });
+      global = aggregated.model;
+      state = aggregated.state;
+      setFlatWeights(model, global);
+      const measured = await evaluate(model, p.test);
+      const point: SimulatedRound = {
+        round,
+        testAccuracy: measured.accuracy,
+        testLoss: measured.loss,
+        accepted: updates.length,
+        trainSamples,
+        modelHash: hashModel(global),
+        seconds: (performance.now() - roundStarted) / 1000,
+      };
+      curve.push(point);
+      const reached = curve.find((entry) => entry.testAccuracy >= p.target)?.round;
+      const stop =
+        p.roundsAfterTarget !== undefined &&
+        reached !== undefined &&
+        round >= reached + p.roundsAfterTarget;
+      log(
+        `round ${round}/${p.rounds}: test accuracy ${point.testAccuracy.toFixed(4)} · ${trainSamples} records · ${point.seconds.toFixed(1)} s · ${tf.memory().numTensors} tensors${stop ? ` · stopping ${p.roundsAfterTarget} rounds after reaching ${p.target} in round ${reached}` : ""}`,
+      );
+      if (stop) break;
+    }
+    return {
+      initialTestAccuracy: initial.accuracy,
+      initialModelHash,
+      curve,
+      roundsToTarget: curve.find((point) => point.testAccuracy >= p.target)?.round ?? null,
+      finalTestAccuracy: curve.at(-1)?.testAccuracy ?? Number.NaN,
+      bestTestAccuracy: Math.max(...curve.map((point) => point.testAccuracy)),
+      finalModelHash: curve.at(-1)?.modelHash ?? initialModelHash,
+      deviceSamples: {
+        min: sizes[0]!,
+        median: sizes[Math.floor(sizes.length / 2)]!,
+        max: sizes.at(-1)!,
+      },
+      totalSeconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+function hashModel(weights: Float32Array): string {
+  return createHash("sha256").update(encodeModel(weights)).digest("hex");
+}

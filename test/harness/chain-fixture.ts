@@ -102,6 +102,8 @@ export async function seedCompletedRounds(
     manifest: "{}",
     strategyStateHash: "",
     currentClipNorm: 0,
+    chainJobId: "",
+    registry: "",
   };
   await store.createJob(job);
 

@@ -6,7 +6,7 @@ import type { PreferredBackend } from "../../client/node/backend.js";
 import { parseDatasetName } from "../../client/node/simulated-data.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { readChainKey } from "../../coordinator/chain/chain-config.js";
-import { STRATEGY_NAMES } from "../../coordinator/jobs/job-spec.js";
+import { MODEL_PRESETS, STRATEGY_NAMES } from "../../coordinator/jobs/job-spec.js";
 import { runDemo } from "../demo/run-demo.js";
 import { emit, progress, reportError } from "../output.js";
 import { DATASET_SCHEMAS } from "./job-spec-options.js";
@@ -25,7 +25,7 @@ export function registerDemoCommand(program: Command): void {
         "--model <preset>",
         "model preset (logreg by default: one proof chunk per update keeps a proven 8-device run to minutes; mlp is 14 chunks)",
       )
-        .choices(["logreg", "mlp", "cnn"])
+        .choices([...MODEL_PRESETS])
         .default("logreg"),
     )
     .addOption(

@@ -7,7 +7,7 @@ import {
 } from "../aggregation/strategy-spec.js";
 import { InvalidArgumentError } from "../errors.js";
 
-export const MODEL_PRESETS = ["logreg", "mlp", "cnn"] as const;
+export const MODEL_PRESETS = ["logreg", "mlp", "cnn", "cnn-fedavg"] as const;
 export { STRATEGY_NAMES };
 
 const positiveInt = z.number().int().positive();
@@ -108,7 +108,10 @@ export const jobSpecSchema = z
         message: `must be at most clientsPerRound (${spec.clientsPerRound})`,
       });
     }
-    if (spec.model === "cnn" && spec.schema.featureShape.length !== 3) {
+    if (
+      (spec.model === "cnn" || spec.model === "cnn-fedavg") &&
+      spec.schema.featureShape.length !== 3
+    ) {
       context.addIssue({
         code: "custom",
         path: ["schema", "featureShape"],

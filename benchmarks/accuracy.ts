@@ -7,7 +7,7 @@
  *
  *   npx tsx benchmarks/accuracy.ts [--quick] [--engine simulation|demo] [--mlp-rounds 100]
  *     [--cnn-rounds 150] [--centralized-epochs-mlp 10] [--centralized-epochs-cnn 15]
- *     [--rounds-after-target 25|all] [--lr 0.05]
+ *     [--rounds-after-target 25|all] [--lr 0.05] [--variant NAME]
  *     [--only pipeline-check,mlp-dirichlet,cnn-iid,centralized-mlp,…]
  *
  * Engines. `demo` runs each job through runDemo: Redis, the coordinator, its workers and one
@@ -23,7 +23,8 @@
  * (apt-get install librsvg2-bin). Results are rewritten after every run, so an interrupted
  * benchmark keeps what it measured.
  * Writes benchmarks/results/accuracy.json, .md and .png (accuracy-quick.* with --quick,
- * the picture then in the temporary directory).
+ * the picture then in the temporary directory; accuracy-NAME.* with --variant NAME, for a
+ * run with other settings that must not replace the main results).
  */
 import os from "node:os";
 import path from "node:path";
@@ -152,9 +153,11 @@ const federated: FederatedRun[] = [];
 let pipelineCheck: CheckPipelineReturnType | undefined;
 const centralized: ({ model: CurveModel } & TrainCentralizedReturnType)[] = [];
 const errors: { run: string; message: string }[] = [];
+const variant = option("variant", "");
+const name = variant === "" ? "accuracy" : `accuracy-${variant}`;
 const pngPath = quick
-  ? path.join(os.tmpdir(), "fedproof-accuracy-quick.png")
-  : path.join(RESULTS_DIRECTORY, "accuracy.png");
+  ? path.join(os.tmpdir(), `fedproof-${name}-quick.png`)
+  : path.join(RESULTS_DIRECTORY, `${name}.png`);
 
 async function attempt(name: string, work: () => Promise<void>): Promise<void> {
   if (!wanted(name)) return;
@@ -307,7 +310,7 @@ async function report(): Promise<void> {
     progress(`no picture: ${error instanceof Error ? error.message : String(error)}`);
   }
   writeResults(
-    resultsName("accuracy"),
+    resultsName(name),
     {
       summary,
       settings,

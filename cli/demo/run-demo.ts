@@ -30,6 +30,7 @@ import { specToMessage } from "../../coordinator/grpc/convert.js";
 import { type JobCircuits, verificationKeysOf } from "../../coordinator/jobs/job-circuits.js";
 import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
 import type { JobStore } from "../../coordinator/store/job-store.js";
+import { deleteKeysWithPrefix } from "../../coordinator/store/redis.js";
 import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import { createLogger } from "../output.js";
@@ -149,7 +150,7 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
     });
     cleanups.push(async () => {
       await coordinator.stop();
-      if (process.env.REDIS_URL) await deleteKeys(coordinator.store.redis.options, prefix);
+      if (process.env.REDIS_URL) await deleteKeysWithPrefix(redisUrl, prefix);
     });
     parameters.onProgress(
       `coordinator on ${coordinator.address} with in-process verify and aggregate workers`,
@@ -506,27 +507,4 @@ async function download(
   round: number,
 ) {
   return readModelStream(clients.jobs.downloadModel({ jobId, round }));
-}
-
-async function deleteKeys(
-  options: { host?: string; port?: number; db?: number; password?: string },
-  prefix: string,
-) {
-  const { Redis } = await import("ioredis");
-  const redis = new Redis({
-    host: options.host,
-    port: options.port,
-    db: options.db,
-    password: options.password,
-  });
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
 }

@@ -1,7 +1,7 @@
-import * as tf from "@tensorflow/tfjs";
 import { backendSupportsTraining, missingTrainingKernels } from "../core/model/kernel-support.js";
 import type { ModelPreset } from "../core/model/presets.js";
-import { type PreferredBackend, selectBackend } from "./backend.js";
+import { registerWasmGradKernels } from "../core/wasm-grad-kernels/index.js";
+import { BackendUnavailableError, type PreferredBackend, selectBackend } from "./backend.js";
 
 export interface TrainingBackend {
   backend: string;
@@ -18,11 +18,11 @@ export async function prepareTrainingBackend(
   preferred: PreferredBackend = "auto",
 ): Promise<TrainingBackend> {
   const selected = await selectBackend({ preferred });
-  if (selected.backend === "wasm") await registerWasmGradients();
+  if (selected.backend === "wasm") registerWasmGradKernels();
   if (backendSupportsTraining(preset)) return selected;
   const missing = missingTrainingKernels(preset);
   if (preferred !== "auto") {
-    throw new Error(
+    throw new BackendUnavailableError(
       `backend ${selected.backend} cannot train the ${preset} preset: missing kernels ${missing.join(", ")}`,
     );
   }
@@ -31,17 +31,4 @@ export async function prepareTrainingBackend(
     backend: fallback.backend,
     reason: `${selected.backend} lacks ${missing.join(", ")} for ${preset}; using cpu`,
   };
-}
-
-/** Registers our WebAssembly gradient kernels when that module is present. */
-async function registerWasmGradients(): Promise<void> {
-  try {
-    const module = (await import("../core/wasm-grad-kernels/index.js")) as {
-      registerWasmGradKernels?: () => string[];
-    };
-    module.registerWasmGradKernels?.();
-  } catch {
-    // Without them the kernel check below falls back to cpu for conv nets.
-  }
-  void tf.getBackend();
 }

@@ -6,7 +6,7 @@ import { createRng } from "../../client/core/random.js";
 import { decodeUpdate, dequantize, maxQuantized } from "../../client/core/update/quantize.js";
 import { failpoint } from "../../common/failpoints.js";
 import { FedproofError } from "../errors.js";
-import type { JobSpec } from "../jobs/job-spec.js";
+import { type JobSpec, strategySpecOf } from "../jobs/job-spec.js";
 import { adaptClipNorm, updateNoiseMultiplier } from "../privacy/adaptive-clipping.js";
 import { epsilonAfter } from "../privacy/rdp-accountant.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
@@ -94,10 +94,7 @@ export async function aggregateRound(
 
   let result: ReturnType<ReturnType<typeof createStrategy>["aggregate"]>;
   try {
-    const strategy = createStrategy({
-      name: spec.strategy.name,
-      ...spec.strategy.params,
-    } as Parameters<typeof createStrategy>[0]);
+    const strategy = createStrategy(strategySpecOf(spec));
     result = strategy.aggregate({
       global,
       updates,

@@ -3,6 +3,7 @@ import { z } from "zod";
 import {
   STRATEGY_NAMES,
   type StrategyName,
+  type StrategySpecInput,
   strategySpecSchema,
 } from "../aggregation/strategy-spec.js";
 import { InvalidArgumentError } from "../errors.js";
@@ -71,10 +72,7 @@ export const jobSpecSchema = z
   })
   .superRefine((spec, context) => {
     // The strategy's own parameters are checked by its schema, so errors name e.g. spec.strategy.params.beta.
-    const strategy = strategySpecSchema.safeParse({
-      name: spec.strategy.name,
-      ...spec.strategy.params,
-    });
+    const strategy = strategySpecSchema.safeParse(strategySpecOf(spec));
     if (!strategy.success) {
       for (const issue of strategy.error.issues) {
         context.addIssue({
@@ -176,4 +174,9 @@ export function canonicalJson(value: unknown): string {
 
 export function specHash(spec: JobSpec): string {
   return createHash("sha256").update(canonicalJson(spec)).digest("hex");
+}
+
+/** The job's strategy in the form its schema and `createStrategy` take: `{ name, ...params }`. */
+export function strategySpecOf(spec: Pick<JobSpec, "strategy">): StrategySpecInput {
+  return { name: spec.strategy.name, ...spec.strategy.params } as StrategySpecInput;
 }

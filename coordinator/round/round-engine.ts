@@ -11,6 +11,7 @@ import {
   enqueueAnchor,
 } from "../chain/anchor-queue.js";
 import { InvalidTransitionError } from "../errors.js";
+import { strategySpecOf } from "../jobs/job-spec.js";
 import type { JobRecord, JobStore, RoundRecord } from "../store/job-store.js";
 import {
   type AggregateJobResult,
@@ -204,10 +205,7 @@ export class RoundEngine {
     const now = Date.now();
     const deadlineMs = now + spec.roundDeadlineSeconds * 1000;
     const clipNorm = job.currentClipNorm || spec.clipNorm;
-    const clientConfig = createStrategy({
-      name: spec.strategy.name,
-      ...spec.strategy.params,
-    } as Parameters<typeof createStrategy>[0]).clientConfig(roundNumber);
+    const clientConfig = createStrategy(strategySpecOf(spec)).clientConfig(roundNumber);
     const round: RoundRecord = {
       round: roundNumber,
       state: "OPEN",

@@ -54,3 +54,18 @@ export async function connectRedis(url: string): Promise<Redis> {
   }
   return redis;
 }
+
+/** Deletes every key under `prefix` (jobs, rounds, BullMQ queues), e.g. after a demo or a test. */
+export async function deleteKeysWithPrefix(url: string, prefix: string): Promise<void> {
+  const redis = await connectRedis(url);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -28,10 +28,10 @@
  */
 import os from "node:os";
 import path from "node:path";
-import type { Dataset } from "../client/core/data/dataset.js";
 import { loadFashionMnist } from "../client/node/fashion-mnist.js";
 import { prepareTrainingBackend } from "../client/node/training-backend.js";
 import { InvalidArgumentError } from "../common/errors.js";
+import type { Dataset } from "../protocol/data/dataset.js";
 import {
   type CheckPipelineReturnType,
   checkSimulationAgainstDemo,

@@ -12,14 +12,14 @@
  */
 import { createHash } from "node:crypto";
 import { type Hex, zeroHash } from "viem";
+import { startAnvil } from "../cli/demo/anvil.js";
 import { buildContracts } from "../contracts/build.js";
-import { startAnvil } from "../coordinator/chain/anvil.js";
 import {
   BUNDLE_FORMAT,
   type BundleRound,
   buildBundleRound,
   type ProvenanceBundle,
-} from "../coordinator/chain/provenance-bundle.js";
+} from "../verifier/provenance-bundle.js";
 import {
   type FigureValue,
   isQuick,
@@ -34,7 +34,7 @@ await buildContracts();
 const { createRegistryClient, deployRegistry } = await import(
   "../coordinator/chain/registry-client.js"
 );
-const { verifyModel } = await import("../coordinator/chain/verify-model.js");
+const { verifyModel } = await import("../verifier/verify-model.js");
 
 const quick = isQuick();
 const anchorSizes = [1, 10, 100];

@@ -19,11 +19,11 @@ import { TEST_CIRCUITS, updateNormCircuit } from "../circuits/circuit-catalog.js
 import type { ProofWithSignals } from "../client/core/proving/prove-groth16.js";
 import { proveUpdate, updateNormInputs } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
-import { computeUpdateCommitment } from "../client/core/proving/update-commitment.js";
-import { encodeUpdate } from "../client/core/update/quantize.js";
 import { createWorkerProver } from "../client/node/prove-worker.js";
-import { batchVerifyGroth16 } from "../coordinator/proofs/batch-verify-groth16.js";
 import { verifyContribution } from "../coordinator/proofs/verify-contribution.js";
+import { batchVerifyGroth16 } from "../protocol/proofs/batch-verify-groth16.js";
+import { computeUpdateCommitment } from "../protocol/proving/update-commitment.js";
+import { encodeUpdate } from "../protocol/update/quantize.js";
 import { type FigureValue, isQuick, option, round, secondsSince, writeResults } from "./harness.js";
 
 const quick = isQuick();

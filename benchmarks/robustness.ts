@@ -13,8 +13,8 @@
  */
 import type { ByzantineAttack } from "../client/core/byzantine.js";
 import { InvalidArgumentError } from "../common/errors.js";
-import type { StrategyName } from "../coordinator/aggregation/strategy-spec.js";
-import { MODEL_PRESETS } from "../coordinator/jobs/job-spec.js";
+import { MODEL_PRESETS } from "../protocol/job/job-spec.js";
+import type { StrategyName } from "../protocol/job/strategy-spec.js";
 import {
   type FigureValue,
   isQuick,

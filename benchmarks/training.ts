@@ -15,7 +15,7 @@
  */
 import os from "node:os";
 import path from "node:path";
-import { MODEL_PRESETS, type ModelPreset } from "../client/core/model/presets.js";
+import { MODEL_PRESETS, type ModelPreset } from "../protocol/model/presets.js";
 import {
   BENCHMARKS_DIRECTORY,
   type FigureValue,

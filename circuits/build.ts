@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Groth16VerificationKey } from "snarkjs";
 import * as snarkjs from "snarkjs";
 import { FedproofError, InvalidArgumentError } from "../common/errors.js";
-import { verificationKeyHash } from "../coordinator/proofs/verification-key-hash.js";
+import { verificationKeyHash } from "../protocol/proofs/verification-key-hash.js";
 import { cacheRoot, exists, readJson, sha256File, sha256Hex, withLock } from "./artifact-cache.js";
 import {
   type CircuitSpec,

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { inThreadProver } from "../client/core/proving/prove-groth16.js";
 import { proveUpdate } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
-import { batchVerifyGroth16 } from "../coordinator/proofs/batch-verify-groth16.js";
+import { batchVerifyGroth16 } from "../protocol/proofs/batch-verify-groth16.js";
 import { buildCircuits } from "./build.js";
 import { ceremonyContribute, ceremonyVerify } from "./ceremony.js";
 import { TEST_CIRCUITS } from "./circuit-catalog.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { valuesPerElement } from "../client/core/proving/update-norm-parameters.js";
+import { valuesPerElement } from "../protocol/proving/update-norm-parameters.js";
 import {
   circuitName,
   estimateUpdateNormConstraints,

@@ -1,11 +1,11 @@
-import type { DataValidityParameters } from "../client/core/proving/data-validity-parameters.js";
-import { checkDataValidityParameters } from "../client/core/proving/data-validity-parameters.js";
+import { InvalidArgumentError } from "../common/errors.js";
+import type { DataValidityParameters } from "../protocol/proving/data-validity-parameters.js";
+import { checkDataValidityParameters } from "../protocol/proving/data-validity-parameters.js";
 import {
   checkUpdateNormParameters,
   type UpdateNormParameters,
   valuesPerElement,
-} from "../client/core/proving/update-norm-parameters.js";
-import { InvalidArgumentError } from "../common/errors.js";
+} from "../protocol/proving/update-norm-parameters.js";
 
 /** One circuit fedproof can build: a template plus its compile-time parameters. */
 export type CircuitSpec =

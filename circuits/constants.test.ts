@@ -6,8 +6,8 @@ import {
   derivePublicKey,
   signPoseidon,
   verifyPoseidon,
-} from "../client/core/proving/eddsa-poseidon.js";
-import { FIELD_MODULUS } from "../client/core/proving/field.js";
+} from "../protocol/proving/eddsa-poseidon.js";
+import { FIELD_MODULUS } from "../protocol/proving/field.js";
 import { CIRCOMLIB_DIR, CIRCUITS_DIR } from "./compile-circuit.js";
 
 describe("constants the circuits hard-code", () => {

@@ -2,14 +2,6 @@ import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
 import {
-  type CommittedDataset,
-  commitDataset,
-  type DatasetRecord,
-  encodeRecord,
-  schemaBounds,
-} from "../client/core/proving/dataset-commitment.js";
-import { derivePublicKey, signPoseidon } from "../client/core/proving/eddsa-poseidon.js";
-import {
   inThreadProver,
   ProofGenerationError,
   type ProofWithSignals,
@@ -17,18 +9,26 @@ import {
 } from "../client/core/proving/prove-groth16.js";
 import { proveUpdate } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
-import { encodeUpdate } from "../client/core/update/quantize.js";
+import {
+  type VerifyContributionParameters,
+  verifyContribution,
+} from "../coordinator/proofs/verify-contribution.js";
 import {
   ContextMismatchError,
   DatasetMismatchError,
   ProofMissingError,
   SchemaMismatchError,
   UnregisteredKeyError,
-} from "../coordinator/proofs/errors.js";
+} from "../protocol/proofs/errors.js";
 import {
-  type VerifyContributionParameters,
-  verifyContribution,
-} from "../coordinator/proofs/verify-contribution.js";
+  type CommittedDataset,
+  commitDataset,
+  type DatasetRecord,
+  encodeRecord,
+  schemaBounds,
+} from "../protocol/proving/dataset-commitment.js";
+import { derivePublicKey, signPoseidon } from "../protocol/proving/eddsa-poseidon.js";
+import { encodeUpdate } from "../protocol/update/quantize.js";
 import type { CircuitArtifacts } from "./build.js";
 import { TEST_CIRCUITS } from "./circuit-catalog.js";
 import { testCircuits } from "./test-circuits.js";

@@ -1,8 +1,8 @@
 import { open } from "node:fs/promises";
 import { sha256 } from "@noble/hashes/sha2";
 import { type BnCurve, getCurveFromName } from "ffjavascript";
-import { bytesToBigInt, FIELD_MODULUS } from "../client/core/proving/field.js";
 import { InvalidArgumentError } from "../common/errors.js";
+import { bytesToBigInt, FIELD_MODULUS } from "../protocol/proving/field.js";
 import { FixedBaseMultiplier } from "./fixed-base-multiplier.js";
 
 /**

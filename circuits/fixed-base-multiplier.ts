@@ -1,5 +1,5 @@
 import type { BnCurve } from "ffjavascript";
-import { FIELD_MODULUS } from "../client/core/proving/field.js";
+import { FIELD_MODULUS } from "../protocol/proving/field.js";
 
 export type GroupName = "G1" | "G2";
 

@@ -7,7 +7,7 @@ include "poseidon.circom";
 // zero-padded; the length is a template parameter, so padding is unambiguous. Inputs are
 // added into the rate part of the state, as in any sponge, so absorbing costs no constraints
 // beyond the permutations (612 each). Mirrors `poseidonSponge` in
-// client/core/proving/poseidon.ts.
+// protocol/proving/poseidon.ts.
 template PoseidonSponge(m) {
     signal input in[m];
     signal output out;
@@ -39,7 +39,7 @@ template PoseidonSponge(m) {
 }
 
 // circomlib's Poseidon for up to 16 inputs (one permutation of the smallest width that fits),
-// the sponge beyond. Mirrors `hashElements` in client/core/proving/poseidon.ts.
+// the sponge beyond. Mirrors `hashElements` in protocol/proving/poseidon.ts.
 template HashElements(m) {
     signal input in[m];
     signal output out;

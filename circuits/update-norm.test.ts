@@ -14,10 +14,12 @@ import {
   updateNormInputs,
 } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
-import { computeUpdateCommitment } from "../client/core/proving/update-commitment.js";
-import { encodeUpdate } from "../client/core/update/quantize.js";
 import { createWorkerProver, type WorkerProver } from "../client/node/prove-worker.js";
-import { batchVerifyGroth16 } from "../coordinator/proofs/batch-verify-groth16.js";
+import {
+  type VerifyContributionParameters,
+  verifyContribution,
+} from "../coordinator/proofs/verify-contribution.js";
+import { batchVerifyGroth16 } from "../protocol/proofs/batch-verify-groth16.js";
 import {
   ChunkChainError,
   ClipBoundMismatchError,
@@ -25,11 +27,9 @@ import {
   ContextMismatchError,
   ProofInvalidError,
   ProofMissingError,
-} from "../coordinator/proofs/errors.js";
-import {
-  type VerifyContributionParameters,
-  verifyContribution,
-} from "../coordinator/proofs/verify-contribution.js";
+} from "../protocol/proofs/errors.js";
+import { computeUpdateCommitment } from "../protocol/proving/update-commitment.js";
+import { encodeUpdate } from "../protocol/update/quantize.js";
 import type { CircuitArtifacts } from "./build.js";
 import { testCircuits } from "./test-circuits.js";
 

@@ -39,7 +39,7 @@ contract FedproofRegistry {
     /// Leaves are tagged per kind, so a contribution leaf can never pass as a credit leaf, and are
     /// hashed over at least 96 bytes, so no leaf preimage has the 64-byte shape of an inner node
     /// (which would let an inner node be "claimed" as a leaf). The same encoding lives in
-    /// coordinator/chain/merkle.ts.
+    /// protocol/provenance/merkle.ts.
     bytes32 public constant CONTRIBUTION_LEAF_TAG = keccak256("fedproof.leaf.contribution.v1");
     bytes32 public constant CREDIT_LEAF_TAG = keccak256("fedproof.leaf.credit.v1");
 

@@ -15,14 +15,6 @@ import {
 import { foundry } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  buildRoundTree,
-  type Contribution,
-  type Credit,
-  contributionLeaf,
-  creditLeaf,
-  hashPair,
-} from "../coordinator/chain/merkle.js";
-import {
   ChainUnavailableError,
   CreditsAlreadyClaimedError,
   InvalidCreditProofError,
@@ -34,6 +26,14 @@ import {
   RoundOutOfOrderError,
   UnknownJobError,
 } from "../coordinator/chain/registry-errors.js";
+import {
+  buildRoundTree,
+  type Contribution,
+  type Credit,
+  contributionLeaf,
+  creditLeaf,
+  hashPair,
+} from "../protocol/provenance/merkle.js";
 import { type StartAnvilReturnType, startAnvil } from "../test/harness/anvil.js";
 import { buildContracts } from "./build.js";
 

@@ -31,8 +31,8 @@ const { createAnchorQueue, enqueueAnchor, anchorJobId } = await import(
 const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
 const { registerJobOnChain } = await import("../coordinator/chain/register-job.js");
 const { createRedisSendLock } = await import("../coordinator/chain/send-lock.js");
-const { buildRoundTree } = await import("../coordinator/chain/merkle.js");
-const { roundLeaves } = await import("../coordinator/chain/round-leaves.js");
+const { buildRoundTree } = await import("../protocol/provenance/merkle.js");
+const { roundLeaves } = await import("../protocol/provenance/round-leaves.js");
 const { storedRoundLeafInputs } = await import("../coordinator/chain/stored-round-leaves.js");
 
 type ChainConfig = ReturnType<typeof makeChainConfig>;

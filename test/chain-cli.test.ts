@@ -25,10 +25,8 @@ const { deployRegistry, createRegistryClient } = await import(
 const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
 const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
 const { registerJobOnChain } = await import("../coordinator/chain/register-job.js");
-const { exportBundle } = await import("../coordinator/chain/provenance-bundle.js");
-const { chainStatePath, writeChainDescriptor } = await import(
-  "../coordinator/chain/chain-state-dir.js"
-);
+const { exportBundle } = await import("../coordinator/chain/export-bundle.js");
+const { chainStatePath, writeChainDescriptor } = await import("../cli/demo/chain-state-dir.js");
 
 const ENTRY = fileURLToPath(new URL("./chain-cli-entry.ts", import.meta.url));
 const TSX = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));

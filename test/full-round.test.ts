@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { subset } from "../client/core/data/dataset.js";
 import { partitionIid } from "../client/core/data/partition.js";
 import { syntheticDataset } from "../client/core/data/synthetic.js";
-import { decodeModel } from "../client/core/model/weights.js";
 import { selectBackend } from "../client/node/backend.js";
 import { Device } from "../client/node/device.js";
+import { subset } from "../protocol/data/dataset.js";
+import { decodeModel } from "../protocol/model/weights.js";
 import { startTestCoordinator, type TestCoordinator, testLogger } from "./harness/coordinator.js";
 
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };

@@ -4,15 +4,10 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  bearer,
-  createFedproofClients,
-  type FedproofClients,
-  readModelStream,
-  unary,
-} from "../client/node/coordinator-client.js";
+import { readModelStream } from "../client/node/coordinator-client.js";
 import { specToMessage } from "../coordinator/grpc/convert.js";
 import { sha256Hex } from "../coordinator/store/artifact-store.js";
+import { bearer, createFedproofClients, type FedproofClients, unary } from "../proto/clients.js";
 import type { JobInfo__Output } from "../proto/generated/fedproof/v1/JobInfo.js";
 import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
 

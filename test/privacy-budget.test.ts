@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { subset } from "../client/core/data/dataset.js";
 import { partitionIid } from "../client/core/data/partition.js";
 import { syntheticDataset } from "../client/core/data/synthetic.js";
 import { selectBackend } from "../client/node/backend.js";
 import { Device } from "../client/node/device.js";
 import { epsilonAfter } from "../coordinator/privacy/rdp-accountant.js";
+import { subset } from "../protocol/data/dataset.js";
 import { startTestCoordinator, type TestCoordinator, testLogger } from "./harness/coordinator.js";
 
 describe("the privacy ledger", () => {

@@ -11,12 +11,12 @@ import { zeroHash } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
 import { buildContracts } from "../contracts/build.js";
-import { jobVerificationKeyHash } from "../coordinator/chain/job-vkey-hash.js";
 import { verificationKeysOf } from "../coordinator/jobs/job-circuits.js";
 import { JobService } from "../coordinator/jobs/job-service.js";
 import type { RoundEngine } from "../coordinator/round/round-engine.js";
 import { ArtifactStore } from "../coordinator/store/artifact-store.js";
 import { JobStore } from "../coordinator/store/job-store.js";
+import { jobVerificationKeyHash } from "../protocol/provenance/job-vkey-hash.js";
 import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
 

@@ -10,38 +10,38 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
 import { testCircuits } from "../circuits/test-circuits.js";
-import type { Dataset } from "../client/core/data/dataset.js";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
-import {
-  type CommittedDataset,
-  commitDataset,
-  type DatasetRecord,
-  encodeRecord,
-} from "../client/core/proving/dataset-commitment.js";
-import { randomPrivateKey } from "../client/core/proving/eddsa-poseidon.js";
-import { randomFieldElement } from "../client/core/proving/field.js";
-import {
-  encodeFieldElement,
-  encodePublicKey,
-  encodeSignature,
-} from "../client/core/proving/proof-codec.js";
 import { inThreadProver, type Prover } from "../client/core/proving/prove-groth16.js";
 import { proveUpdate } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
-import { createRng } from "../client/core/random.js";
-import { quantizedNormBound } from "../client/core/update/prepare-update.js";
-import { encodeUpdate } from "../client/core/update/quantize.js";
-import { createFedproofClients, submitUpdate, unary } from "../client/node/coordinator-client.js";
+import { submitUpdate } from "../client/node/coordinator-client.js";
 import { Device } from "../client/node/device.js";
 import type { JobCircuitSpecs } from "../coordinator/jobs/job-circuits.js";
 import { JobService } from "../coordinator/jobs/job-service.js";
-import type { JobSpecInput } from "../coordinator/jobs/job-spec.js";
+import { createFedproofClients, unary } from "../proto/clients.js";
 import type { ContributionResult__Output } from "../proto/generated/fedproof/v1/ContributionResult.js";
 import type { JoinResponse__Output } from "../proto/generated/fedproof/v1/JoinResponse.js";
 import type { ProofSetup__Output } from "../proto/generated/fedproof/v1/ProofSetup.js";
 import type { RoundTask__Output } from "../proto/generated/fedproof/v1/RoundTask.js";
 import type { TaskEvent__Output } from "../proto/generated/fedproof/v1/TaskEvent.js";
 import type { UpdateHeader } from "../proto/generated/fedproof/v1/UpdateHeader.js";
+import type { Dataset } from "../protocol/data/dataset.js";
+import type { JobSpecInput } from "../protocol/job/job-spec.js";
+import {
+  type CommittedDataset,
+  commitDataset,
+  type DatasetRecord,
+  encodeRecord,
+} from "../protocol/proving/dataset-commitment.js";
+import { randomPrivateKey } from "../protocol/proving/eddsa-poseidon.js";
+import { randomFieldElement } from "../protocol/proving/field.js";
+import {
+  encodeFieldElement,
+  encodePublicKey,
+  encodeSignature,
+} from "../protocol/proving/proof-codec.js";
+import { createRng } from "../protocol/random.js";
+import { encodeUpdate, quantizedNormBound } from "../protocol/update/quantize.js";
 import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
 import { isServiceError } from "./harness/raw-device.js";
 

@@ -13,7 +13,8 @@ import { inThreadProver } from "../client/core/proving/prove-groth16.js";
 import { proveUpdate } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { buildContracts } from "../contracts/build.js";
-import { JobStore, type ProofRecord } from "../coordinator/store/job-store.js";
+import { JobStore } from "../coordinator/store/job-store.js";
+import type { ProofRecord } from "../protocol/provenance/round-leaves.js";
 import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
 import { fixtureModel, type SeededJob, seedCompletedRounds } from "./harness/chain-fixture.js";
 import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
@@ -26,10 +27,12 @@ const { deployRegistry, createRegistryClient } = await import(
 const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
 const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
 const { registerJobOnChain } = await import("../coordinator/chain/register-job.js");
-const { buildBundleRound, exportBundle, fetchBundleFromCoordinator, parseProvenanceBundle } =
-  await import("../coordinator/chain/provenance-bundle.js");
-const { verifyModel } = await import("../coordinator/chain/verify-model.js");
-const { jobVerificationKeyHash } = await import("../coordinator/chain/job-vkey-hash.js");
+const { buildBundleRound, fetchBundleFromCoordinator, parseProvenanceBundle } = await import(
+  "../verifier/provenance-bundle.js"
+);
+const { exportBundle } = await import("../coordinator/chain/export-bundle.js");
+const { verifyModel } = await import("../verifier/verify-model.js");
+const { jobVerificationKeyHash } = await import("../protocol/provenance/job-vkey-hash.js");
 
 type ProvenanceBundle = Awaited<ReturnType<typeof exportBundle>>;
 type VerificationKeys = Parameters<typeof jobVerificationKeyHash>[0];

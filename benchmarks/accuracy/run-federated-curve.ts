@@ -1,7 +1,7 @@
 import { DATASET_SCHEMAS } from "../../cli/commands/job-spec-options.js";
 import { runDemo } from "../../cli/demo/run-demo.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
-import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
+import type { JobSpecInput } from "../../protocol/job/job-spec.js";
 
 export interface RunFederatedCurveParameters {
   model: NonNullable<JobSpecInput["model"]>;

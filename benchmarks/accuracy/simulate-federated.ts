@@ -1,18 +1,18 @@
 import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs";
-import { type Dataset, splitHoldout, subset } from "../../client/core/data/dataset.js";
 import { parsePartition, partition } from "../../client/core/data/partition.js";
-import { createModel, type ModelPreset } from "../../client/core/model/presets.js";
-import { encodeModel, getFlatWeights, setFlatWeights } from "../../client/core/model/weights.js";
-import { createRng, deriveSeed } from "../../client/core/random.js";
 import { computeDelta, evaluate, trainLocal } from "../../client/core/train.js";
 import { prepareUpdate } from "../../client/core/update/prepare-update.js";
-import { dequantize, maxQuantized } from "../../client/core/update/quantize.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { createStrategy } from "../../coordinator/aggregation/create-strategy.js";
-import type { StrategySpecInput } from "../../coordinator/aggregation/strategy-spec.js";
 import type { ClientUpdate, StrategyState } from "../../coordinator/aggregation/types.js";
 import { selectClients } from "../../coordinator/round/select-clients.js";
+import { type Dataset, splitHoldout, subset } from "../../protocol/data/dataset.js";
+import type { StrategySpecInput } from "../../protocol/job/strategy-spec.js";
+import { createModel, type ModelPreset } from "../../protocol/model/presets.js";
+import { encodeModel, getFlatWeights, setFlatWeights } from "../../protocol/model/weights.js";
+import { createRng, deriveSeed } from "../../protocol/random.js";
+import { dequantize, maxQuantized } from "../../protocol/update/quantize.js";
 
 export interface SimulateFederatedParameters {
   preset: ModelPreset;

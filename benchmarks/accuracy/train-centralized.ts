@@ -1,7 +1,7 @@
-import type { Dataset } from "../../client/core/data/dataset.js";
-import { createModel, type ModelPreset } from "../../client/core/model/presets.js";
-import { deriveSeed } from "../../client/core/random.js";
 import { evaluate, trainLocal } from "../../client/core/train.js";
+import type { Dataset } from "../../protocol/data/dataset.js";
+import { createModel, type ModelPreset } from "../../protocol/model/presets.js";
+import { deriveSeed } from "../../protocol/random.js";
 
 export interface TrainCentralizedParameters {
   preset: ModelPreset;

@@ -1,15 +1,15 @@
-import { createRng } from "../../client/core/random.js";
+import { FedproofError } from "../../common/errors.js";
+import { createAggregationWorkload } from "../../coordinator/aggregation/aggregation-workload.js";
+import { fedAvg } from "../../coordinator/aggregation/fed-avg.js";
+import type { ClientUpdate } from "../../coordinator/aggregation/types.js";
+import { createRng } from "../../protocol/random.js";
 import {
   decodeUpdate,
   dequantize,
   encodeUpdate,
   maxQuantized,
   quantize,
-} from "../../client/core/update/quantize.js";
-import { FedproofError } from "../../common/errors.js";
-import { createAggregationWorkload } from "../../coordinator/aggregation/aggregation-workload.js";
-import { fedAvg } from "../../coordinator/aggregation/fed-avg.js";
-import type { ClientUpdate } from "../../coordinator/aggregation/types.js";
+} from "../../protocol/update/quantize.js";
 
 export interface MeasureFedAvgThroughputParameters {
   /** Updates folded per aggregation. */

@@ -1,9 +1,9 @@
 import { Redis } from "ioredis";
-import { createRng } from "../../client/core/random.js";
-import { encodeUpdate } from "../../client/core/update/quantize.js";
 import { readModelStream } from "../../client/node/coordinator-client.js";
 import { FedproofError } from "../../common/errors.js";
 import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundTask.js";
+import { createRng } from "../../protocol/random.js";
+import { encodeUpdate } from "../../protocol/update/quantize.js";
 import { startTestCoordinator } from "../../test/harness/coordinator.js";
 import { joinRawDevice } from "../../test/harness/raw-device.js";
 import { TEST_REDIS_URL } from "../../test/harness/redis.js";

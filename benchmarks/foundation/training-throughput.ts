@@ -1,5 +1,3 @@
-import { type Dataset, subset } from "../../client/core/data/dataset.js";
-import { createModel, MODEL_PRESETS, type ModelPreset } from "../../client/core/model/presets.js";
 import { trainLocal } from "../../client/core/train.js";
 import { registerWasmGradKernels } from "../../client/core/wasm-grad-kernels/index.js";
 import {
@@ -7,6 +5,8 @@ import {
   missingTrainingKernels,
   selectBackend,
 } from "../../client/node/backend.js";
+import { type Dataset, subset } from "../../protocol/data/dataset.js";
+import { createModel, MODEL_PRESETS, type ModelPreset } from "../../protocol/model/presets.js";
 
 export type TrainingBackendName = "tensorflow" | "wasm" | "cpu";
 

@@ -2,8 +2,8 @@ import { DATASET_SCHEMAS } from "../../cli/commands/job-spec-options.js";
 import { runDemo } from "../../cli/demo/run-demo.js";
 import type { ByzantineAttack } from "../../client/core/byzantine.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
-import type { StrategyName } from "../../coordinator/aggregation/strategy-spec.js";
-import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
+import type { JobSpecInput } from "../../protocol/job/job-spec.js";
+import type { StrategyName } from "../../protocol/job/strategy-spec.js";
 
 /** The presets a job spec accepts (a subset of the client's presets until the spec lists all). */
 export type JobModel = NonNullable<JobSpecInput["model"]>;

@@ -5,7 +5,7 @@ benchmarks/training.ts compares the TensorFlow.js backends against.
         [--batch 32] [--seconds 5] [--records 8192] [--lr 0.05] [--seed 1]
 
 Debian's python3-torch imports from /usr/bin/python3 only. Trains the same architecture as
-client/core/model/presets.ts (same layer sizes, 'same' padding for the conv presets) with
+protocol/model/presets.ts (same layer sizes, 'same' padding for the conv presets) with
 plain minibatch SGD on Fashion-MNIST, reading the loss back after every batch as fedproof's
 trainLocal does, and prints one JSON object: samples/s, samples per CPU-second and the
 process's peak resident set size.
@@ -51,7 +51,7 @@ def current_rss_mib():
 
 
 def build_model(name, classes=10):
-    """The presets of client/core/model/presets.ts, NCHW instead of tfjs's NHWC."""
+    """The presets of protocol/model/presets.ts, NCHW instead of tfjs's NHWC."""
     if name == "logreg":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, classes))
     if name == "mlp":

@@ -9,8 +9,6 @@
  * a kernel the preset needs is reported as `{ "skipped": reason }`, not as a failure.
  */
 import * as tf from "@tensorflow/tfjs";
-import { type Dataset, subset } from "../../client/core/data/dataset.js";
-import { createModel, parseModelPreset } from "../../client/core/model/presets.js";
 import { trainLocal } from "../../client/core/train.js";
 import { registerWasmGradKernels } from "../../client/core/wasm-grad-kernels/index.js";
 import {
@@ -20,6 +18,8 @@ import {
   selectBackend,
 } from "../../client/node/backend.js";
 import { loadFashionMnist } from "../../client/node/fashion-mnist.js";
+import { type Dataset, subset } from "../../protocol/data/dataset.js";
+import { createModel, parseModelPreset } from "../../protocol/model/presets.js";
 import { option } from "../harness.js";
 import type { NodeCaseResult } from "./case-result.js";
 

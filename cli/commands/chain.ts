@@ -4,7 +4,7 @@
  * the demo has exited. Stopping dumps the state back into DIR.
  */
 import type { Command } from "commander";
-import { serveChainState } from "../../coordinator/chain/chain-state-dir.js";
+import { serveChainState } from "../demo/chain-state-dir.js";
 import { emit, reportError } from "../output.js";
 import { int, withCommon } from "./options.js";
 

@@ -6,16 +6,16 @@ import {
   BYZANTINE_ATTACKS,
   type ByzantineAttack,
 } from "../../client/core/byzantine.js";
-import type { Dataset } from "../../client/core/data/dataset.js";
-import { parseModelPreset } from "../../client/core/model/presets.js";
-import { randomPrivateKey } from "../../client/core/proving/eddsa-poseidon.js";
-import { createRng } from "../../client/core/random.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import { loadCsvDataset } from "../../client/node/csv-dataset.js";
 import { Device } from "../../client/node/device.js";
 import { loadSimulatedPartition, parseDatasetName } from "../../client/node/simulated-data.js";
 import { prepareTrainingBackend } from "../../client/node/training-backend.js";
 import { InvalidArgumentError } from "../../common/errors.js";
+import type { Dataset } from "../../protocol/data/dataset.js";
+import { parseModelPreset } from "../../protocol/model/presets.js";
+import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
+import { createRng } from "../../protocol/random.js";
 import { createLogger, emit, reportError } from "../output.js";
 import { coordinatorOf, int, withCommon, withCoordinatorAddress } from "./options.js";
 

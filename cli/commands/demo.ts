@@ -6,7 +6,7 @@ import type { PreferredBackend } from "../../client/node/backend.js";
 import { parseDatasetName } from "../../client/node/simulated-data.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { readChainKey } from "../../coordinator/chain/chain-config.js";
-import { MODEL_PRESETS, STRATEGY_NAMES } from "../../coordinator/jobs/job-spec.js";
+import { MODEL_PRESETS, STRATEGY_NAMES } from "../../protocol/job/job-spec.js";
 import { runDemo } from "../demo/run-demo.js";
 import { emit, progress, reportError } from "../output.js";
 import { DATASET_SCHEMAS } from "./job-spec-options.js";

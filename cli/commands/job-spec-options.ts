@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
-import { MODEL_PRESETS, STRATEGY_NAMES } from "../../coordinator/jobs/job-spec.js";
+import type { JobSpecInput } from "../../protocol/job/job-spec.js";
+import { MODEL_PRESETS, STRATEGY_NAMES } from "../../protocol/job/job-spec.js";
 import { int, num } from "./options.js";
 
 /** Schemas of the built-in datasets, so a researcher can name one instead of spelling it out. */

@@ -1,14 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { Metadata } from "@grpc/grpc-js";
 import type { Command } from "commander";
-import {
-  bearer,
-  createFedproofClients,
-  readModelStream,
-  unary,
-} from "../../client/node/coordinator-client.js";
+import { readModelStream } from "../../client/node/coordinator-client.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { specToMessage } from "../../coordinator/grpc/convert.js";
+import { bearer, createFedproofClients, unary } from "../../proto/clients.js";
 import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { ListJobsResponse__Output } from "../../proto/generated/fedproof/v1/ListJobsResponse.js";

@@ -8,13 +8,14 @@ import { type Command, Option } from "commander";
 import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { CHAIN_ENV } from "../../coordinator/chain/chain-config.js";
-import type { VerificationKeys } from "../../coordinator/chain/job-vkey-hash.js";
+import type { VerificationKeys } from "../../protocol/provenance/job-vkey-hash.js";
 import {
   fetchBundleFromCoordinator,
   type ProvenanceBundle,
   parseProvenanceBundle,
-} from "../../coordinator/chain/provenance-bundle.js";
-import { type VerificationReport, verifyModel } from "../../coordinator/chain/verify-model.js";
+} from "../../verifier/provenance-bundle.js";
+import { renderVerificationReport } from "../../verifier/report.js";
+import { verifyModel } from "../../verifier/verify-model.js";
 import { emit, reportError } from "../output.js";
 import { int, withCommon } from "./options.js";
 
@@ -163,81 +164,4 @@ async function readInput(file: string, what: string): Promise<Buffer> {
     const code = (error as NodeJS.ErrnoException).code;
     throw new InvalidArgumentError(`cannot read the ${what} ${file} (${code ?? "error"})`);
   }
-}
-
-const short = (hash: string) =>
-  hash.length > 18 ? `${hash.slice(0, 10)}…${hash.slice(-6)}` : hash;
-
-/** The human report: the job, one line per round, proofs, notes, then the verdict. */
-export function renderVerificationReport(report: VerificationReport, modelFile = "model"): string {
-  const lines: string[] = [];
-  lines.push(`model     ${report.modelHash}  (${modelFile})`);
-  lines.push(`registry  ${report.registry} on chain ${report.chainId}`);
-  if (report.job) {
-    lines.push(
-      `job       ${report.job.chainJobId} on chain (coordinator job ${report.job.jobId}), coordinator key ${report.job.coordinator}`,
-    );
-    lines.push(`spec      ${report.job.specHash}`);
-    lines.push(`initial   ${report.job.initialModelHash}`);
-  }
-  if (report.rounds.length > 0) {
-    const header = [
-      "round",
-      "model",
-      "contributors",
-      "credits",
-      "ε",
-      "anchor tx (block)",
-      "contributions",
-      "credits root",
-      "proofs",
-    ];
-    const rows = report.rounds.map((round) => [
-      String(round.round),
-      short(round.modelHash),
-      String(round.contributors),
-      round.totalCredits,
-      round.epsilon === 0 ? "-" : String(round.epsilon),
-      `${short(round.anchorTx)} (#${round.anchorBlock})`,
-      round.contributionsRoot,
-      round.creditsRoot,
-      round.proofs.status === "verified" || round.proofs.status === "failed"
-        ? `${round.proofs.valid}/${round.proofs.checked} ${round.proofs.status}`
-        : round.proofs.status,
-    ]);
-    const widths = header.map((title, column) =>
-      Math.max(title.length, ...rows.map((row) => row[column]!.length)),
-    );
-    const format = (row: string[]) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column]!))
-        .join("  ")
-        .trimEnd();
-    lines.push("", format(header), ...rows.map(format));
-  } else if (report.job) {
-    lines.push("", "the model is the job's initial model: no rounds to check");
-  }
-  const contributions = report.rounds.reduce((sum, round) => sum + round.contributors, 0);
-  const proofs = {
-    verified: `verified (${report.proofs.valid} of ${report.proofs.checked} valid)`,
-    failed: `FAILED (${report.proofs.valid} of ${report.proofs.checked} valid)`,
-    none: "none: the job carries no zero-knowledge proofs",
-    unchecked: "not checked",
-  }[report.proofs.status];
-  lines.push("", `proofs    ${proofs}`);
-  for (const note of report.notes) lines.push(`note      ${note}`);
-  lines.push("");
-  if (report.ok) {
-    lines.push(
-      `OK: model ${short(report.modelHash)} descends from initial model ${short(report.job?.initialModelHash ?? "")} through ${report.rounds.length} anchored round${report.rounds.length === 1 ? "" : "s"} (${contributions} contributions); every root matches${report.proofs.status === "verified" ? " and every proof verifies" : ""}.`,
-    );
-  } else {
-    lines.push(
-      `MISMATCH: ${report.mismatches.length} problem${report.mismatches.length === 1 ? "" : "s"}`,
-    );
-    for (const mismatch of report.mismatches) lines.push(`  - ${mismatch.message}`);
-    if (report.mismatches.length === 0)
-      lines.push("  - the proofs could not be checked against a pinned key");
-  }
-  return lines.join("\n");
 }

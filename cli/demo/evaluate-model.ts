@@ -1,8 +1,8 @@
 import type * as tf from "@tensorflow/tfjs";
-import type { Dataset } from "../../client/core/data/dataset.js";
-import { createModel, type ModelPreset } from "../../client/core/model/presets.js";
-import { decodeModel, setFlatWeights } from "../../client/core/model/weights.js";
 import { evaluate } from "../../client/core/train.js";
+import type { Dataset } from "../../protocol/data/dataset.js";
+import { createModel, type ModelPreset } from "../../protocol/model/presets.js";
+import { decodeModel, setFlatWeights } from "../../protocol/model/weights.js";
 
 /** Measures global models on a central test set, reusing one tfjs model for every round. */
 export class ModelEvaluator {

@@ -5,35 +5,31 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { type Hex, zeroHash } from "viem";
-import type { ModelPreset } from "../../client/core/model/presets.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
-import {
-  bearer,
-  createFedproofClients,
-  readModelStream,
-  unary,
-} from "../../client/node/coordinator-client.js";
+import { readModelStream } from "../../client/node/coordinator-client.js";
 import { type DatasetName, loadTestSet } from "../../client/node/simulated-data.js";
 import { prepareTrainingBackend } from "../../client/node/training-backend.js";
 import { FedproofError } from "../../common/errors.js";
-import { startAnvil } from "../../coordinator/chain/anvil.js";
 import {
   type ChainConfig,
   fetchChainId,
   makeChainConfig,
 } from "../../coordinator/chain/chain-config.js";
-import { chainStatePath, writeChainDescriptor } from "../../coordinator/chain/chain-state-dir.js";
 import { deployRegistry } from "../../coordinator/chain/deploy-registry.js";
-import { exportBundle } from "../../coordinator/chain/provenance-bundle.js";
+import { exportBundle } from "../../coordinator/chain/export-bundle.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import { specToMessage } from "../../coordinator/grpc/convert.js";
 import { type JobCircuits, verificationKeysOf } from "../../coordinator/jobs/job-circuits.js";
-import type { JobSpecInput } from "../../coordinator/jobs/job-spec.js";
 import type { JobStore } from "../../coordinator/store/job-store.js";
 import { deleteKeysWithPrefix } from "../../coordinator/store/redis.js";
+import { bearer, createFedproofClients, unary } from "../../proto/clients.js";
 import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
+import type { JobSpecInput } from "../../protocol/job/job-spec.js";
+import type { ModelPreset } from "../../protocol/model/presets.js";
 import { createLogger } from "../output.js";
+import { startAnvil } from "./anvil.js";
+import { chainStatePath, writeChainDescriptor } from "./chain-state-dir.js";
 import { ModelEvaluator } from "./evaluate-model.js";
 import { type PrivateRedis, startPrivateRedis } from "./private-redis.js";
 

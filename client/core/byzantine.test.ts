@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { createRng } from "../../protocol/random.js";
 import { applyAttack, parseByzantine } from "./byzantine.js";
-import { createRng } from "./random.js";
 import { l2Norm } from "./update/clip.js";
 
 const honest = Float32Array.from([0.3, 0.4]); // norm 0.5

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "../../common/errors.js";
-import type { Rng } from "./random.js";
+import type { Rng } from "../../protocol/random.js";
 import { clipL2 } from "./update/clip.js";
 
 /**

@@ -1,9 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { createModel } from "../../protocol/model/presets.js";
+import { getFlatWeights } from "../../protocol/model/weights.js";
 import { syntheticDataset } from "./data/synthetic.js";
-import { createModel } from "./model/presets.js";
-import { getFlatWeights } from "./model/weights.js";
 import { computeDelta, evaluate, trainLocal } from "./train.js";
 import { l2Norm } from "./update/clip.js";
 

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
-import type { Dataset } from "./data/dataset.js";
-import { featureSize } from "./data/dataset.js";
-import { createRng } from "./random.js";
+import type { Dataset } from "../../protocol/data/dataset.js";
+import { featureSize } from "../../protocol/data/dataset.js";
+import { createRng } from "../../protocol/random.js";
 
 /** Longest stretch of training between turns of the event loop. */
 const YIELD_EVERY_MS = 50;

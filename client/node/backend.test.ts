@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
+import type { ModelPreset } from "../../protocol/model/presets.js";
+import { createModel } from "../../protocol/model/presets.js";
 import { syntheticDataset } from "../core/data/synthetic.js";
-import type { ModelPreset } from "../core/model/presets.js";
-import { createModel } from "../core/model/presets.js";
 import { trainLocal } from "../core/train.js";
 import {
   BackendUnavailableError,

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError } from "../../common/errors.js";
-import type { Dataset } from "../core/data/dataset.js";
+import type { Dataset } from "../../protocol/data/dataset.js";
 
 /**
  * A device's local records from a CSV file: one record per line, the label first, then the

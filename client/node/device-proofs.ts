@@ -10,26 +10,26 @@ import type { ArtifactChunk__Output } from "../../proto/generated/fedproof/v1/Ar
 import type { CoordinatorClient } from "../../proto/generated/fedproof/v1/Coordinator.js";
 import type { Proof } from "../../proto/generated/fedproof/v1/Proof.js";
 import type { ProofSetup__Output } from "../../proto/generated/fedproof/v1/ProofSetup.js";
-import type { Dataset } from "../core/data/dataset.js";
-import { dataValidityInputs } from "../core/proving/data-validity-inputs.js";
-import type { DataValidityParameters } from "../core/proving/data-validity-parameters.js";
+import type { Dataset } from "../../protocol/data/dataset.js";
+import type { DataValidityParameters } from "../../protocol/proving/data-validity-parameters.js";
 import {
   type CommittedDataset,
   commitDataset,
   encodeRecord,
   schemaBounds,
-} from "../core/proving/dataset-commitment.js";
-import { randomPrivateKey } from "../core/proving/eddsa-poseidon.js";
-import { randomFieldElement } from "../core/proving/field.js";
+} from "../../protocol/proving/dataset-commitment.js";
+import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
+import { randomFieldElement } from "../../protocol/proving/field.js";
 import {
   encodeFieldElement,
   encodePublicKey,
   encodeSignature,
-} from "../core/proving/proof-codec.js";
-import type { ProofContextParameters } from "../core/proving/proof-context.js";
+} from "../../protocol/proving/proof-codec.js";
+import type { ProofContextParameters } from "../../protocol/proving/proof-context.js";
+import type { UpdateNormParameters } from "../../protocol/proving/update-norm-parameters.js";
+import { quantizedNormBound } from "../../protocol/update/quantize.js";
+import { dataValidityInputs } from "../core/proving/data-validity-inputs.js";
 import { proveUpdate } from "../core/proving/prove-update.js";
-import type { UpdateNormParameters } from "../core/proving/update-norm-parameters.js";
-import { quantizedNormBound } from "../core/update/prepare-update.js";
 import { ModelIntegrityError } from "./coordinator-client.js";
 import { createWorkerProver, type WorkerProver } from "./prove-worker.js";
 

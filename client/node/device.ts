@@ -2,24 +2,24 @@ import type * as grpc from "@grpc/grpc-js";
 import type * as tf from "@tensorflow/tfjs";
 import type { Logger } from "pino";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { createFedproofClients, type FedproofClients, unary } from "../../proto/clients.js";
 import type { DataSchema__Output } from "../../proto/generated/fedproof/v1/DataSchema.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
 import type { ProofSetup__Output } from "../../proto/generated/fedproof/v1/ProofSetup.js";
 import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundTask.js";
 import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
-import { type Dataset, featureSize, splitHoldout, validateDataset } from "../core/data/dataset.js";
-import { createModel, parseModelPreset } from "../core/model/presets.js";
-import { decodeModel, getFlatWeights, setFlatWeights } from "../core/model/weights.js";
-import { createRng, deriveSeed } from "../core/random.js";
+import {
+  type Dataset,
+  featureSize,
+  splitHoldout,
+  validateDataset,
+} from "../../protocol/data/dataset.js";
+import { createModel, parseModelPreset } from "../../protocol/model/presets.js";
+import { decodeModel, getFlatWeights, setFlatWeights } from "../../protocol/model/weights.js";
+import { createRng, deriveSeed } from "../../protocol/random.js";
 import { computeDelta, evaluate, trainLocal } from "../core/train.js";
 import { prepareUpdate } from "../core/update/prepare-update.js";
-import {
-  createFedproofClients,
-  type FedproofClients,
-  readModelStream,
-  submitUpdate,
-  unary,
-} from "./coordinator-client.js";
+import { readModelStream, submitUpdate } from "./coordinator-client.js";
 import { DeviceProver, requiresProofs } from "./device-proofs.js";
 
 export interface DeviceParameters {

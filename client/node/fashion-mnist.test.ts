@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../common/errors.js";
-import { validateDataset } from "../core/data/dataset.js";
+import { validateDataset } from "../../protocol/data/dataset.js";
 import { DatasetNotFoundError, loadFashionMnist } from "./fashion-mnist.js";
 
 describe("loadFashionMnist on the installed files", () => {

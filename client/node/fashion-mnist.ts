@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
-import type { Dataset } from "../core/data/dataset.js";
+import type { Dataset } from "../../protocol/data/dataset.js";
 
 export const DEFAULT_FASHION_MNIST_DIRECTORY = "/usr/share/datasets/fashion-mnist";
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "../../common/errors.js";
-import { type Dataset, subset } from "../core/data/dataset.js";
+import { type Dataset, subset } from "../../protocol/data/dataset.js";
 import { parsePartition, partition } from "../core/data/partition.js";
 import { syntheticDataset } from "../core/data/synthetic.js";
 import { loadFashionMnist } from "./fashion-mnist.js";

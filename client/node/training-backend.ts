@@ -1,5 +1,5 @@
+import type { ModelPreset } from "../../protocol/model/presets.js";
 import { backendSupportsTraining, missingTrainingKernels } from "../core/model/kernel-support.js";
-import type { ModelPreset } from "../core/model/presets.js";
 import { registerWasmGradKernels } from "../core/wasm-grad-kernels/index.js";
 import { BackendUnavailableError, type PreferredBackend, selectBackend } from "./backend.js";
 

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "pino";
-import { decodeModel, encodeModel } from "../../client/core/model/weights.js";
-import { createRng } from "../../client/core/random.js";
-import { decodeUpdate, dequantize, maxQuantized } from "../../client/core/update/quantize.js";
 import { failpoint } from "../../common/failpoints.js";
+import { type JobSpec, strategySpecOf } from "../../protocol/job/job-spec.js";
+import { decodeModel, encodeModel } from "../../protocol/model/weights.js";
+import { createRng } from "../../protocol/random.js";
+import { decodeUpdate, dequantize, maxQuantized } from "../../protocol/update/quantize.js";
 import { FedproofError } from "../errors.js";
-import { type JobSpec, strategySpecOf } from "../jobs/job-spec.js";
 import { adaptClipNorm, updateNoiseMultiplier } from "../privacy/adaptive-clipping.js";
 import { epsilonAfter } from "../privacy/rdp-accountant.js";
 import type { ArtifactStore } from "../store/artifact-store.js";

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from "../../common/errors.js";
+import type { StrategySpecInput } from "../../protocol/job/strategy-spec.js";
 import type { Rng } from "../privacy/types.js";
 import { createStrategy } from "./create-strategy.js";
-import type { StrategySpecInput } from "./strategy-spec.js";
 import { decodeStrategyState, encodeStrategyState } from "./strategy-state-codec.js";
 import type { AggregateParameters, AggregateReturnType, ClientUpdate } from "./types.js";
 

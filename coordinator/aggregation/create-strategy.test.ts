@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { STRATEGY_NAMES, strategySpecSchema } from "../../protocol/job/strategy-spec.js";
 import { createStrategy } from "./create-strategy.js";
-import { STRATEGY_NAMES, strategySpecSchema } from "./strategy-spec.js";
 
 describe("strategy spec", () => {
   it("fills in documented defaults", () => {

@@ -1,4 +1,9 @@
 import { InvalidArgumentError } from "../../common/errors.js";
+import {
+  type StrategySpec,
+  type StrategySpecInput,
+  strategySpecSchema,
+} from "../../protocol/job/strategy-spec.js";
 import { createFedAdagradStrategy } from "./fed-adagrad.js";
 import { createFedAdamStrategy } from "./fed-adam.js";
 import { createFedAvgMStrategy } from "./fed-avg-m.js";
@@ -7,7 +12,6 @@ import { createFedProxStrategy } from "./fed-prox.js";
 import { createFedYogiStrategy } from "./fed-yogi.js";
 import { createKrumStrategy } from "./krum.js";
 import { createMedianStrategy } from "./median.js";
-import { type StrategySpec, type StrategySpecInput, strategySpecSchema } from "./strategy-spec.js";
 import { createTrimmedMeanStrategy } from "./trimmed-mean.js";
 import type { Strategy } from "./types.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createRng } from "../../client/core/random.js";
+import { createRng } from "../../protocol/random.js";
 import { createStrategy } from "./create-strategy.js";
 import { updatesFrom, values } from "./test-updates.js";
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { createRng } from "../../client/core/random.js";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { strategySpecSchema } from "../../protocol/job/strategy-spec.js";
+import { createRng } from "../../protocol/random.js";
 import { createStrategy } from "./create-strategy.js";
 import { NotEnoughUpdatesError } from "./errors.js";
 import { krumScores } from "./krum.js";
-import { strategySpecSchema } from "./strategy-spec.js";
 import { updatesFrom, values } from "./test-updates.js";
 
 const global = Float32Array.from([10, 20]);

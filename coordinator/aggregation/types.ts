@@ -1,5 +1,5 @@
+import type { StrategyName } from "../../protocol/job/strategy-spec.js";
 import type { CentralPrivacyParameters, GaussianMechanismReport } from "../privacy/types.js";
-import type { StrategyName } from "./strategy-spec.js";
 
 export type { StrategyName };
 

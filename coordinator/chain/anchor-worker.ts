@@ -15,6 +15,8 @@
 import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "pino";
 import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
+import { buildRoundTree, sha256HexToBytes32 } from "../../protocol/provenance/merkle.js";
+import { epsilonMicroOf, roundLeaves } from "../../protocol/provenance/round-leaves.js";
 import { NotFoundError } from "../errors.js";
 import type { JobStore } from "../store/job-store.js";
 import { bullPrefix, lockSettings } from "../workers/queues.js";
@@ -25,8 +27,6 @@ import {
   type AnchorJobResult,
 } from "./anchor-queue.js";
 import type { ChainConfig } from "./chain-config.js";
-import { buildRoundTree } from "./merkle.js";
-import { sha256HexToBytes32 } from "./register-job.js";
 import { createRegistryClient, type RegistryClient } from "./registry-client.js";
 import {
   AncestryMismatchError,
@@ -34,7 +34,6 @@ import {
   RegistryError,
   RoundOutOfOrderError,
 } from "./registry-errors.js";
-import { epsilonMicroOf, roundLeaves } from "./round-leaves.js";
 import { createRedisSendLock, SendLockTimeoutError } from "./send-lock.js";
 import { MissingDeviceRecordError, storedRoundLeafInputs } from "./stored-round-leaves.js";
 

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { anvilAccounts, type StartAnvilReturnType, startAnvil } from "./anvil.js";
+import { anvilAccounts, type StartAnvilReturnType, startAnvil } from "../../cli/demo/anvil.js";
 import {
   CHAIN_ENV,
   chainConfigFromEnv,

@@ -1,5 +1,5 @@
 import { type Hex, zeroHash } from "viem";
-import { InvalidArgumentError } from "../../common/errors.js";
+import { sha256HexToBytes32 } from "../../protocol/provenance/merkle.js";
 import type { JobRecord } from "../store/job-store.js";
 import type { ChainConfig } from "./chain-config.js";
 import { createRegistryClient, type RegistryClient } from "./registry-client.js";
@@ -57,13 +57,4 @@ export async function registerJobOnChain(
     blockNumber: Number(result.blockNumber),
     gasUsed: Number(result.gasUsed),
   };
-}
-
-/** A store's sha256 hex digest (no prefix) as the registry's bytes32; accepts a 0x prefix too. */
-export function sha256HexToBytes32(hex: string, what = "hash"): Hex {
-  const bare = hex.startsWith("0x") ? hex.slice(2) : hex;
-  if (!/^[0-9a-fA-F]{64}$/.test(bare)) {
-    throw new InvalidArgumentError(`${what} must be a sha256 hex digest, got "${hex}"`);
-  }
-  return `0x${bare.toLowerCase()}`;
 }

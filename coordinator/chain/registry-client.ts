@@ -22,8 +22,8 @@ import {
 } from "viem";
 import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
 import { fedproofRegistryAbi } from "../../contracts/generated/fedproof-registry.js";
+import { hashPair } from "../../protocol/provenance/merkle.js";
 import { type ChainSigner, createChainClients } from "./chain-clients.js";
-import { hashPair } from "./merkle.js";
 import {
   AncestryMismatchError,
   decodeRegistryError,

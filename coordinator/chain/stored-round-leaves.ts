@@ -1,6 +1,9 @@
 import { FedproofError } from "../../common/errors.js";
+import {
+  type ContributionLeafInput,
+  leafProofsOf,
+} from "../../protocol/provenance/round-leaves.js";
 import type { JobStore } from "../store/job-store.js";
-import { type ContributionLeafInput, leafProofsOf } from "./round-leaves.js";
 
 /** A contribution whose device has no record: its key and payout address are unknown. */
 export class MissingDeviceRecordError extends FedproofError {

@@ -4,7 +4,7 @@ import type {
   JobSpec as JobSpecMessage,
 } from "../../proto/generated/fedproof/v1/JobSpec.js";
 import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummary.js";
-import type { JobSpec, JobSpecInput } from "../jobs/job-spec.js";
+import type { JobSpec, JobSpecInput } from "../../protocol/job/job-spec.js";
 import type { JobRecord, RoundRecord } from "../store/job-store.js";
 
 /** proto3 cannot tell 0 from "not set"; for these fields 0 is never meaningful, so it means "default". */

@@ -4,13 +4,6 @@ import { stat } from "node:fs/promises";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
-import { verifyPoseidon } from "../../client/core/proving/eddsa-poseidon.js";
-import {
-  decodeFieldElement,
-  decodePublicKey,
-  decodeSignature,
-} from "../../client/core/proving/proof-codec.js";
-import { bytesPerValue } from "../../client/core/update/quantize.js";
 import type { ArtifactChunk } from "../../proto/generated/fedproof/v1/ArtifactChunk.js";
 import type { CircuitInfo } from "../../proto/generated/fedproof/v1/CircuitInfo.js";
 import type { CoordinatorHandlers } from "../../proto/generated/fedproof/v1/Coordinator.js";
@@ -18,6 +11,13 @@ import type { ProofSetup } from "../../proto/generated/fedproof/v1/ProofSetup.js
 import type { TaskEvent } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import type { UpdateHeader__Output } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
 import { CHUNK_BYTES } from "../../proto/load.js";
+import { verifyPoseidon } from "../../protocol/proving/eddsa-poseidon.js";
+import {
+  decodeFieldElement,
+  decodePublicKey,
+  decodeSignature,
+} from "../../protocol/proving/proof-codec.js";
+import { bytesPerValue } from "../../protocol/update/quantize.js";
 import {
   AlreadyExistsError,
   InvalidArgumentError,

@@ -1,6 +1,6 @@
-import type { DataSchema } from "../../client/core/data/dataset.js";
-import { createModel, type ModelPreset } from "../../client/core/model/presets.js";
-import { encodeModel, getFlatWeights, weightLayout } from "../../client/core/model/weights.js";
+import type { DataSchema } from "../../protocol/data/dataset.js";
+import { createModel, type ModelPreset } from "../../protocol/model/presets.js";
+import { encodeModel, getFlatWeights, weightLayout } from "../../protocol/model/weights.js";
 
 export interface ModelManifest {
   format: "fedproof-model-v1";

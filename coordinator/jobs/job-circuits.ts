@@ -12,15 +12,18 @@ import {
   dataValidityCircuit,
   updateNormCircuit,
 } from "../../circuits/circuit-catalog.js";
-import type { DataValidityParameters } from "../../client/core/proving/data-validity-parameters.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import type { JobSpec } from "../../protocol/job/job-spec.js";
+import {
+  jobVerificationKeyHash,
+  type VerificationKeys,
+} from "../../protocol/provenance/job-vkey-hash.js";
+import type { DataValidityParameters } from "../../protocol/proving/data-validity-parameters.js";
 import {
   type UpdateNormParameters,
   valuesPerElement,
-} from "../../client/core/proving/update-norm-parameters.js";
-import { InvalidArgumentError } from "../../common/errors.js";
-import { jobVerificationKeyHash, type VerificationKeys } from "../chain/job-vkey-hash.js";
+} from "../../protocol/proving/update-norm-parameters.js";
 import type { JobStore } from "../store/job-store.js";
-import type { JobSpec } from "./job-spec.js";
 
 /** Bits of one stored feature value in data-validity records: bytes, like pixels. */
 export const FEATURE_BITS = 8;

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { JobInfo } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummary.js";
+import { parseJobSpec, specHash } from "../../protocol/job/job-spec.js";
 import type { ChainConfig } from "../chain/chain-config.js";
 import { registerJobOnChain } from "../chain/register-job.js";
 import { jobToMessage, roundToMessage } from "../grpc/convert.js";
@@ -16,7 +17,6 @@ import {
   prepareJobCircuits,
   saveJobCircuits,
 } from "./job-circuits.js";
-import { parseJobSpec, specHash } from "./job-spec.js";
 
 export interface JobServiceParameters {
   store: JobStore;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createRng } from "../../client/core/random.js";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { createRng } from "../../protocol/random.js";
 import { adaptClipNorm, updateNoiseMultiplier } from "./adaptive-clipping.js";
 
 describe("adaptClipNorm", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createRng } from "../../client/core/random.js";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { createRng } from "../../protocol/random.js";
 import { updatesFrom } from "../aggregation/test-updates.js";
 import { gaussianMechanism } from "./gaussian-mechanism.js";
 

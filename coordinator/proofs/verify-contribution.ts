@@ -1,18 +1,9 @@
 import type { Groth16Proof, Groth16VerificationKey } from "snarkjs";
-import { toField } from "../../client/core/proving/field.js";
-import {
-  contextValue,
-  DATA_VALIDITY_INDEX,
-  type ProofContextParameters,
-} from "../../client/core/proving/proof-context.js";
-import { computeUpdateCommitment } from "../../client/core/proving/update-commitment.js";
-import {
-  chunkCount,
-  type UpdateNormParameters,
-} from "../../client/core/proving/update-norm-parameters.js";
-import { decodeUpdate } from "../../client/core/update/quantize.js";
 import { FedproofError } from "../../common/errors.js";
-import { batchVerifyGroth16, type Groth16Item } from "./batch-verify-groth16.js";
+import {
+  batchVerifyGroth16,
+  type Groth16Item,
+} from "../../protocol/proofs/batch-verify-groth16.js";
 import {
   ChunkChainError,
   ClipBoundMismatchError,
@@ -24,12 +15,24 @@ import {
   ProofMissingError,
   SchemaMismatchError,
   UnregisteredKeyError,
-} from "./errors.js";
+} from "../../protocol/proofs/errors.js";
 import {
   parseDataValiditySignals,
   parseUpdateNormSignals,
   type UpdateNormSignals,
-} from "./public-signals.js";
+} from "../../protocol/proofs/public-signals.js";
+import { toField } from "../../protocol/proving/field.js";
+import {
+  contextValue,
+  DATA_VALIDITY_INDEX,
+  type ProofContextParameters,
+} from "../../protocol/proving/proof-context.js";
+import { computeUpdateCommitment } from "../../protocol/proving/update-commitment.js";
+import {
+  chunkCount,
+  type UpdateNormParameters,
+} from "../../protocol/proving/update-norm-parameters.js";
+import { decodeUpdate } from "../../protocol/update/quantize.js";
 
 /** A proof as it arrives in an upload header: which circuit, the snarkjs proof, its signals. */
 export interface SubmittedProof {

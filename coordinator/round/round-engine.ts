@@ -2,6 +2,7 @@ import { type ConnectionOptions, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { JobEvent } from "../../proto/generated/fedproof/v1/JobEvent.js";
+import { strategySpecOf } from "../../protocol/job/job-spec.js";
 import { epsilonAfterRounds } from "../aggregation/aggregate-worker.js";
 import { createStrategy } from "../aggregation/create-strategy.js";
 import {
@@ -11,7 +12,6 @@ import {
   enqueueAnchor,
 } from "../chain/anchor-queue.js";
 import { InvalidTransitionError } from "../errors.js";
-import { strategySpecOf } from "../jobs/job-spec.js";
 import type { JobRecord, JobStore, RoundRecord } from "../store/job-store.js";
 import {
   type AggregateJobResult,

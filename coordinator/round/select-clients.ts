@@ -1,4 +1,4 @@
-import { createRng, deriveSeed } from "../../client/core/random.js";
+import { createRng, deriveSeed } from "../../protocol/random.js";
 
 export interface SelectClientsParameters {
   online: readonly string[];

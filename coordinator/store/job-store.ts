@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
+import type { JobSpec } from "../../protocol/job/job-spec.js";
+import type { ProofRecord } from "../../protocol/provenance/round-leaves.js";
 import { InvalidTransitionError, NotFoundError } from "../errors.js";
-import type { JobSpec } from "../jobs/job-spec.js";
 import {
   assertJobTransition,
   assertRoundTransition,
@@ -57,11 +58,7 @@ export interface RoundRecord {
   proofsRejected?: number;
 }
 
-export interface ProofRecord {
-  circuitId: string;
-  proofJson: string;
-  publicSignals: string[];
-}
+export type { ProofRecord };
 
 export interface DeviceMetricsRecord {
   trainLoss: number;

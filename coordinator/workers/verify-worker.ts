@@ -2,13 +2,16 @@ import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bu
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Groth16Proof } from "snarkjs";
-import { schemaBounds } from "../../client/core/proving/dataset-commitment.js";
-import { decodeFieldElement, decodePublicKey } from "../../client/core/proving/proof-codec.js";
-import { quantizedNormBound } from "../../client/core/update/prepare-update.js";
-import { decodeUpdate, squaredNormQuantized } from "../../client/core/update/quantize.js";
+import { ProofMissingError, ProofRejectedError } from "../../protocol/proofs/errors.js";
+import { schemaBounds } from "../../protocol/proving/dataset-commitment.js";
+import { decodeFieldElement, decodePublicKey } from "../../protocol/proving/proof-codec.js";
+import {
+  decodeUpdate,
+  quantizedNormBound,
+  squaredNormQuantized,
+} from "../../protocol/update/quantize.js";
 import { FedproofError } from "../errors.js";
 import { type JobCircuits, loadJobCircuits } from "../jobs/job-circuits.js";
-import { ProofMissingError, ProofRejectedError } from "../proofs/errors.js";
 import {
   type SubmittedProof,
   verifyContribution as verifyContributionProofs,

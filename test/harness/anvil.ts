@@ -11,4 +11,4 @@ export {
   type StartAnvilParameters,
   type StartAnvilReturnType,
   startAnvil,
-} from "../../coordinator/chain/anvil.js";
+} from "../../cli/demo/anvil.js";

@@ -5,14 +5,10 @@
  * are deterministic bytes whose sha256 is the round's model hash.
  */
 import { createHash } from "node:crypto";
-import { type JobSpec, parseJobSpec, specHash } from "../../coordinator/jobs/job-spec.js";
 import type { ArtifactStore } from "../../coordinator/store/artifact-store.js";
-import type {
-  ContributionRecord,
-  JobRecord,
-  JobStore,
-  ProofRecord,
-} from "../../coordinator/store/job-store.js";
+import type { ContributionRecord, JobRecord, JobStore } from "../../coordinator/store/job-store.js";
+import { type JobSpec, parseJobSpec, specHash } from "../../protocol/job/job-spec.js";
+import type { ProofRecord } from "../../protocol/provenance/round-leaves.js";
 
 export interface SeedCompletedRoundsParameters {
   store: JobStore;

@@ -1,9 +1,6 @@
 import type * as grpc from "@grpc/grpc-js";
-import {
-  createFedproofClients,
-  submitUpdate,
-  unary,
-} from "../../client/node/coordinator-client.js";
+import { submitUpdate } from "../../client/node/coordinator-client.js";
+import { createFedproofClients, unary } from "../../proto/clients.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
 import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import type { UpdateHeader } from "../../proto/generated/fedproof/v1/UpdateHeader.js";

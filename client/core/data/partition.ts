@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "../../../common/errors.js";
-import { createRng, type Rng } from "../random.js";
+import { createRng, type Rng } from "../../../protocol/random.js";
 
 /**
  * How a data set is split among simulated devices. IID is the easy baseline; label skew

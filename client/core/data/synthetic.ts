@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from "../../../common/errors.js";
-import { createRng, deriveSeed } from "../random.js";
-import type { Dataset } from "./dataset.js";
+import type { Dataset } from "../../../protocol/data/dataset.js";
+import { createRng, deriveSeed } from "../../../protocol/random.js";
 
 export interface SyntheticDatasetParameters {
   samples: number;

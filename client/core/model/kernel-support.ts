@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import type { ModelPreset } from "./presets.js";
+import type { ModelPreset } from "../../../protocol/model/presets.js";
 
 /**
  * Kernels whose absence stops a preset from training (forward and backward pass). Only the

@@ -1,7 +1,15 @@
 import type { CircuitInput } from "snarkjs";
-import { type CommittedDataset, merkleSiblings, sampledIndices } from "./dataset-commitment.js";
-import { toField } from "./field.js";
-import { contextValue, DATA_VALIDITY_INDEX, type ProofContextParameters } from "./proof-context.js";
+import {
+  type CommittedDataset,
+  merkleSiblings,
+  sampledIndices,
+} from "../../../protocol/proving/dataset-commitment.js";
+import { toField } from "../../../protocol/proving/field.js";
+import {
+  contextValue,
+  DATA_VALIDITY_INDEX,
+  type ProofContextParameters,
+} from "../../../protocol/proving/proof-context.js";
 
 export interface DataValidityInputsParameters {
   dataset: CommittedDataset;

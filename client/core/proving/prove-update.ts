@@ -1,14 +1,22 @@
 import type { CircuitInput } from "snarkjs";
 import { InvalidArgumentError } from "../../../common/errors.js";
-import { poseidonSponge } from "./poseidon.js";
-import { contextValue, type ProofContextParameters } from "./proof-context.js";
-import type { ProofWithSignals, Prover } from "./prove-groth16.js";
-import { chunkCommitment, chunkSalt, chunkSquaredNorm, chunkValues } from "./update-commitment.js";
+import { poseidonSponge } from "../../../protocol/proving/poseidon.js";
+import {
+  contextValue,
+  type ProofContextParameters,
+} from "../../../protocol/proving/proof-context.js";
+import {
+  chunkCommitment,
+  chunkSalt,
+  chunkSquaredNorm,
+  chunkValues,
+} from "../../../protocol/proving/update-commitment.js";
 import {
   checkUpdateNormParameters,
   chunkCount,
   type UpdateNormParameters,
-} from "./update-norm-parameters.js";
+} from "../../../protocol/proving/update-norm-parameters.js";
+import type { ProofWithSignals, Prover } from "./prove-groth16.js";
 
 export interface UpdateNormInputsParameters {
   /** The quantised update, |q_i| ≤ 2^(bits−1) − 1. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../../common/errors.js";
-import { createRng } from "../random.js";
+import { createRng } from "../../../protocol/random.js";
 import { clipL2, l2Norm } from "./clip.js";
 
 function randomVector(seed: number, length: number, magnitude: number): Float32Array {

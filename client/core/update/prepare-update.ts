@@ -1,15 +1,12 @@
-import type { Rng } from "../random.js";
+import type { Rng } from "../../../protocol/random.js";
+import {
+  encodeUpdate,
+  maxQuantized,
+  quantize,
+  quantizedNormBound,
+  squaredNormQuantized,
+} from "../../../protocol/update/quantize.js";
 import { clipL2, l2Norm } from "./clip.js";
-import { encodeUpdate, maxQuantized, quantize, squaredNormQuantized } from "./quantize.js";
-
-/**
- * The bound Σ q² ≤ ⌊(C/scale)²⌋ in quantised units: what the verifier (and the norm
- * circuit) checks. Both sides compute it here so they can never disagree.
- */
-export function quantizedNormBound(clipNorm: number, scale: number): bigint {
-  const ratio = clipNorm / scale;
-  return BigInt(Math.floor(ratio * ratio));
-}
 
 export interface PrepareUpdateParameters {
   delta: Float32Array;

@@ -1,0 +1,172 @@
+import { InvalidArgumentError } from "../../common/errors.js";
+import {
+  checkDataValidityParameters,
+  type DataValidityParameters,
+} from "./data-validity-parameters.js";
+import {
+  type BabyJubjubPublicKey,
+  derivePublicKey,
+  type EddsaPoseidonSignature,
+  signPoseidon,
+} from "./eddsa-poseidon.js";
+import { hashElements, poseidonHash } from "./poseidon.js";
+import { packValues } from "./update-commitment.js";
+
+/**
+ * One record as the DataValidity circuit sees it: integer feature values stored relative to
+ * the schema minimum (value = round(feature·scale) − round(min·scale)), and a label.
+ */
+export interface DatasetRecord {
+  values: readonly bigint[];
+  label: number;
+}
+
+/** How float features map to the circuit's integers. */
+export interface FeatureEncoding {
+  /** Integer units per feature unit (255 for [0, 1] pixels, 1 for raw bytes). */
+  featureScale: number;
+  /** Schema bounds, in feature units. */
+  min: number;
+  max: number;
+}
+
+/** The schema bounds as circuit integers: the public `featureMin`/`featureMax` signals. */
+export function schemaBounds(encoding: FeatureEncoding): {
+  featureMin: bigint;
+  featureMax: bigint;
+} {
+  const { featureScale, min, max } = encoding;
+  if (!(featureScale > 0) || !Number.isFinite(min) || !Number.isFinite(max) || min > max) {
+    throw new InvalidArgumentError(
+      `invalid feature encoding: scale ${featureScale}, range [${min}, ${max}]`,
+    );
+  }
+  // Rounding is monotone, so min ≤ x ≤ max implies round(min·s) ≤ round(x·s) ≤ round(max·s).
+  return {
+    featureMin: BigInt(Math.round(min * featureScale)),
+    featureMax: BigInt(Math.round(max * featureScale)),
+  };
+}
+
+/** Encodes one float record. Values outside the schema stay outside: the proof will refuse them. */
+export function encodeRecord(
+  features: ArrayLike<number>,
+  label: number,
+  encoding: FeatureEncoding,
+): DatasetRecord {
+  const { featureMin } = schemaBounds(encoding);
+  const values: bigint[] = new Array(features.length);
+  for (let i = 0; i < features.length; i++) {
+    values[i] = BigInt(Math.round(features[i] * encoding.featureScale)) - featureMin;
+  }
+  return { values, label };
+}
+
+/** Leaf hash: HashElements([label, packed values...]), as the circuit computes it. */
+export function recordLeaf(record: DatasetRecord, parameters: DataValidityParameters): bigint {
+  if (record.values.length !== parameters.features) {
+    throw new InvalidArgumentError(
+      `a record has ${record.values.length} features, the circuit expects ${parameters.features}`,
+    );
+  }
+  const limit = 1n << BigInt(parameters.featureBits);
+  // A negative or oversized value cannot be packed without ambiguity; map it to one the
+  // circuit's range check rejects, so a bad record still fails at proving time, not here.
+  const values = record.values.map((v) => (v < 0n || v >= limit ? limit - 1n : v));
+  return hashElements([BigInt(record.label), ...packValues(values, parameters.featureBits)]);
+}
+
+/** A Poseidon Merkle tree; unused leaves are 0 and whole empty subtrees hash to `zeros[level]`. */
+export interface MerkleTree {
+  depth: number;
+  /** layers[0] are the leaves actually present; layers[depth] = [root]. */
+  layers: bigint[][];
+  zeros: bigint[];
+  root: bigint;
+}
+
+export function buildMerkleTree(leaves: readonly bigint[], depth: number): MerkleTree {
+  if (leaves.length > 2 ** depth) {
+    throw new InvalidArgumentError(`${leaves.length} records do not fit a tree of depth ${depth}`);
+  }
+  const zeros: bigint[] = [0n];
+  for (let l = 0; l < depth; l++) zeros.push(poseidonHash([zeros[l], zeros[l]]));
+  const layers: bigint[][] = [[...leaves]];
+  for (let l = 0; l < depth; l++) {
+    const below = layers[l];
+    const above: bigint[] = [];
+    for (let i = 0; i < below.length; i += 2) {
+      above.push(poseidonHash([below[i], i + 1 < below.length ? below[i + 1] : zeros[l]]));
+    }
+    layers.push(above);
+  }
+  const root = layers[depth][0] ?? zeros[depth];
+  return { depth, layers, zeros, root };
+}
+
+/** The sibling hashes from leaf `index` up to the root. */
+export function merkleSiblings(tree: MerkleTree, index: number): bigint[] {
+  const siblings: bigint[] = [];
+  let position = index;
+  for (let l = 0; l < tree.depth; l++) {
+    const sibling = position ^ 1;
+    siblings.push(tree.layers[l][sibling] ?? tree.zeros[l]);
+    position >>= 1;
+  }
+  return siblings;
+}
+
+/** Poseidon(root, sampleCount): what the device registers and signs at enrolment. */
+export function datasetCommitment(root: bigint, sampleCount: number): bigint {
+  return poseidonHash([root, BigInt(sampleCount)]);
+}
+
+/** The record indices a context selects: (low 64 bits of Poseidon(context, s)) mod sampleCount. */
+export function sampledIndices(context: bigint, sampleCount: number, samples: number): number[] {
+  if (!Number.isSafeInteger(sampleCount) || sampleCount < 1) {
+    throw new InvalidArgumentError(`sample count must be a positive integer, got ${sampleCount}`);
+  }
+  const indices: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const low = poseidonHash([context, BigInt(s)]) & ((1n << 64n) - 1n);
+    indices.push(Number(low % BigInt(sampleCount)));
+  }
+  return indices;
+}
+
+/** A device's committed, signed dataset: prepared once at enrolment, used every round. */
+export interface CommittedDataset {
+  parameters: DataValidityParameters;
+  records: readonly DatasetRecord[];
+  tree: MerkleTree;
+  sampleCount: number;
+  commitment: bigint;
+  publicKey: BabyJubjubPublicKey;
+  signature: EddsaPoseidonSignature;
+}
+
+export interface CommitDatasetParameters {
+  parameters: DataValidityParameters;
+  records: readonly DatasetRecord[];
+  /** The device's 32-byte Baby Jubjub private key. */
+  privateKey: Uint8Array;
+}
+
+/** Builds the Merkle tree, the commitment and the device's signature over it. */
+export function commitDataset(parameters: CommitDatasetParameters): CommittedDataset {
+  checkDataValidityParameters(parameters.parameters);
+  const { records, privateKey } = parameters;
+  if (records.length === 0) throw new InvalidArgumentError("cannot commit to an empty dataset");
+  const leaves = records.map((r) => recordLeaf(r, parameters.parameters));
+  const tree = buildMerkleTree(leaves, parameters.parameters.depth);
+  const commitment = datasetCommitment(tree.root, records.length);
+  return {
+    parameters: parameters.parameters,
+    records,
+    tree,
+    sampleCount: records.length,
+    commitment,
+    publicKey: derivePublicKey(privateKey),
+    signature: signPoseidon(privateKey, commitment),
+  };
+}

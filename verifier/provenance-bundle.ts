@@ -1,0 +1,375 @@
+/**
+ * A provenance bundle: everything a verifier needs, next to the chain, to re-check a job's rounds
+ * (`fedproof verify --bundle`). It holds the raw contribution fields (device id, key, payout
+ * address, commitment, samples, proofs) from which the anchored leaves are derived
+ * (round-leaves.ts); the derived values and Merkle proofs it also carries are conveniences for
+ * readers and on-chain disputes, and the verifier recomputes rather than trusts them.
+ *
+ * Hashes that live on chain are written as 0x-prefixed bytes32; `updateHash` stays the artifact
+ * store's sha256 name.
+ */
+import type { Groth16VerificationKey } from "snarkjs";
+import { type Address, getAddress, type Hex, isAddress } from "viem";
+import { z } from "zod";
+import { InvalidArgumentError } from "../common/errors.js";
+import { fetchChainId } from "../coordinator/chain/chain-config.js";
+import { createFedproofClients, unary } from "../proto/clients.js";
+import type { JobInfo__Output } from "../proto/generated/fedproof/v1/JobInfo.js";
+import type { RoundProvenance__Output } from "../proto/generated/fedproof/v1/RoundProvenance.js";
+import type { JobSpec } from "../protocol/job/job-spec.js";
+import {
+  jobVerificationKeyHash,
+  type VerificationKeys,
+} from "../protocol/provenance/job-vkey-hash.js";
+import {
+  buildMerkleTree,
+  buildRoundTree,
+  contributionLeaf,
+  creditLeaf,
+  sha256HexToBytes32,
+} from "../protocol/provenance/merkle.js";
+import {
+  type ContributionLeafInput,
+  epsilonMicroOf,
+  leafProofsOf,
+  roundLeaves,
+} from "../protocol/provenance/round-leaves.js";
+
+export const BUNDLE_FORMAT = "fedproof.provenance.v1";
+
+export interface BundleProof {
+  circuitId: string;
+  /** The snarkjs proof object, unchanged. */
+  proof: unknown;
+  publicSignals: string[];
+}
+
+export interface BundleContribution {
+  deviceId: string;
+  /** Hex of the key the device enrolled with ("" when none). */
+  publicKey: string;
+  /**
+   * The payout address given at Join ("" when none); null when the source did not say, in which
+   * case the round's credits cannot be checked.
+   */
+  payoutAddress: string | null;
+  updateHash: string;
+  /** Hex of the Poseidon commitment as stored ("" before proofs existed). */
+  commitment: string;
+  samples: number;
+  proofs: BundleProof[];
+  /** Derived (round-leaves.ts): the anchored bytes32 device id, proof hash and credit account. */
+  deviceIdHash: Hex;
+  proofHash: Hex;
+  creditAccount: Address | null;
+  /** Siblings from this contribution's leaf up to `contributionsRoot`; absent when unknown. */
+  merkleProof?: Hex[];
+}
+
+export interface BundleCredit {
+  account: Address;
+  /** Decimal. */
+  amount: string;
+  /** Siblings from this credit's leaf up to `creditsRoot`. */
+  merkleProof?: Hex[];
+}
+
+export interface BundleRound {
+  round: number;
+  modelHash: Hex;
+  parentHash: Hex;
+  contributionsRoot: Hex;
+  /** Null when payout addresses were unknown to the source. */
+  creditsRoot: Hex | null;
+  contributors: number;
+  /** Decimal; null with `creditsRoot`. */
+  totalCredits: string | null;
+  epsilon: number;
+  /** ε × 10⁶ as anchored, decimal. */
+  epsilonMicro: string;
+  /** "" while the round is not anchored. */
+  anchorTx: string;
+  contributions: BundleContribution[];
+  credits: BundleCredit[];
+}
+
+export interface BundleChain {
+  chainId: number;
+  registry: Address;
+  /** The registry's job id, decimal. */
+  chainJobId: string;
+}
+
+export interface ProvenanceBundle {
+  format: typeof BUNDLE_FORMAT;
+  jobId: string;
+  chain: BundleChain;
+  specHash: Hex;
+  /** The job spec the hash was taken over, when the source has it. */
+  spec?: JobSpec;
+  initialModelHash: Hex;
+  /** jobVerificationKeyHash(verificationKeys): zero when the job runs without proofs. */
+  vkeyHash: Hex;
+  /** By circuit id. */
+  verificationKeys: Record<string, Groth16VerificationKey>;
+  /** Round 1 first. */
+  rounds: BundleRound[];
+}
+
+export interface BuildBundleRoundParameters {
+  round: number;
+  /** sha256 hex, with or without 0x. */
+  modelHash: string;
+  parentHash: string;
+  epsilon: number;
+  anchorTx: string;
+  contributions: readonly (ContributionLeafInput & { updateHash: string })[];
+  /** False when payout addresses are unknown: the credits part is left out (null). */
+  payoutsKnown?: boolean;
+  /** Include per-leaf Merkle proofs (default true). */
+  merkleProofs?: boolean;
+}
+
+/** One round of a bundle from its raw contributions: leaves, roots, and Merkle proofs. */
+export function buildBundleRound(parameters: BuildBundleRoundParameters): BundleRound {
+  const payoutsKnown = parameters.payoutsKnown ?? true;
+  const withProofs = parameters.merkleProofs ?? true;
+  const inputs = parameters.contributions.map((c) => ({
+    ...c,
+    payoutAddress: payoutsKnown ? c.payoutAddress : "",
+  }));
+  const { leaves, contributions, credits } = roundLeaves(inputs);
+  const contributionsTree = buildMerkleTree(contributions.map(contributionLeaf));
+  const round = buildRoundTree({ contributions, credits });
+  const creditsTree = buildMerkleTree(credits.map(creditLeaf));
+  return {
+    round: parameters.round,
+    modelHash: sha256HexToBytes32(parameters.modelHash, `model hash of round ${parameters.round}`),
+    parentHash: sha256HexToBytes32(
+      parameters.parentHash,
+      `parent hash of round ${parameters.round}`,
+    ),
+    contributionsRoot: round.contributionsRoot,
+    creditsRoot: payoutsKnown ? round.creditsRoot : null,
+    contributors: round.contributors,
+    totalCredits: payoutsKnown ? round.totalCredits.toString() : null,
+    epsilon: parameters.epsilon,
+    epsilonMicro: epsilonMicroOf(parameters.epsilon).toString(),
+    anchorTx: parameters.anchorTx,
+    contributions: leaves.map((leaf, index) => ({
+      deviceId: leaf.input.deviceId,
+      publicKey: leaf.input.publicKey,
+      payoutAddress: payoutsKnown ? leaf.input.payoutAddress : null,
+      updateHash: parameters.contributions[index]!.updateHash,
+      commitment: leaf.input.commitment,
+      samples: leaf.input.samples,
+      proofs: leaf.input.proofs.map((p) => ({
+        circuitId: p.circuitId,
+        proof: p.proof,
+        publicSignals: [...p.publicSignals],
+      })),
+      deviceIdHash: leaf.contribution.deviceId,
+      proofHash: leaf.contribution.proofHash,
+      creditAccount: payoutsKnown ? leaf.creditAccount : null,
+      ...(withProofs
+        ? { merkleProof: contributionsTree.proof(contributionLeaf(leaf.contribution)) }
+        : {}),
+    })),
+    credits: payoutsKnown
+      ? credits.map((credit) => ({
+          account: credit.account,
+          amount: credit.amount.toString(),
+          ...(withProofs ? { merkleProof: creditsTree.proof(creditLeaf(credit)) } : {}),
+        }))
+      : [],
+  };
+}
+
+export interface FetchBundleChain {
+  /** Defaults to the registry the coordinator names in JobInfo. */
+  registry?: string;
+  /** Asked from `rpcUrl` when omitted. */
+  chainId?: number;
+  rpcUrl?: string;
+  /** Defaults to the chain job id the coordinator names in JobInfo. */
+  chainJobId?: string;
+}
+
+export interface FetchBundleOptions {
+  verificationKeys?: VerificationKeys;
+  /** gRPC deadline per call; default 30 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * The bundle of a job as the coordinator's public Jobs and Provenance services describe it, with
+ * Merkle proofs computed here from what they returned. When they return no payout addresses, the
+ * credits cannot be checked (the bundle says so with null credit fields).
+ */
+export async function fetchBundleFromCoordinator(
+  address: string,
+  jobId: string,
+  chain: FetchBundleChain,
+  options: FetchBundleOptions = {},
+): Promise<ProvenanceBundle> {
+  const clients = createFedproofClients(address);
+  const deadline = () => ({ deadline: Date.now() + (options.timeoutMs ?? 30_000) });
+  try {
+    const info = await unary<JobInfo__Output>((cb) =>
+      clients.jobs.getJob({ jobId }, deadline(), cb),
+    );
+    const chainJobId = chain.chainJobId ?? info.chainJobId;
+    if (!chainJobId) {
+      throw new InvalidArgumentError(
+        `the coordinator does not say which registry job ${jobId} is: pass its chain job id`,
+      );
+    }
+    const registry = chain.registry || info.registry;
+    if (!registry) {
+      throw new InvalidArgumentError(
+        `the coordinator does not say which registry anchors job ${jobId}: pass the registry address`,
+      );
+    }
+    let chainId = chain.chainId;
+    if (chainId === undefined) {
+      if (!chain.rpcUrl) {
+        throw new InvalidArgumentError("pass the chain id, or an RPC URL to ask for it");
+      }
+      chainId = await fetchChainId(chain.rpcUrl);
+    }
+    const rounds: BundleRound[] = [];
+    const done = new Set(["ROUND_STATE_COMPLETED", "ROUND_STATE_ANCHORED"]);
+    const summaries = [...info.rounds].sort((a, b) => a.round - b.round);
+    for (const summary of summaries) {
+      if (!done.has(String(summary.state)) || !summary.modelHash) break;
+      const provenance = await unary<RoundProvenance__Output>((cb) =>
+        clients.provenance.getRound({ jobId, round: summary.round }, deadline(), cb),
+      );
+      // Older coordinators do not send payout addresses; then credits stay unchecked.
+      const payouts = provenance.contributions.map(
+        (c) => (c as { payoutAddress?: string }).payoutAddress,
+      );
+      const payoutsKnown = payouts.every((payout) => typeof payout === "string");
+      rounds.push(
+        buildBundleRound({
+          round: summary.round,
+          modelHash: summary.modelHash,
+          parentHash: provenance.parentHash || summary.globalModelHash,
+          epsilon: summary.epsilon,
+          anchorTx: provenance.anchorTx || summary.anchorTx,
+          payoutsKnown,
+          contributions: provenance.contributions.map((c, index) => ({
+            deviceId: c.deviceId,
+            publicKey: Buffer.from(c.publicKey ?? []).toString("hex"),
+            payoutAddress: payouts[index] ?? "",
+            commitment: Buffer.from(c.commitment ?? []).toString("hex"),
+            samples: c.samples,
+            updateHash: c.updateHash,
+            proofs: leafProofsOf(c.proofs, c.deviceId),
+          })),
+        }),
+      );
+    }
+    const verificationKeys = { ...(options.verificationKeys ?? {}) };
+    return {
+      format: BUNDLE_FORMAT,
+      jobId,
+      chain: normaliseChain({ chainId, registry: registry as Address, chainJobId }),
+      specHash: sha256HexToBytes32(info.specHash, "spec hash"),
+      initialModelHash: sha256HexToBytes32(info.initialModelHash, "initial model hash"),
+      vkeyHash: jobVerificationKeyHash(verificationKeys),
+      verificationKeys,
+      rounds,
+    };
+  } finally {
+    clients.close();
+  }
+}
+
+export function normaliseChain(chain: BundleChain): BundleChain {
+  if (!isAddress(chain.registry, { strict: false })) {
+    throw new InvalidArgumentError(`registry is not an address: ${chain.registry}`);
+  }
+  return {
+    chainId: chain.chainId,
+    registry: getAddress(chain.registry),
+    chainJobId: chain.chainJobId,
+  };
+}
+
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "a 0x-prefixed 32-byte hex string");
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address");
+const decimal = z.string().regex(/^[0-9]+$/, "a decimal integer");
+
+const bundleSchema = z.object({
+  format: z.literal(BUNDLE_FORMAT),
+  jobId: z.string(),
+  chain: z.object({
+    chainId: z.number().int().positive(),
+    registry: address,
+    chainJobId: decimal,
+  }),
+  specHash: hex32,
+  spec: z.unknown().optional(),
+  initialModelHash: hex32,
+  vkeyHash: hex32,
+  verificationKeys: z.record(z.string(), z.looseObject({ IC: z.array(z.array(z.string())) })),
+  rounds: z.array(
+    z.object({
+      round: z.number().int().positive(),
+      modelHash: hex32,
+      parentHash: hex32,
+      contributionsRoot: hex32,
+      creditsRoot: hex32.nullable(),
+      contributors: z.number().int().min(0),
+      totalCredits: decimal.nullable(),
+      epsilon: z.number(),
+      epsilonMicro: decimal,
+      anchorTx: z.string(),
+      contributions: z.array(
+        z.object({
+          deviceId: z.string().min(1),
+          publicKey: z.string(),
+          payoutAddress: z.string().nullable(),
+          updateHash: z.string(),
+          commitment: z.string(),
+          samples: z.number().int().min(0),
+          proofs: z.array(
+            z.object({
+              circuitId: z.string(),
+              proof: z.unknown(),
+              publicSignals: z.array(z.string()),
+            }),
+          ),
+          deviceIdHash: hex32,
+          proofHash: hex32,
+          creditAccount: address.nullable(),
+          merkleProof: z.array(hex32).optional(),
+        }),
+      ),
+      credits: z.array(
+        z.object({
+          account: address,
+          amount: decimal,
+          merkleProof: z.array(hex32).optional(),
+        }),
+      ),
+    }),
+  ),
+});
+
+export class BundleFormatError extends InvalidArgumentError {
+  override name = "BundleFormatError";
+}
+
+/** Checks the shape of an untrusted bundle (a file a verifier was handed), naming the bad field. */
+export function parseProvenanceBundle(value: unknown): ProvenanceBundle {
+  const result = bundleSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = ["bundle", ...issue.path.map(String)].join(".");
+    throw new BundleFormatError(`not a provenance bundle: ${field}: ${issue.message}`);
+  }
+  // The spec stays as written: the verifier hashes it, and re-parsing could change it.
+  return result.data as unknown as ProvenanceBundle;
+}

@@ -5,26 +5,46 @@
  *   npx tsx benchmarks/proofs.ts                    # 1k, 4k, 16k, 64k at 16 and 8 bits
  *   npx tsx benchmarks/proofs.ts --quick            # 1k and 4k only
  *   npx tsx benchmarks/proofs.ts --sizes 1024,16384 --bits 16
+ *   npx tsx benchmarks/proofs.ts --data-validity    # only the DataValidity table (k, attesters),
+ *                                                   # merged into the existing proofs.json
  *
  * Writes benchmarks/results/proofs.json and proofs.md (proofs-quick.* with --quick). Builds (and caches) the production
  * chunk circuits with the INSECURE development setup: the costs are the same as with a
  * ceremony key; the keys are not fit for production.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as snarkjs from "snarkjs";
 import { buildCircuits, type CircuitArtifacts } from "../circuits/build.js";
-import { TEST_CIRCUITS, updateNormCircuit } from "../circuits/circuit-catalog.js";
+import { type CircuitSpec, TEST_CIRCUITS, updateNormCircuit } from "../circuits/circuit-catalog.js";
+import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
 import type { ProofWithSignals } from "../client/core/proving/prove-groth16.js";
 import { proveUpdate, updateNormInputs } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { createWorkerProver } from "../client/node/prove-worker.js";
 import { verifyContribution } from "../coordinator/proofs/verify-contribution.js";
 import { batchVerifyGroth16 } from "../protocol/proofs/batch-verify-groth16.js";
+import { attestDataset, buildAttesterSet } from "../protocol/proving/attester-set.js";
+import { DEFAULT_ATTESTER_DEPTH } from "../protocol/proving/data-validity-parameters.js";
+import { commitDataset, encodeRecord } from "../protocol/proving/dataset-commitment.js";
+import { derivePublicKey } from "../protocol/proving/eddsa-poseidon.js";
+import { spotCheckSoundnessError } from "../protocol/proving/spot-check.js";
 import { computeUpdateCommitment } from "../protocol/proving/update-commitment.js";
 import { encodeUpdate } from "../protocol/update/quantize.js";
-import { type FigureValue, isQuick, option, round, secondsSince, writeResults } from "./harness.js";
+import {
+  currentCommand,
+  type FigureValue,
+  isQuick,
+  machineInfo,
+  option,
+  RESULTS_DIRECTORY,
+  type ResultTable,
+  renderTable,
+  round,
+  secondsSince,
+  writeResults,
+} from "./harness.js";
 
 const quick = isQuick();
 const bitWidths = option("bits", "16,8").split(",").map(Number);
@@ -37,6 +57,7 @@ const context = {
   round: 1,
   globalModelHash: "ab".repeat(32),
   deviceId: "bench-device",
+  roundSeed: "5e".repeat(32),
 };
 
 /** A deterministic update using the whole value range. */
@@ -212,12 +233,194 @@ async function batchVerification(): Promise<{
   };
 }
 
+/** Spot checks measured: the default k = 8, the test circuits' 2, and 16. */
+const SPOT_CHECKS = [2, 8, 16];
+/** Invalid fraction the soundness column is quoted at. */
+const INVALID_FRACTION = 0.5;
+
+interface DataValidityResult {
+  id: string;
+  samples: number;
+  attesterDepth: number;
+  constraints: number;
+  domainPower: number;
+  zkeyMB: number;
+  setupSeconds: number;
+  proveSeconds: number;
+  /** (1 − f)^k at f = INVALID_FRACTION: the chance one round misses every bad record. */
+  soundnessError: number;
+}
+
+/**
+ * DataValidity cost by spot-check count k, without (attesterDepth 0) and with an attester
+ * check (depth 10: 1,024 keys), on the test record shape (depth-6 tree, 8 byte features): the
+ * per-record part of the cost grows with features and depth (see circuit-catalog.ts), the
+ * attester part is fixed. Attested circuits are proven in attested mode.
+ */
+async function measureDataValidity(): Promise<DataValidityResult[]> {
+  const shape = TEST_CIRCUITS.dataValidity;
+  const encoding = { featureScale: 255, min: 0, max: 1 };
+  const attesterKey = new Uint8Array(32).fill(21);
+  const attesters = buildAttesterSet({
+    keys: [attesterKey, ...[22, 23, 24].map((b) => new Uint8Array(32).fill(b))].map(
+      derivePublicKey,
+    ),
+    depth: DEFAULT_ATTESTER_DEPTH,
+  });
+  const results: DataValidityResult[] = [];
+  for (const samples of SPOT_CHECKS) {
+    for (const attesterDepth of [0, DEFAULT_ATTESTER_DEPTH]) {
+      const spec = { ...shape, samples, attesterDepth } as const satisfies CircuitSpec;
+      const { circuits } = await buildCircuits({ dev: true, circuits: [spec] });
+      const circuit = circuits[0]!;
+      const records = Array.from({ length: 64 }, (_, i) =>
+        encodeRecord(
+          Array.from({ length: shape.features }, (_, f) => ((i * 31 + f * 17) % 256) / 255),
+          i % 10,
+          encoding,
+        ),
+      );
+      const plain = commitDataset({
+        parameters: spec,
+        records,
+        privateKey: new Uint8Array(32).fill(5),
+      });
+      const dataset = {
+        ...plain,
+        attestation: attestDataset({
+          privateKey: attesterKey,
+          root: plain.tree.root,
+          sampleCount: plain.sampleCount,
+        }),
+      };
+      const { input } = dataValidityInputs({
+        dataset,
+        context,
+        minSamples: 1,
+        featureMin: 0n,
+        featureMax: 255n,
+        classes: 10,
+        attesterSet: attesterDepth > 0 ? attesters : undefined,
+      });
+      const prover = await createWorkerProver({
+        wasm: circuit.wasmPath,
+        zkey: circuit.zkeyPath,
+      });
+      let proveSeconds: number;
+      try {
+        await prover.prove(input); // warm-up: curve and thread pool
+        const started = performance.now();
+        await prover.prove(input);
+        proveSeconds = secondsSince(started);
+      } finally {
+        await prover.close();
+      }
+      const result: DataValidityResult = {
+        id: circuit.id,
+        samples,
+        attesterDepth,
+        constraints: circuit.constraints,
+        domainPower: circuit.domainPower,
+        zkeyMB: round(circuit.zkeyBytes / 2 ** 20, 1),
+        setupSeconds: round(circuit.setupSeconds, 1),
+        proveSeconds: round(proveSeconds, 2),
+        soundnessError: spotCheckSoundnessError(samples, INVALID_FRACTION),
+      };
+      results.push(result);
+      process.stdout.write(
+        `${circuit.id}: ${circuit.constraints} constraints, proven in ${result.proveSeconds} s\n`,
+      );
+    }
+  }
+  return results;
+}
+
+function dataValiditySummary(results: readonly DataValidityResult[]): Record<string, FigureValue> {
+  const summary: Record<string, FigureValue> = {};
+  for (const k of SPOT_CHECKS) {
+    const plain = results.find((r) => r.samples === k && r.attesterDepth === 0);
+    const attested = results.find((r) => r.samples === k && r.attesterDepth > 0);
+    summary[`dataValidityK${k}Constraints`] = plain?.constraints ?? null;
+    summary[`dataValidityK${k}AttestedConstraints`] = attested?.constraints ?? null;
+    summary[`dataValidityK${k}ProveSeconds`] = plain?.proveSeconds ?? null;
+    summary[`dataValidityK${k}AttestedProveSeconds`] = attested?.proveSeconds ?? null;
+    summary[`spotCheckErrorK${k}`] = spotCheckSoundnessError(k, INVALID_FRACTION);
+  }
+  return summary;
+}
+
+function dataValidityTable(results: readonly DataValidityResult[]): ResultTable {
+  return {
+    title: "DataValidity by spot checks k and attester check (test record shape)",
+    columns: [
+      "k",
+      "attester depth",
+      "constraints",
+      "domain",
+      "key MB",
+      "prove s",
+      `error at f = ${INVALID_FRACTION}`,
+    ],
+    rows: results.map((r) => [
+      r.samples,
+      r.attesterDepth,
+      r.constraints,
+      `2^${r.domainPower}`,
+      r.zkeyMB,
+      r.proveSeconds,
+      `1/${Math.round(1 / r.soundnessError)}`,
+    ]),
+    note: "Depth-6 record tree, 8 byte features per record, one worker thread, development keys. Attester depth 0 = no attester check compiled (self-attested only); 10 = up to 1,024 attester keys, proven in attested mode. Error = (1 − f)^k, the chance one round's k records all miss a fraction f of bad records.",
+  };
+}
+
+/**
+ * `--data-validity`: measures only the DataValidity table and merges it into the existing
+ * proofs.json (summary figures added, every other figure kept) and proofs.md.
+ */
+async function mainDataValidity(): Promise<void> {
+  const results = await measureDataValidity();
+  const name = quick ? "proofs-quick" : "proofs";
+  const jsonPath = join(RESULTS_DIRECTORY, `${name}.json`);
+  const markdownPath = join(RESULTS_DIRECTORY, `${name}.md`);
+  const existing = existsSync(jsonPath)
+    ? (JSON.parse(readFileSync(jsonPath, "utf8")) as Record<string, unknown>)
+    : { name };
+  const merged = {
+    ...existing,
+    summary: {
+      ...((existing.summary as Record<string, FigureValue> | undefined) ?? {}),
+      ...dataValiditySummary(results),
+    },
+    dataValidity: {
+      date: new Date().toISOString(),
+      command: currentCommand(),
+      machine: machineInfo(),
+      invalidFraction: INVALID_FRACTION,
+      circuits: results,
+    },
+  };
+  writeFileSync(jsonPath, `${JSON.stringify(merged, null, 2)}\n`);
+  const table = renderTable(dataValidityTable(results));
+  const markdown = existsSync(markdownPath) ? readFileSync(markdownPath, "utf8") : "";
+  const heading = `## ${dataValidityTable(results).title}`;
+  const start = markdown.indexOf(heading);
+  const end = start < 0 ? -1 : markdown.indexOf("\n## ", start + heading.length);
+  const updated =
+    start < 0
+      ? `${markdown.trimEnd()}\n\n${table}`
+      : `${markdown.slice(0, start)}${table}${end < 0 ? "" : markdown.slice(end + 1)}`;
+  writeFileSync(markdownPath, updated);
+  process.stdout.write(`${table}\nmerged into ${jsonPath} and ${markdownPath}\n`);
+}
+
 async function main(): Promise<void> {
   const dev = await developmentSetup();
   process.stdout.write(`development setup of the test circuits: ${dev.seconds.toFixed(1)} s\n`);
   const measured: { circuit: CircuitArtifacts; results: SizeResult[] }[] = [];
   for (const bits of bitWidths) measured.push(await measureBits(bits));
   const batch = await batchVerification();
+  const dataValidity = await measureDataValidity();
 
   const at = (bits: number) =>
     measured.find((m) => m.circuit.spec.kind === "update-norm" && m.circuit.spec.bits === bits);
@@ -246,6 +449,7 @@ async function main(): Promise<void> {
     provingKeyMB: round(Math.max(...measured.map((m) => m.circuit.zkeyBytes)) / 2 ** 20, 1),
     batchVerifySpeedup: round(batch.speedup, 2),
     devSetupSeconds: round(dev.seconds, 1),
+    ...dataValiditySummary(dataValidity),
   };
   const circuitRow = (c: CircuitArtifacts): (string | number)[] => [
     c.id,
@@ -273,6 +477,7 @@ async function main(): Promise<void> {
         insecureDevelopmentKey: c.insecure,
       })),
       batchVerification: batch,
+      dataValidity: { invalidFraction: INVALID_FRACTION, circuits: dataValidity },
       developmentSetup: {
         seconds: dev.seconds,
         circuits: dev.circuits.map((c) => ({
@@ -314,6 +519,7 @@ async function main(): Promise<void> {
         rows: [...measured.map((m) => circuitRow(m.circuit)), ...dev.circuits.map(circuitRow)],
         note: "Setup = snarkjs zkey new + one beacon contribution on the development powers of tau; the ptau itself is built once per power and cached.",
       },
+      dataValidityTable(dataValidity),
       {
         title: `Verifying ${batch.proofs} proofs`,
         columns: ["method", "total ms", "per proof ms"],
@@ -335,7 +541,8 @@ async function main(): Promise<void> {
 }
 
 try {
-  await main();
+  if (process.argv.includes("--data-validity")) await mainDataValidity();
+  else await main();
 } finally {
   await releaseSnarkjsThreads();
 }

@@ -54,7 +54,13 @@ describe("production setup with a ceremony", () => {
       wasm: readFileSync(second.wasmPath),
       zkey: readFileSync(second.zkeyPath),
     });
-    const context = { jobId: "j", round: 0, globalModelHash: "00".repeat(32), deviceId: "d" };
+    const context = {
+      jobId: "j",
+      round: 0,
+      globalModelHash: "00".repeat(32),
+      deviceId: "d",
+      roundSeed: "00".repeat(32),
+    };
     const { proofs } = await proveUpdate({
       q: new Int32Array([1, -2, 3]),
       circuit: { n: 64, bits: 16 },

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { DATA_VALIDITY_SIGNAL_NAMES } from "../protocol/proofs/public-signals.js";
 import { valuesPerElement } from "../protocol/proving/update-norm-parameters.js";
 import {
   circuitName,
+  dataValidityCircuit,
   estimateUpdateNormConstraints,
   mainSource,
   productionChunkSize,
@@ -30,7 +32,39 @@ describe("circuit catalog", () => {
 
   it("names circuits by every compile-time parameter", () => {
     expect(circuitName(TEST_CIRCUITS.updateNorm)).toBe("update-norm-n64-b16");
-    expect(circuitName(TEST_CIRCUITS.dataValidity)).toBe("data-validity-d6-f8-k2-fb8-lb8");
+    expect(circuitName(TEST_CIRCUITS.dataValidity)).toBe("data-validity-d6-f8-k2-fb8-lb8-ad2");
+    // A circuit without an attester check keeps the name it had before attesters existed.
+    expect(circuitName({ ...TEST_CIRCUITS.dataValidity, attesterDepth: 0 })).toBe(
+      "data-validity-d6-f8-k2-fb8-lb8",
+    );
     expect(mainSource(TEST_CIRCUITS.updateNorm)).toContain("UpdateNormChunk(64, 16)");
+    expect(mainSource(TEST_CIRCUITS.dataValidity)).toContain("DataValidity(6, 8, 2, 8, 8, 2)");
+  });
+
+  it("declares the DataValidity public inputs in the order the signal decoder reads them", () => {
+    expect(mainSource(TEST_CIRCUITS.dataValidity)).toContain(
+      `{public [${DATA_VALIDITY_SIGNAL_NAMES.join(", ")}]}`,
+    );
+    // Appended, never inserted: readers of the first nine signals keep their indices.
+    expect(DATA_VALIDITY_SIGNAL_NAMES.slice(0, 9)).toEqual([
+      "context",
+      "datasetCommitment",
+      "sampleCount",
+      "minSamples",
+      "featureMin",
+      "featureMax",
+      "classes",
+      "publicKeyX",
+      "publicKeyY",
+    ]);
+    expect(DATA_VALIDITY_SIGNAL_NAMES.slice(9)).toEqual(["attesterRoot", "jobScope", "nullifier"]);
+  });
+
+  it("opens eight records by default and builds no attester check unless asked", () => {
+    const spec = dataValidityCircuit({ features: 784 });
+    expect(spec).toMatchObject({ samples: 8, attesterDepth: 0, depth: 16 });
+    expect(dataValidityCircuit({ features: 16, attesterDepth: 10 })).toMatchObject({
+      attesterDepth: 10,
+    });
   });
 });

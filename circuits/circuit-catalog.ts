@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "../common/errors.js";
+import { DATA_VALIDITY_SIGNAL_NAMES } from "../protocol/proofs/public-signals.js";
 import type { DataValidityParameters } from "../protocol/proving/data-validity-parameters.js";
 import { checkDataValidityParameters } from "../protocol/proving/data-validity-parameters.js";
 import {
@@ -15,7 +16,8 @@ export type CircuitSpec =
 /** Human-readable, parameter-complete name, e.g. `update-norm-n3345-b16`. */
 export function circuitName(spec: CircuitSpec): string {
   if (spec.kind === "update-norm") return `update-norm-n${spec.n}-b${spec.bits}`;
-  return `data-validity-d${spec.depth}-f${spec.features}-k${spec.samples}-fb${spec.featureBits}-lb${spec.labelBits}`;
+  const attesters = spec.attesterDepth > 0 ? `-ad${spec.attesterDepth}` : "";
+  return `data-validity-d${spec.depth}-f${spec.features}-k${spec.samples}-fb${spec.featureBits}-lb${spec.labelBits}${attesters}`;
 }
 
 /** The circom `main` for a spec; the template sources are included from `circuits/`. */
@@ -33,8 +35,8 @@ export function mainSource(spec: CircuitSpec): string {
   return [
     "pragma circom 2.1.0;",
     'include "data-validity.circom";',
-    "component main {public [context, datasetCommitment, sampleCount, minSamples, featureMin, featureMax, classes, publicKeyX, publicKeyY]} = " +
-      `DataValidity(${spec.depth}, ${spec.features}, ${spec.samples}, ${spec.featureBits}, ${spec.labelBits});`,
+    `component main {public [${DATA_VALIDITY_SIGNAL_NAMES.join(", ")}]} = ` +
+      `DataValidity(${spec.depth}, ${spec.features}, ${spec.samples}, ${spec.featureBits}, ${spec.labelBits}, ${spec.attesterDepth});`,
     "",
   ].join("\n");
 }
@@ -87,6 +89,13 @@ export function updateNormCircuit(bits: number): CircuitSpec {
   return { kind: "update-norm", n: productionChunkSize(bits), bits };
 }
 
+/**
+ * Records a DataValidity proof opens by default: at k = 8 a dataset with half its records
+ * invalid passes one round with probability (1/2)^8 = 1/256 (see spotCheckSoundnessError and
+ * circuits/README.md for the table).
+ */
+export const DEFAULT_SPOT_CHECKS = 8;
+
 export interface DataValidityCircuitOptions {
   /** Features per record (the product of the schema's feature shape). */
   features: number;
@@ -94,25 +103,35 @@ export interface DataValidityCircuitOptions {
   featureBits?: number;
   /** log2 of the most records a device may commit to; default 16 (65,536). */
   depth?: number;
-  /** Records opened per round; default 2. */
+  /** Records opened per round (k); default DEFAULT_SPOT_CHECKS = 8. */
   samples?: number;
   /** Default 8 (up to 256 classes). */
   labelBits?: number;
+  /**
+   * Attester tree depth; default 0 (no attester check, self-attested data only). Jobs that
+   * name attesters use DEFAULT_ATTESTER_DEPTH (10) or the depth their set needs.
+   */
+  attesterDepth?: number;
 }
 
 /**
- * The DataValidity circuit for a record shape. Its size is k·(2·featureBits·features +
- * ~1,900 + 244·depth) + ~5,200 constraints (the EdDSA check), so Fashion-MNIST's 784 byte
- * features at k = 2 and depth 16 make ~40k constraints, a 2^16 domain like the chunk circuits.
+ * The DataValidity circuit for a record shape. Its size is about
+ * k·(2·featureBits·features + 1,100 + 243·depth + 612·(sponge blocks of the leaf − ½)) + 4,760
+ * (the device's EdDSA check, the nullifier, the count and schema checks), plus
+ * 4,450 + 243·attesterDepth with an attester check (measured: benchmarks/proofs.ts
+ * --data-validity). Fashion-MNIST's 784 byte features at depth 16 cost ~18.5k constraints per
+ * opened record: k = 2 fits a 2^16 domain, the default k = 8 (~153k) needs 2^18. Narrow
+ * records (tabular, sensor readings) stay small at any k.
  */
 export function dataValidityCircuit(options: DataValidityCircuitOptions): CircuitSpec {
   return {
     kind: "data-validity",
     depth: options.depth ?? 16,
     features: options.features,
-    samples: options.samples ?? 2,
+    samples: options.samples ?? DEFAULT_SPOT_CHECKS,
     featureBits: options.featureBits ?? 8,
     labelBits: options.labelBits ?? 8,
+    attesterDepth: options.attesterDepth ?? 0,
   };
 }
 
@@ -126,5 +145,6 @@ export const TEST_CIRCUITS = {
     samples: 2,
     featureBits: 8,
     labelBits: 8,
+    attesterDepth: 2,
   },
 } as const satisfies Record<string, CircuitSpec>;

@@ -1,4 +1,7 @@
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as snarkjs from "snarkjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
 import {
@@ -9,6 +12,7 @@ import {
 } from "../client/core/proving/prove-groth16.js";
 import { proveUpdate } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
+import { InvalidArgumentError } from "../common/errors.js";
 import {
   type VerifyContributionParameters,
   verifyContribution,
@@ -21,19 +25,34 @@ import {
   UnregisteredKeyError,
 } from "../protocol/proofs/errors.js";
 import {
+  DATA_VALIDITY_SIGNAL_INDEX,
+  parseDataValiditySignals,
+} from "../protocol/proofs/public-signals.js";
+import {
+  type AttesterSet,
+  attestDataset,
+  attesterMembership,
+  attesterRootOf,
+  buildAttesterSet,
+} from "../protocol/proving/attester-set.js";
+import {
   type CommittedDataset,
   commitDataset,
   type DatasetRecord,
+  datasetNullifier,
   encodeRecord,
   schemaBounds,
 } from "../protocol/proving/dataset-commitment.js";
 import { derivePublicKey, signPoseidon } from "../protocol/proving/eddsa-poseidon.js";
+import { idToField } from "../protocol/proving/field.js";
 import { encodeUpdate } from "../protocol/update/quantize.js";
 import type { CircuitArtifacts } from "./build.js";
-import { TEST_CIRCUITS } from "./circuit-catalog.js";
+import { type CircuitSpec, circuitName, mainSource, TEST_CIRCUITS } from "./circuit-catalog.js";
+import { compileCircuit } from "./compile-circuit.js";
 import { testCircuits } from "./test-circuits.js";
 
-// Real DataValidity circuit: depth-6 tree, 8 features of 8 bits, k = 2 sampled records.
+// Real DataValidity circuit: depth-6 tree, 8 features of 8 bits, k = 2 sampled records, an
+// attester tree of depth 2.
 const SHAPE = TEST_CIRCUITS.dataValidity;
 const encoding = { featureScale: 255, min: 0, max: 200 / 255 }; // integer bounds [0, 200]
 const { featureMin, featureMax } = schemaBounds(encoding);
@@ -44,6 +63,7 @@ const context = {
   round: 2,
   globalModelHash: "12".repeat(32),
   deviceId: "device-a",
+  roundSeed: "5e".repeat(32),
 };
 const deviceKey = new Uint8Array(32).fill(7);
 const otherKey = new Uint8Array(32).fill(9);
@@ -69,20 +89,28 @@ const q = Int32Array.from({ length: 40 }, (_, i) => (i % 9) - 4);
 const salt = 42n;
 const c2 = 1000n;
 
-function proveData(
+function dataInputs(
   d: CommittedDataset,
   ctx = context,
-  overrides: { minSamples?: number; classes?: number } = {},
+  overrides: { minSamples?: number; classes?: number; attesterSet?: AttesterSet } = {},
 ) {
-  const { input } = dataValidityInputs({
+  return dataValidityInputs({
     dataset: d,
     context: ctx,
     minSamples: overrides.minSamples ?? MIN_SAMPLES,
     featureMin,
     featureMax,
     classes: overrides.classes ?? CLASSES,
+    attesterSet: overrides.attesterSet,
   });
-  return dataProver(input);
+}
+
+function proveData(
+  d: CommittedDataset,
+  ctx = context,
+  overrides: { minSamples?: number; classes?: number; attesterSet?: AttesterSet } = {},
+) {
+  return dataProver(dataInputs(d, ctx, overrides).input);
 }
 
 function parameters(
@@ -248,5 +276,230 @@ describe("DataValidity circuit", () => {
         parameters({ proofs: updateProofs.map((x) => ({ circuitId: updateCircuit.id, ...x })) }),
       ),
     ).rejects.toThrow(ProofMissingError);
+  });
+});
+
+// The job trusts three sensors; a fourth key is a stranger with the same kind of key.
+const attesterKeys = [11, 12, 13].map((b) => new Uint8Array(32).fill(b));
+const strangerKey = new Uint8Array(32).fill(14);
+const attesters = buildAttesterSet({
+  keys: attesterKeys.map(derivePublicKey),
+  depth: TEST_CIRCUITS.dataValidity.attesterDepth,
+});
+
+/** A dataset of `count` records, attested by `attester` over `attested` (root, count). */
+function attested(count: number, attester: Uint8Array, privateKey = deviceKey): CommittedDataset {
+  const plain = commitDataset({ parameters: SHAPE, records: records(count), privateKey });
+  const attestation = attestDataset({
+    privateKey: attester,
+    root: plain.tree.root,
+    sampleCount: plain.sampleCount,
+  });
+  return commitDataset({ parameters: SHAPE, records: records(count), privateKey, attestation });
+}
+
+const verify = (signals: readonly string[], proof: ProofWithSignals["proof"]) =>
+  snarkjs.groth16.verify(dataCircuit.verificationKey, [...signals], proof);
+
+describe("DataValidity with attested data", () => {
+  it("proves a dataset attested by a key of the job's set, without naming the key", async () => {
+    const d = attested(40, attesterKeys[1]!);
+    const { publicSignals, signals } = dataInputs(d, context, { attesterSet: attesters });
+    const proof = await proveData(d, context, { attesterSet: attesters });
+    expect(proof.publicSignals).toEqual(publicSignals);
+    expect(await verify(proof.publicSignals, proof.proof)).toBe(true);
+    const parsed = parseDataValiditySignals(proof.publicSignals);
+    expect(parsed).toEqual(signals);
+    expect(parsed.attesterRoot).toBe(attesters.root);
+    // Nothing public names the attester: its key and path are private inputs.
+    for (const key of attesters.keys) {
+      expect(proof.publicSignals).not.toContain(key.x.toString());
+      expect(proof.publicSignals).not.toContain(key.y.toString());
+    }
+    // The old signals keep their positions.
+    expect(proof.publicSignals[0]).toBe(parsed.context.toString());
+    expect(proof.publicSignals[2]).toBe("40");
+  });
+
+  it("cannot prove a dataset signed by a key outside the attester set", async () => {
+    const d = attested(40, strangerKey);
+    // The device-side helper refuses first …
+    expect(() => dataInputs(d, context, { attesterSet: attesters })).toThrow(InvalidArgumentError);
+    // … and a witness built against a set that includes the stranger has no path to the
+    // job's root, so no proof exists for the job's attesterRoot.
+    const withStranger = buildAttesterSet({
+      keys: [...attesters.keys, derivePublicKey(strangerKey)],
+      depth: attesters.depth,
+    });
+    expect(
+      attesterRootOf(
+        d.attestation!.publicKey,
+        attesterMembership(withStranger, d.attestation!.publicKey),
+      ),
+    ).toBe(withStranger.root);
+    const { input } = dataInputs(d, context, { attesterSet: withStranger });
+    await expect(dataProver({ ...input, attesterRoot: attesters.root.toString() })).rejects.toThrow(
+      ProofGenerationError,
+    );
+  });
+
+  it("cannot prove when the attester signed another count, or the device padded the dataset", async () => {
+    const honest = commitDataset({
+      parameters: SHAPE,
+      records: records(40),
+      privateKey: deviceKey,
+    });
+    // The attester vouched for 32 records under this root; the device claims 40.
+    const otherCount = attestDataset({
+      privateKey: attesterKeys[0]!,
+      root: honest.tree.root,
+      sampleCount: 32,
+    });
+    expect(() =>
+      commitDataset({
+        parameters: SHAPE,
+        records: records(40),
+        privateKey: deviceKey,
+        attestation: otherCount,
+      }),
+    ).toThrow(InvalidArgumentError);
+    await expect(
+      proveData({ ...honest, attestation: otherCount }, context, { attesterSet: attesters }),
+    ).rejects.toThrow(ProofGenerationError);
+
+    // Attested 40 records; the device appends 8 of its own to weigh more.
+    const attested40 = attested(40, attesterKeys[0]!);
+    const padded = commitDataset({
+      parameters: SHAPE,
+      records: records(48),
+      privateKey: deviceKey,
+    });
+    await expect(
+      proveData({ ...padded, attestation: attested40.attestation }, context, {
+        attesterSet: attesters,
+      }),
+    ).rejects.toThrow(ProofGenerationError);
+  });
+
+  it("proves self-attested data on the same circuit with attesterRoot = 0", async () => {
+    const signals = parseDataValiditySignals(dataProof.publicSignals);
+    expect(signals.attesterRoot).toBe(0n);
+    expect(await verify(dataProof.publicSignals, dataProof.proof)).toBe(true);
+    // A dataset carrying an attestation still proves self-attested when the job names no set.
+    const d = attested(40, attesterKeys[2]!);
+    const proof = await proveData(d);
+    expect(parseDataValiditySignals(proof.publicSignals).attesterRoot).toBe(0n);
+  });
+
+  it("lets a failed attestation through only as attesterRoot = 0, which a job with attesters refuses", async () => {
+    const d = attested(40, strangerKey);
+    const withStranger = buildAttesterSet({
+      keys: [...attesters.keys, derivePublicKey(strangerKey)],
+      depth: attesters.depth,
+    });
+    const { input, publicSignals } = dataInputs(d, context, { attesterSet: withStranger });
+    // Dropping the root to 0 switches the checks off: the proof exists …
+    const proof = await dataProver({ ...input, attesterRoot: "0" });
+    const root = DATA_VALIDITY_SIGNAL_INDEX.attesterRoot;
+    expect(proof.publicSignals[root]).toBe("0");
+    expect(await verify(proof.publicSignals, proof.proof)).toBe(true);
+    // … but it says "self-attested" and cannot be shown as attested by any set: with the job's
+    // root (or the stranger's set's) in its place, the proof does not verify.
+    for (const claimed of [attesters.root, withStranger.root]) {
+      const relabelled = proof.publicSignals.map((v, i) => (i === root ? claimed.toString() : v));
+      expect(await verify(relabelled, proof.proof)).toBe(false);
+    }
+    expect(publicSignals[root]).toBe(withStranger.root.toString());
+  });
+
+  it("exposes the per-job nullifier of the dataset, the same under every device key", async () => {
+    const d = attested(40, attesterKeys[0]!);
+    const sybil = attested(40, attesterKeys[0]!, otherKey);
+    const otherJob = { ...context, jobId: "job-other" };
+    const [a, b, c] = await Promise.all([
+      proveData(d, context, { attesterSet: attesters }),
+      proveData(sybil, { ...context, deviceId: "device-b" }, { attesterSet: attesters }),
+      proveData(d, otherJob, { attesterSet: attesters }),
+    ]);
+    const nullifier = (p: ProofWithSignals) => parseDataValiditySignals(p.publicSignals).nullifier;
+    const expected = datasetNullifier(idToField(context.jobId), d.tree.root, d.sampleCount);
+    expect(nullifier(a)).toBe(expected);
+    expect(parseDataValiditySignals(a.publicSignals).jobScope).toBe(idToField(context.jobId));
+    // Another key, another device id, the same attested dataset: the same nullifier.
+    expect(nullifier(b)).toBe(expected);
+    // Another job: another nullifier.
+    expect(nullifier(c)).toBe(datasetNullifier(idToField("job-other"), d.tree.root, 40));
+    expect(nullifier(c)).not.toBe(expected);
+    // The nullifier is bound: a proof does not verify with another job's value in its place.
+    const at = DATA_VALIDITY_SIGNAL_INDEX.nullifier;
+    const moved = a.publicSignals.map((v, i) => (i === at ? nullifier(c).toString() : v));
+    expect(await verify(moved, a.proof)).toBe(false);
+  });
+});
+
+describe("DataValidity at k = 8 and 16", () => {
+  // Witness generation only (no setup): the template must compile and constrain correctly for
+  // the production spot-check counts, not only for the test circuit's k = 2.
+  it("compiles and opens k records, in both modes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "fedproof-dv-k-"));
+    try {
+      for (const samples of [8, 16]) {
+        const spec = {
+          kind: "data-validity",
+          depth: 4,
+          features: 2,
+          samples,
+          featureBits: 8,
+          labelBits: 8,
+          attesterDepth: 1,
+        } as const satisfies CircuitSpec;
+        const name = circuitName(spec);
+        const { wasmPath } = await compileCircuit({
+          name,
+          mainSource: mainSource(spec),
+          outDir: join(dir, name),
+        });
+        const small = (count: number, bad = false) =>
+          Array.from({ length: count }, (_, i) =>
+            encodeRecord(
+              [(i * 7) % 200, bad && i % 2 === 0 ? 230 : 5].map((x) => x / 255),
+              i % 3,
+              encoding,
+            ),
+          );
+        const set = buildAttesterSet({ keys: [derivePublicKey(attesterKeys[0]!)], depth: 1 });
+        const plain = commitDataset({
+          parameters: spec,
+          records: small(12),
+          privateKey: deviceKey,
+        });
+        const attestation = attestDataset({
+          privateKey: attesterKeys[0]!,
+          root: plain.tree.root,
+          sampleCount: 12,
+        });
+        const d = { ...plain, attestation };
+        const witness = async (input: object) => {
+          const out = { type: "mem" } as { type: "mem" };
+          await snarkjs.wtns.calculate(input as never, wasmPath, out);
+        };
+        const args = { context, minSamples: 4, featureMin, featureMax, classes: 3 };
+        const { indices } = dataValidityInputs({ dataset: d, ...args, attesterSet: set });
+        expect(indices).toHaveLength(samples);
+        await witness(dataValidityInputs({ dataset: d, ...args, attesterSet: set }).input);
+        await witness(dataValidityInputs({ dataset: d, ...args }).input);
+        // Half the records out of the schema: with k ≥ 8 the challenge hits one.
+        const bad = commitDataset({
+          parameters: spec,
+          records: small(12, true),
+          privateKey: deviceKey,
+        });
+        await expect(
+          witness(dataValidityInputs({ dataset: bad, ...args }).input),
+        ).rejects.toThrow();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -42,6 +42,7 @@ const context = {
   round: 3,
   globalModelHash: "ab".repeat(32),
   deviceId: "device-7",
+  roundSeed: "5e".repeat(32),
 };
 const salt = 123456789n;
 

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { registerAttesterCommand } from "./commands/attester.js";
 import { registerChainCommand } from "./commands/chain.js";
 import { registerCircuitsCommand } from "./commands/circuits.js";
 import { registerClientCommand } from "./commands/client.js";
@@ -24,5 +25,6 @@ registerJobCommands(program);
 registerVerifyCommand(program);
 registerChainCommand(program);
 registerCircuitsCommand(program);
+registerAttesterCommand(program);
 
 await program.parseAsync(process.argv);

@@ -13,6 +13,12 @@ export function renderJob(job: JobInfo__Output): string {
     `  model ${job.spec?.model} · ${job.paramCount} parameters · strategy ${job.spec?.strategy?.name} · round ${job.currentRound}/${job.spec?.rounds} · ${job.onlineDevices} devices online`,
     `  initial model ${short(job.initialModelHash)}  current model ${short(job.currentModelHash)}`,
   ];
+  // Says what ε is accounted against, so a small ε from a declared population reads as such.
+  if (job.population) {
+    lines.push(
+      `  central DP: noise multiplier ${job.spec?.privacy?.noiseMultiplier}, δ ${job.spec?.privacy?.delta}, population: ${job.population}`,
+    );
+  }
   for (const round of job.rounds ?? []) {
     lines.push(
       `  round ${round.round}: ${lower(round.state, "ROUND_STATE_")}, ${round.accepted}/${round.selected} accepted, ${round.rejected} rejected, ${round.late} late, federated accuracy ${round.federatedAccuracy.toFixed(4)}, model ${short(round.modelHash)}`,

@@ -44,3 +44,14 @@ export class InvalidArgumentError extends FedproofError {
     super(shortMessage, { ...parameters, code: "INVALID_ARGUMENT" });
   }
 }
+
+/**
+ * Quotes what a caller sent for an error message, cut to `max` characters: an error must
+ * never echo a megabyte back (the reply would exceed the message limit and arrive as
+ * RESOURCE_EXHAUSTED instead of the refusal it is).
+ */
+export function quote(value: unknown, max = 64): string {
+  const text = typeof value === "string" ? value : String(value);
+  if (text.length <= max) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
+}

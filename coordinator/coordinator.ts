@@ -9,11 +9,13 @@ import { createCoordinatorHandlers } from "./grpc/coordinator-service.js";
 import { createJobsHandlers } from "./grpc/jobs-service.js";
 import { createProvenanceHandlers } from "./grpc/provenance-service.js";
 import { Subscriptions } from "./grpc/subscriptions.js";
+import { prepareModelBackend } from "./jobs/initial-model.js";
 import { JobService } from "./jobs/job-service.js";
 import { RoundEngine } from "./round/round-engine.js";
 import { ArtifactStore } from "./store/artifact-store.js";
 import { JobStore } from "./store/job-store.js";
 import { connectRedis, redisOptionsFromUrl } from "./store/redis.js";
+import { recordServices, startWeb, type WebOptions } from "./web/serve-web.js";
 import { createQueues } from "./workers/queues.js";
 import { type RunningWorkers, startWorkers, type WorkerKind } from "./workers/start-workers.js";
 
@@ -34,7 +36,24 @@ export interface StartCoordinatorParameters {
   aggregateAttempts?: number;
   /** Register jobs and anchor rounds on this chain (an anchor worker runs with the others). */
   chain?: ChainConfig;
+  /** Largest model a job may ask for (default $FEDPROOF_MAX_PARAMETERS, else 5·10⁷). */
+  maxParameters?: number;
+  /** How long a device session lives unused (default 1 h); task streams and uploads renew it. */
+  sessionTtlMs?: number;
+  /** Joins per job and second before RESOURCE_EXHAUSTED (default 50; 0: no limit). */
+  joinsPerSecond?: number;
+  /** Also serve gRPC-web for the same services, and the web app, over HTTP/1.1. */
+  web?: WebOptions;
   logger: Logger;
+}
+
+export interface StopCoordinatorParameters {
+  /**
+   * How long open calls may take to finish after the server stops accepting new ones,
+   * before they are cancelled (default 3 s). Task streams do not wait for it: they are
+   * ended at once with UNAVAILABLE.
+   */
+  graceMs?: number;
 }
 
 export interface RunningCoordinator {
@@ -46,8 +65,15 @@ export interface RunningCoordinator {
   artifacts: ArtifactStore;
   jobs: JobService;
   engine: RoundEngine;
-  stop(): Promise<void>;
+  /** tfjs backend the coordinator builds initial models with. */
+  modelBackend: string;
+  /** The web app and gRPC-web endpoint, when started with `web`. */
+  webUrl?: string;
+  /** Ends open task streams, stops the server within the grace period, then the rest. */
+  stop(parameters?: StopCoordinatorParameters): Promise<void>;
 }
+
+const DEFAULT_GRACE_MS = 3_000;
 
 /** Brings up the gRPC server, the round engine and (by default) in-process workers. */
 export async function startCoordinator(
@@ -55,6 +81,8 @@ export async function startCoordinator(
 ): Promise<RunningCoordinator> {
   const prefix = parameters.prefix ?? "fedproof";
   const logger = parameters.logger;
+  // Before anything serves: CreateJob builds the initial model synchronously with tfjs.
+  const modelBackend = await prepareModelBackend();
   const token = parameters.token ?? randomBytes(24).toString("base64url");
   const redis: Redis = await connectRedis(parameters.redisUrl);
   const subscriber = redis.duplicate();
@@ -74,7 +102,14 @@ export async function startCoordinator(
     anchorQueue,
   });
   const subscriptions = new Subscriptions(subscriber);
-  const jobs = new JobService({ store, artifacts, engine, chain: parameters.chain });
+  const jobs = new JobService({
+    store,
+    artifacts,
+    engine,
+    chain: parameters.chain,
+    maxParameters: parameters.maxParameters,
+  });
+  const shutdown = new AbortController();
 
   let workers: RunningWorkers | undefined;
   const kinds: readonly WorkerKind[] =
@@ -96,6 +131,7 @@ export async function startCoordinator(
 
   const proto = loadFedproofProto();
   const server = new grpc.Server(SERVER_OPTIONS);
+  const webServices = recordServices(server);
   server.addService(
     proto.fedproof.v1.Coordinator.service,
     createCoordinatorHandlers({
@@ -104,6 +140,9 @@ export async function startCoordinator(
       engine,
       verifyQueue: queues.verify,
       subscriptions,
+      shutdown: shutdown.signal,
+      sessionTtlMs: parameters.sessionTtlMs,
+      joinsPerSecond: parameters.joinsPerSecond,
       logger,
     }),
   );
@@ -124,7 +163,15 @@ export async function startCoordinator(
     );
   });
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  logger.info({ address }, "coordinator listening");
+  logger.info({ address, modelBackend }, "coordinator listening");
+  const web = parameters.web
+    ? await startWeb({
+        ...parameters.web,
+        host: parameters.web.host ?? host,
+        services: webServices,
+        logger,
+      })
+    : undefined;
 
   return {
     address,
@@ -135,9 +182,12 @@ export async function startCoordinator(
     artifacts,
     jobs,
     engine,
-    async stop() {
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      server.forceShutdown();
+    modelBackend,
+    webUrl: web?.url,
+    async stop(stopParameters = {}) {
+      shutdown.abort();
+      await web?.close();
+      await shutdownServer(server, stopParameters.graceMs ?? DEFAULT_GRACE_MS);
       await engine.stop();
       await workers?.close();
       await queues.close();
@@ -146,4 +196,21 @@ export async function startCoordinator(
       redis.disconnect();
     },
   };
+}
+
+/**
+ * Stops accepting calls and lets open ones finish for `graceMs`, then cancels the rest: a
+ * stream that never ends on its own (a `job watch`) must not hold a shutdown open.
+ */
+function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

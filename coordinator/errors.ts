@@ -66,3 +66,27 @@ export class ArtifactCorruptError extends FedproofError {
     super(shortMessage, { ...parameters, code: "INTERNAL" });
   }
 }
+
+/** This coordinator is stopping; the device should reconnect (to it after a restart, or another). */
+export class CoordinatorShuttingDownError extends FedproofError {
+  override name = "CoordinatorShuttingDownError";
+  constructor(shortMessage: string, parameters: Parameters = {}) {
+    super(shortMessage, { ...parameters, code: "UNAVAILABLE" });
+  }
+}
+
+/** Too many Joins for one job in a short time: the device should retry shortly. */
+export class JoinRateLimitedError extends FedproofError {
+  override name = "JoinRateLimitedError";
+  constructor(shortMessage: string, parameters: Parameters = {}) {
+    super(shortMessage, { ...parameters, code: "RESOURCE_EXHAUSTED" });
+  }
+}
+
+/** A re-Join that would change what the first Join fixed (dataset, sample count, payout). */
+export class EnrolmentFrozenError extends FedproofError {
+  override name = "EnrolmentFrozenError";
+  constructor(shortMessage: string, parameters: Parameters = {}) {
+    super(shortMessage, { ...parameters, code: "FAILED_PRECONDITION" });
+  }
+}

@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readModelStream } from "../client/node/coordinator-client.js";
-import { specToMessage } from "../coordinator/grpc/convert.js";
+import { specToMessage } from "../coordinator/jobs/job-messages.js";
 import { sha256Hex } from "../coordinator/store/artifact-store.js";
 import { bearer, createFedproofClients, type FedproofClients, unary } from "../proto/clients.js";
 import type { JobInfo__Output } from "../proto/generated/fedproof/v1/JobInfo.js";
@@ -87,7 +87,7 @@ describe("the Jobs API over gRPC", () => {
     const created = await create(specToMessage(spec), bearer("test-token"));
     const big = randomBytes(100 * 1024 * 1024);
     const { hash } = await coordinator.artifacts.put(big);
-    await coordinator.store.redis.hset(coordinator.store.keys.models, hash, created.jobId);
+    await coordinator.store.indexModel(hash, created.jobId);
     const { bytes } = await readModelStream(
       clients.coordinator.getModel({ modelHash: hash }),
       hash,

@@ -20,7 +20,7 @@ describe("the privacy ledger", () => {
   it("reports ε each round and stops the job before a round would exceed its budget", async () => {
     const z = 0.8;
     const delta = 1e-5;
-    // 4 devices, 2 per round: q = 0.5. The accountant's ε after 1, 2, 3 rounds:
+    // A declared population of 4, 2 per round: q = 0.5. The accountant's ε after 1, 2, 3 rounds:
     const eps = [1, 2, 3].map(
       (rounds) => epsilonAfter({ q: 0.5, noiseMultiplier: z, rounds, delta }).epsilon,
     );
@@ -33,7 +33,7 @@ describe("the privacy ledger", () => {
       minClients: 2,
       minAvailableClients: 4,
       overSelection: 1,
-      privacy: { noiseMultiplier: z, delta, epsilonBudget: budget },
+      privacy: { noiseMultiplier: z, delta, epsilonBudget: budget, population: 4 },
     });
     const pool = syntheticDataset({ samples: 400, seed: 3 });
     const parts = partitionIid({ labels: pool.y, clients: 4, seed: 3 });

@@ -83,7 +83,12 @@ describe("jobs with proofs on chain", () => {
   });
 
   it("pins the hash of both verification keys, and zero for a job without proofs", async () => {
-    const proven = await jobs.createJob({ model: "logreg", schema, proofs: true });
+    const proven = await jobs.createJob({
+      model: "logreg",
+      schema,
+      proofs: true,
+      dataSpotChecks: TEST_CIRCUITS.dataValidity.samples,
+    });
     const circuits = await jobs.jobCircuits(proven.jobId);
     expect(circuits).toBeDefined();
     const expected = jobVerificationKeyHash(verificationKeysOf(circuits!));

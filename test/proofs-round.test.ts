@@ -14,13 +14,12 @@ import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.
 import { inThreadProver, type Prover } from "../client/core/proving/prove-groth16.js";
 import { proveUpdate } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
-import { submitUpdate } from "../client/node/coordinator-client.js";
+import { joinJob, submitUpdate } from "../client/node/coordinator-client.js";
 import { Device } from "../client/node/device.js";
 import type { JobCircuitSpecs } from "../coordinator/jobs/job-circuits.js";
 import { JobService } from "../coordinator/jobs/job-service.js";
 import { createFedproofClients, unary } from "../proto/clients.js";
 import type { ContributionResult__Output } from "../proto/generated/fedproof/v1/ContributionResult.js";
-import type { JoinResponse__Output } from "../proto/generated/fedproof/v1/JoinResponse.js";
 import type { ProofSetup__Output } from "../proto/generated/fedproof/v1/ProofSetup.js";
 import type { RoundTask__Output } from "../proto/generated/fedproof/v1/RoundTask.js";
 import type { TaskEvent__Output } from "../proto/generated/fedproof/v1/TaskEvent.js";
@@ -35,11 +34,7 @@ import {
 } from "../protocol/proving/dataset-commitment.js";
 import { randomPrivateKey } from "../protocol/proving/eddsa-poseidon.js";
 import { randomFieldElement } from "../protocol/proving/field.js";
-import {
-  encodeFieldElement,
-  encodePublicKey,
-  encodeSignature,
-} from "../protocol/proving/proof-codec.js";
+import { encodeFieldElement, encodeSignature } from "../protocol/proving/proof-codec.js";
 import { createRng } from "../protocol/random.js";
 import { encodeUpdate, quantizedNormBound } from "../protocol/update/quantize.js";
 import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
@@ -116,6 +111,8 @@ describe("jobs with proofs", () => {
       overSelection: 1,
       rounds: 1,
       clipNorm: 1,
+      // The small test circuit opens two records per round.
+      dataSpotChecks: TEST_CIRCUITS.dataValidity.samples,
       ...spec,
     });
 
@@ -125,24 +122,20 @@ describe("jobs with proofs", () => {
     const setup = await unary<ProofSetup__Output>((cb) =>
       clients.coordinator.getProofSetup({ jobId }, cb),
     );
+    const privateKey = randomPrivateKey();
     const dataset = commitDataset({
       parameters: TEST_CIRCUITS.dataValidity,
       records: records(localData(seed), setup.featureScale),
-      privateKey: randomPrivateKey(),
+      privateKey,
     });
-    const session = await unary<JoinResponse__Output>((cb) =>
-      clients.coordinator.join(
-        {
-          jobId,
-          deviceId,
-          samples: dataset.sampleCount,
-          publicKey: encodePublicKey(dataset.publicKey),
-          datasetCommitment: encodeFieldElement(dataset.commitment),
-          datasetSignature: encodeSignature(dataset.signature),
-        },
-        cb,
-      ),
-    );
+    const session = await joinJob(clients.coordinator, {
+      jobId,
+      deviceId,
+      privateKey,
+      samples: dataset.sampleCount,
+      datasetCommitment: encodeFieldElement(dataset.commitment),
+      datasetSignature: encodeSignature(dataset.signature),
+    });
     const events: TaskEvent__Output[] = [];
     const stream = clients.coordinator.tasks({ sessionToken: session.sessionToken });
     stream.on("data", (event: TaskEvent__Output) => events.push(event));
@@ -190,6 +183,7 @@ describe("jobs with proofs", () => {
       round: task.round,
       globalModelHash: task.globalModelHash,
       deviceId,
+      roundSeed: task.challengeSeed,
     };
     const update = await proveUpdate({
       q,
@@ -395,24 +389,15 @@ describe("jobs with proofs", () => {
         records: records(localData(8), setup.featureScale),
         privateKey: randomPrivateKey(),
       });
-      const other = commitDataset({
-        parameters: TEST_CIRCUITS.dataValidity,
-        records: signed.records,
+      // The impostor signs its Join with its own key, and presents another key's dataset.
+      const join = joinJob(clients.coordinator, {
+        jobId: job.jobId,
+        deviceId: "impostor",
         privateKey: randomPrivateKey(),
+        samples: signed.sampleCount,
+        datasetCommitment: encodeFieldElement(signed.commitment),
+        datasetSignature: encodeSignature(signed.signature),
       });
-      const join = unary<JoinResponse__Output>((cb) =>
-        clients.coordinator.join(
-          {
-            jobId: job.jobId,
-            deviceId: "impostor",
-            samples: signed.sampleCount,
-            publicKey: encodePublicKey(other.publicKey),
-            datasetCommitment: encodeFieldElement(signed.commitment),
-            datasetSignature: encodeSignature(signed.signature),
-          },
-          cb,
-        ),
-      );
       const error = await join.catch((e: unknown) => e);
       expect(isServiceError(error) && error.code).toBe(status.PERMISSION_DENIED);
       expect(isServiceError(error) && error.details).toMatch(/dataset signature does not verify/);

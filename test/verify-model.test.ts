@@ -4,20 +4,25 @@
  * bundle from another job and a bad proof are each named precisely.
  */
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { Redis } from "ioredis";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testCircuits } from "../circuits/test-circuits.js";
-import { inThreadProver } from "../client/core/proving/prove-groth16.js";
-import { proveUpdate } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { buildContracts } from "../contracts/build.js";
 import { JobStore } from "../coordinator/store/job-store.js";
+import { type JobSpec, parseJobSpec } from "../protocol/job/job-spec.js";
 import type { ProofRecord } from "../protocol/provenance/round-leaves.js";
+import { quantizedNormBound } from "../protocol/update/quantize.js";
 import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
-import { fixtureModel, type SeededJob, seedCompletedRounds } from "./harness/chain-fixture.js";
+import {
+  type FixtureEnrolment,
+  fixtureChallengeChain,
+  fixtureModel,
+  type SeededJob,
+  seedCompletedRounds,
+} from "./harness/chain-fixture.js";
 import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
+import { PROVEN_SCHEMA, provingFixture } from "./harness/proven-contribution.js";
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
 
 await buildContracts();
@@ -60,6 +65,9 @@ async function anchoredJob(
     targetStore?: JobStore;
     jobId?: string;
     commitment?: (round: number, deviceId: string) => string;
+    samples?: (round: number, deviceId: string) => number;
+    enrolment?: (deviceId: string) => FixtureEnrolment;
+    spec?: Partial<JobSpec>;
   } = {},
 ): Promise<AnchoredJob> {
   jobCounter += 1;
@@ -73,6 +81,9 @@ async function anchoredJob(
     salt: `${prefix}/${jobId}`,
     proofs: options.proofs,
     commitment: options.commitment,
+    samples: options.samples,
+    enrolment: options.enrolment,
+    spec: options.spec,
     epsilon: options.epsilon,
   });
   const verificationKeys = options.verificationKeys ?? {};
@@ -306,64 +317,71 @@ describe("proofs", () => {
   let proofJob: AnchoredJob;
 
   beforeAll(async () => {
-    const { updateNorm } = await testCircuits();
-    const prover = inThreadProver({
-      wasm: await readFile(updateNorm.wasmPath),
-      zkey: await readFile(updateNorm.zkeyPath),
-    });
+    const proving = await provingFixture();
     const jobId = "proof-job";
     const salt = `${prefix}/${jobId}`;
-    const proven = new Map<string, { record: ProofRecord; commitment: string }>();
+    const spec = parseJobSpec({ schema: PROVEN_SCHEMA, proofs: true, rounds: 2 });
+    const c2 = quantizedNormBound(spec.clipNorm, spec.quantization.scale);
+    const devices = ["sim-000", "sim-001", "sim-002"];
+    const enrolled = new Map(devices.map((d, i) => [d, proving.enrol(100 + i)]));
+    const proven = new Map<string, { proofs: ProofRecord[]; commitment: string }>();
     for (const round of [1, 2]) {
       const parent = createHash("sha256")
         .update(fixtureModel(salt, round - 1))
         .digest("hex");
-      for (const [index, deviceId] of ["sim-000", "sim-001", "sim-002"].entries()) {
+      for (const [index, deviceId] of devices.entries()) {
         const q = new Int32Array(64).map((_, i) => ((i + index + round) % 7) - 3);
-        const { proofs, commitment } = await proveUpdate({
-          q,
-          circuit: { n: 64, bits: 16 },
-          salt: BigInt(1000 * round + index),
-          context: { jobId, round, globalModelHash: parent, deviceId },
-          c2: 10_000n,
-          prover,
-        });
-        proven.set(`${round}/${deviceId}`, {
-          record: {
-            circuitId: updateNorm.id,
-            proofJson: JSON.stringify(proofs[0]!.proof),
-            publicSignals: proofs[0]!.publicSignals,
-          },
-          commitment: commitment.toString(16),
-        });
+        proven.set(
+          `${round}/${deviceId}`,
+          await proving.prove({
+            spec,
+            jobId,
+            round,
+            parentHash: parent,
+            roundSeed: fixtureChallengeChain(salt, 2).seeds[round]!,
+            deviceId,
+            q,
+            c2,
+            dataset: enrolled.get(deviceId)!.dataset,
+          }),
+        );
       }
     }
-    // Round 2: sim-001's proof has an altered partial sum, so its pairing fails; sim-002 replays
-    // its valid round-1 proof (and commitment), which verifies but is bound to round 1.
-    const pick = (round: number, deviceId: string) =>
-      round === 2 && deviceId === "sim-002"
-        ? proven.get(`1/${deviceId}`)!
-        : proven.get(`${round}/${deviceId}`)!;
+    // Round 2: sim-001's chunk proof has an altered partial sum, so its pairing fails; sim-002
+    // replays its valid round-1 chunk proof (and commitment), which verifies but is bound to
+    // round 1, beside an honest round-2 data proof.
+    const pick = (round: number, deviceId: string) => {
+      const own = proven.get(`${round}/${deviceId}`)!;
+      if (round !== 2 || deviceId !== "sim-002") return own;
+      const replayed = proven.get(`1/${deviceId}`)!;
+      return { proofs: [replayed.proofs[0]!, own.proofs[1]!], commitment: replayed.commitment };
+    };
     proofJob = await anchoredJob({
       jobId,
       rounds: 2,
       devices: 3,
-      verificationKeys: { [updateNorm.id]: updateNorm.verificationKey },
+      spec: { schema: PROVEN_SCHEMA, proofs: true },
+      verificationKeys: proving.verificationKeys,
+      enrolment: (deviceId) => enrolled.get(deviceId)!.enrolment,
+      samples: (_, deviceId) => enrolled.get(deviceId)!.dataset.sampleCount,
       commitment: (round, deviceId) => pick(round, deviceId).commitment,
       proofs: (round, deviceId) => {
-        const { record } = pick(round, deviceId);
-        if (round !== 2 || deviceId !== "sim-001") return [record];
-        const signals = [...record.publicSignals];
+        const { proofs } = pick(round, deviceId);
+        if (round !== 2 || deviceId !== "sim-001") return proofs;
+        const signals = [...proofs[0]!.publicSignals];
         signals[1] = String(BigInt(signals[1]!) + 1n);
-        return [{ ...record, publicSignals: signals }];
+        return [{ ...proofs[0]!, publicSignals: signals }, proofs[1]!];
       },
     });
-  });
+  }, 300_000);
 
   it("verifies honest proofs against the pinned key, bound to their round and device", async () => {
     const report = await verify(proofJob.models[1]!, copy(proofJob.bundle));
     expect(report.mismatches).toEqual([]);
-    expect(report.proofs).toEqual({ status: "verified", checked: 3, valid: 3 });
+    expect(report.unchecked).toEqual([]);
+    expect(report.ok).toBe(true);
+    // Three devices, each one chunk proof and one data proof.
+    expect(report.proofs).toEqual({ status: "verified", checked: 6, valid: 6 });
 
     const reference = await verifyModel({
       modelBytes: proofJob.models[1]!,
@@ -373,22 +391,23 @@ describe("proofs", () => {
       proofCheck: "snarkjs",
     });
     expect(reference.ok).toBe(true);
-    expect(reference.proofs).toEqual({ status: "verified", checked: 3, valid: 3 });
+    expect(reference.proofs).toEqual({ status: "verified", checked: 6, valid: 6 });
   });
 
   it("names a proof that does not verify, and a valid proof replayed from another round", async () => {
     const report = await verify(proofJob.models[2]!, copy(proofJob.bundle));
     expect(report.ok).toBe(false);
     expect(report.rounds.map((round) => round.proofs.status)).toEqual(["verified", "failed"]);
-    expect(report.proofs).toEqual({ status: "failed", checked: 6, valid: 5 });
+    expect(report.proofs).toEqual({ status: "failed", checked: 12, valid: 11 });
     expect(report.mismatches).toHaveLength(2);
     expect(report.mismatches[0]).toMatchObject({
       kind: "proof-binding",
       round: 2,
       deviceId: "sim-002",
+      check: "context",
     });
     expect(report.mismatches[0]!.message).toBe(
-      "round 2: proofs of device sim-002: UpdateNorm proof 0 is bound to another job, round, parent model, device or chunk position",
+      "round 2: proofs of device sim-002: UpdateNorm chunk proof 0 is bound to another job, round, parent model, device, round challenge seed or chunk position",
     );
     expect(report.mismatches[1]).toMatchObject({
       kind: "proof-invalid",

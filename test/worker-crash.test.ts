@@ -76,7 +76,8 @@ describe("a worker process killed in the middle of aggregation", () => {
     const n = job.paramCount;
     const scale = job.spec.quantization.scale;
     const devices = await Promise.all(
-      [0, 1, 2, 3].map((i) => joinRawDevice(coordinator.address, job.jobId, `d${i}`)),
+      // Each device enrols with the sample count its update is then weighted by.
+      [0, 1, 2, 3].map((i) => joinRawDevice(coordinator.address, job.jobId, `d${i}`, 10 * (i + 1))),
     );
     const sent: { q: Int32Array; samples: number }[] = [];
     try {

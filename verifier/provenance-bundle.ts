@@ -7,6 +7,11 @@
  *
  * Hashes that live on chain are written as 0x-prefixed bytes32; `updateHash` stays the artifact
  * store's sha256 name.
+ *
+ * What the chain does not anchor but the proofs' public signals are checked against travels here
+ * too (protocol/proofs/check-contribution.ts): the job spec (which the anchored spec hash pins),
+ * each round's clip norm, and each contribution's enrolment (dataset commitment and signature,
+ * beside the public key the device id hash pins).
  */
 import type { Groth16VerificationKey } from "snarkjs";
 import { type Address, getAddress, type Hex, isAddress } from "viem";
@@ -16,7 +21,7 @@ import { fetchChainId } from "../coordinator/chain/chain-config.js";
 import { createFedproofClients, unary } from "../proto/clients.js";
 import type { JobInfo__Output } from "../proto/generated/fedproof/v1/JobInfo.js";
 import type { RoundProvenance__Output } from "../proto/generated/fedproof/v1/RoundProvenance.js";
-import type { JobSpec } from "../protocol/job/job-spec.js";
+import { type JobSpec, jobSpecSchema } from "../protocol/job/job-spec.js";
 import {
   jobVerificationKeyHash,
   type VerificationKeys,
@@ -58,6 +63,13 @@ export interface BundleContribution {
   commitment: string;
   samples: number;
   proofs: BundleProof[];
+  /**
+   * Hex of the dataset commitment the device enrolled with ("" when none); absent in bundles
+   * from before it was exported, whose data proofs then cannot be checked.
+   */
+  datasetCommitment?: string;
+  /** Hex of the device's EdDSA-Poseidon signature over `datasetCommitment` ("" when none). */
+  datasetSignature?: string;
   /** Derived (round-leaves.ts): the anchored bytes32 device id, proof hash and credit account. */
   deviceIdHash: Hex;
   proofHash: Hex;
@@ -87,6 +99,16 @@ export interface BundleRound {
   epsilon: number;
   /** ε × 10⁶ as anchored, decimal. */
   epsilonMicro: string;
+  /**
+   * The clip norm C this round's updates were held to (adaptive clipping moves it); absent in
+   * bundles from before it was exported.
+   */
+  clipNorm?: number;
+  /**
+   * s_r of the job's challenge chain (hex), which every proof context of the round mixes in;
+   * the spec's challengeCommitment pins it. Absent when the source did not say.
+   */
+  challengeSeed?: string;
   /** "" while the round is not anchored. */
   anchorTx: string;
   contributions: BundleContribution[];
@@ -122,12 +144,23 @@ export interface BuildBundleRoundParameters {
   modelHash: string;
   parentHash: string;
   epsilon: number;
+  /** The round's clip norm C, when the source knows it. */
+  clipNorm?: number;
+  /** The round's challenge seed (hex), when the source knows it. */
+  challengeSeed?: string;
   anchorTx: string;
-  contributions: readonly (ContributionLeafInput & { updateHash: string })[];
+  contributions: readonly BundleRoundContributionInput[];
   /** False when payout addresses are unknown: the credits part is left out (null). */
   payoutsKnown?: boolean;
   /** Include per-leaf Merkle proofs (default true). */
   merkleProofs?: boolean;
+}
+
+export interface BundleRoundContributionInput extends ContributionLeafInput {
+  updateHash: string;
+  /** The device's enrolment, when the source knows it (hex; "" when none). */
+  datasetCommitment?: string;
+  datasetSignature?: string;
 }
 
 /** One round of a bundle from its raw contributions: leaves, roots, and Merkle proofs. */
@@ -155,6 +188,8 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
     totalCredits: payoutsKnown ? round.totalCredits.toString() : null,
     epsilon: parameters.epsilon,
     epsilonMicro: epsilonMicroOf(parameters.epsilon).toString(),
+    ...(parameters.clipNorm === undefined ? {} : { clipNorm: parameters.clipNorm }),
+    ...(parameters.challengeSeed ? { challengeSeed: parameters.challengeSeed } : {}),
     anchorTx: parameters.anchorTx,
     contributions: leaves.map((leaf, index) => ({
       deviceId: leaf.input.deviceId,
@@ -168,6 +203,7 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
         proof: p.proof,
         publicSignals: [...p.publicSignals],
       })),
+      ...enrolmentOf(parameters.contributions[index]!),
       deviceIdHash: leaf.contribution.deviceId,
       proofHash: leaf.contribution.proofHash,
       creditAccount: payoutsKnown ? leaf.creditAccount : null,
@@ -182,6 +218,17 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
           ...(withProofs ? { merkleProof: creditsTree.proof(creditLeaf(credit)) } : {}),
         }))
       : [],
+  };
+}
+
+function enrolmentOf(
+  input: BundleRoundContributionInput,
+): Pick<BundleContribution, "datasetCommitment" | "datasetSignature"> {
+  return {
+    ...(input.datasetCommitment === undefined
+      ? {}
+      : { datasetCommitment: input.datasetCommitment }),
+    ...(input.datasetSignature === undefined ? {} : { datasetSignature: input.datasetSignature }),
   };
 }
 
@@ -203,8 +250,8 @@ export interface FetchBundleOptions {
 
 /**
  * The bundle of a job as the coordinator's public Jobs and Provenance services describe it, with
- * Merkle proofs computed here from what they returned. When they return no payout addresses, the
- * credits cannot be checked (the bundle says so with null credit fields).
+ * Merkle proofs computed here from what they returned: the spec the job runs under, each round's
+ * clip norm and each contribution's enrolment and payout address.
  */
 export async function fetchBundleFromCoordinator(
   address: string,
@@ -238,6 +285,7 @@ export async function fetchBundleFromCoordinator(
       chainId = await fetchChainId(chain.rpcUrl);
     }
     const rounds: BundleRound[] = [];
+    let spec: unknown;
     const done = new Set(["ROUND_STATE_COMPLETED", "ROUND_STATE_ANCHORED"]);
     const summaries = [...info.rounds].sort((a, b) => a.round - b.round);
     for (const summary of summaries) {
@@ -245,27 +293,27 @@ export async function fetchBundleFromCoordinator(
       const provenance = await unary<RoundProvenance__Output>((cb) =>
         clients.provenance.getRound({ jobId, round: summary.round }, deadline(), cb),
       );
-      // Older coordinators do not send payout addresses; then credits stay unchecked.
-      const payouts = provenance.contributions.map(
-        (c) => (c as { payoutAddress?: string }).payoutAddress,
-      );
-      const payoutsKnown = payouts.every((payout) => typeof payout === "string");
+      if (provenance.specJson && spec === undefined) spec = parseSpecJson(provenance.specJson);
+      const clipNorm = provenance.round?.clipNorm || summary.clipNorm;
       rounds.push(
         buildBundleRound({
           round: summary.round,
           modelHash: summary.modelHash,
           parentHash: provenance.parentHash || summary.globalModelHash,
           epsilon: summary.epsilon,
+          ...(clipNorm ? { clipNorm } : {}),
+          challengeSeed: provenance.round?.challengeSeed || summary.challengeSeed,
           anchorTx: provenance.anchorTx || summary.anchorTx,
-          payoutsKnown,
-          contributions: provenance.contributions.map((c, index) => ({
+          contributions: provenance.contributions.map((c) => ({
             deviceId: c.deviceId,
             publicKey: Buffer.from(c.publicKey ?? []).toString("hex"),
-            payoutAddress: payouts[index] ?? "",
+            payoutAddress: c.payoutAddress,
             commitment: Buffer.from(c.commitment ?? []).toString("hex"),
             samples: c.samples,
             updateHash: c.updateHash,
             proofs: leafProofsOf(c.proofs, c.deviceId),
+            datasetCommitment: Buffer.from(c.datasetCommitment ?? []).toString("hex"),
+            datasetSignature: Buffer.from(c.datasetSignature ?? []).toString("hex"),
           })),
         }),
       );
@@ -276,6 +324,7 @@ export async function fetchBundleFromCoordinator(
       jobId,
       chain: normaliseChain({ chainId, registry: registry as Address, chainJobId }),
       specHash: sha256HexToBytes32(info.specHash, "spec hash"),
+      ...(spec === undefined ? {} : { spec: spec as JobSpec }),
       initialModelHash: sha256HexToBytes32(info.initialModelHash, "initial model hash"),
       vkeyHash: jobVerificationKeyHash(verificationKeys),
       verificationKeys,
@@ -283,6 +332,14 @@ export async function fetchBundleFromCoordinator(
     };
   } finally {
     clients.close();
+  }
+}
+
+function parseSpecJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BundleFormatError("the coordinator's spec_json is not JSON");
   }
 }
 
@@ -300,6 +357,7 @@ export function normaliseChain(chain: BundleChain): BundleChain {
 const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "a 0x-prefixed 32-byte hex string");
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address");
 const decimal = z.string().regex(/^[0-9]+$/, "a decimal integer");
+const hex = z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, "hex bytes");
 
 const bundleSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
@@ -310,7 +368,16 @@ const bundleSchema = z.object({
     chainJobId: decimal,
   }),
   specHash: hex32,
-  spec: z.unknown().optional(),
+  // Checked against the job spec schema, but kept as written: the verifier hashes it.
+  spec: z
+    .record(z.string(), z.unknown())
+    .refine((spec) => jobSpecSchema.safeParse(spec).success, {
+      error: (issue) => {
+        const first = jobSpecSchema.safeParse(issue.input).error?.issues[0];
+        return `not a job spec: ${first ? `${["spec", ...first.path.map(String)].join(".")}: ${first.message}` : "invalid"}`;
+      },
+    })
+    .optional(),
   initialModelHash: hex32,
   vkeyHash: hex32,
   verificationKeys: z.record(z.string(), z.looseObject({ IC: z.array(z.array(z.string())) })),
@@ -325,6 +392,11 @@ const bundleSchema = z.object({
       totalCredits: decimal.nullable(),
       epsilon: z.number(),
       epsilonMicro: decimal,
+      clipNorm: z.number().positive().finite().optional(),
+      challengeSeed: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits")
+        .optional(),
       anchorTx: z.string(),
       contributions: z.array(
         z.object({
@@ -341,6 +413,8 @@ const bundleSchema = z.object({
               publicSignals: z.array(z.string()),
             }),
           ),
+          datasetCommitment: hex.optional(),
+          datasetSignature: hex.optional(),
           deviceIdHash: hex32,
           proofHash: hex32,
           creditAccount: address.nullable(),

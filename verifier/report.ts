@@ -14,6 +14,7 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
     );
     lines.push(`spec      ${report.job.specHash}`);
     lines.push(`initial   ${report.job.initialModelHash}`);
+    if (report.job.population) lines.push(`privacy   population: ${report.job.population}`);
   }
   if (report.rounds.length > 0) {
     const header = [
@@ -61,18 +62,21 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
   }[report.proofs.status];
   lines.push("", `proofs    ${proofs}`);
   for (const note of report.notes) lines.push(`note      ${note}`);
+  for (const item of report.unchecked) lines.push(`UNCHECKED ${item}`);
   lines.push("");
   if (report.ok) {
     lines.push(
       `OK: model ${short(report.modelHash)} descends from initial model ${short(report.job?.initialModelHash ?? "")} through ${report.rounds.length} anchored round${report.rounds.length === 1 ? "" : "s"} (${contributions} contributions); every root matches${report.proofs.status === "verified" ? " and every proof verifies" : ""}.`,
     );
-  } else {
+  } else if (report.mismatches.length > 0) {
     lines.push(
       `MISMATCH: ${report.mismatches.length} problem${report.mismatches.length === 1 ? "" : "s"}`,
     );
     for (const mismatch of report.mismatches) lines.push(`  - ${mismatch.message}`);
-    if (report.mismatches.length === 0)
-      lines.push("  - the proofs could not be checked against a pinned key");
+  } else {
+    lines.push(
+      `NOT VERIFIED: ${report.unchecked.length || 1} thing${report.unchecked.length > 1 ? "s" : ""} could not be checked (UNCHECKED above)`,
+    );
   }
   return lines.join("\n");
 }

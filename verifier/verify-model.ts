@@ -13,12 +13,17 @@
  *    set is rebuilt into the root (which catches contributions left out or added), and the
  *    credits likewise.
  * 4. Every Groth16 proof is checked against the job's pinned verification key, and its public
- *    signals against the contribution (proof-binding.ts: job, round, parent model, device, the
- *    anchored commitment, the sample count). A job that pins no key and carries no proofs is
- *    reported as "no proofs", never as verified.
+ *    signals exactly as the coordinator's verify worker checked them before accepting the update
+ *    (protocol/proofs/check-contribution.ts, one function for both): C2 from the spec and the
+ *    round's clip norm, chunks covering the model's parameters (counted from the model file),
+ *    one data-validity proof matching the spec, the device's enrolment and the round, the
+ *    proven sample count equal to the anchored weight, the anchored commitment. A job that pins
+ *    no key and carries no proofs is reported as "no proofs", never as verified.
  *
- * Mismatches are collected, not thrown: the report names every one. Only a chain that cannot be
- * reached is an error (nothing was verified).
+ * Mismatches are collected, not thrown: the report names every one. What could not be checked
+ * (no spec in the bundle, proofs without keys, unknown payout addresses…) is listed in
+ * `unchecked`, and the report is then not ok either. Only a chain that cannot be reached is an
+ * error (nothing was verified).
  */
 import * as snarkjs from "snarkjs";
 import { type Address, getAddress, type Hex, sha256, zeroHash } from "viem";
@@ -32,8 +37,16 @@ import {
   AncestryMismatchError,
   ModelNotAnchoredError,
 } from "../coordinator/chain/registry-errors.js";
-import { specHash } from "../protocol/job/job-spec.js";
+import { type JobSpec, jobSpecSchema, specHash } from "../protocol/job/job-spec.js";
+import { samplingPopulation } from "../protocol/job/sampling-population.js";
 import { batchVerifyGroth16 } from "../protocol/proofs/batch-verify-groth16.js";
+import {
+  type CheckContributionParameters,
+  type ContributionCheck,
+  checkContribution,
+} from "../protocol/proofs/check-contribution.js";
+import { circuitOfId } from "../protocol/proofs/circuit-id.js";
+import { parseDataValiditySignals } from "../protocol/proofs/public-signals.js";
 import { jobVerificationKeyHash } from "../protocol/provenance/job-vkey-hash.js";
 import {
   buildMerkleTree,
@@ -50,7 +63,13 @@ import {
   epsilonMicroOf,
   proofHashOf,
 } from "../protocol/provenance/round-leaves.js";
-import { proofBindingProblems } from "./proof-binding.js";
+import { isChallengeSeed } from "../protocol/proving/challenge-seed.js";
+import { verifyPoseidon } from "../protocol/proving/eddsa-poseidon.js";
+import {
+  decodeFieldElement,
+  decodePublicKey,
+  decodeSignature,
+} from "../protocol/proving/proof-codec.js";
 import type { BundleContribution, BundleRound, ProvenanceBundle } from "./provenance-bundle.js";
 
 export type MismatchKind =
@@ -69,12 +88,18 @@ export type MismatchKind =
   | "anchor-tx"
   | "proof-missing"
   | "proof-invalid"
-  | "proof-binding";
+  | "proof-binding"
+  | "spec"
+  | "clip-norm"
+  | "samples"
+  | "enrolment";
 
 export interface Mismatch {
   kind: MismatchKind;
   round?: number;
   deviceId?: string;
+  /** For "proof-binding": which rule of check-contribution.ts the signals break. */
+  check?: ContributionCheck;
   message: string;
 }
 
@@ -110,12 +135,23 @@ export interface VerificationReport {
     initialModelHash: Hex;
     vkeyHash: Hex;
     coordinator: Address;
+    /**
+     * What the job's ε is accounted against ("declared 1000 (q = 0.01)", "no amplification
+     * (q = 1)"), from the bundle's spec; absent without central DP or without a spec.
+     */
+    population?: string;
   } | null;
   /** Round 1 first; empty when the model is the job's initial model. */
   rounds: RoundVerification[];
   proofs: { status: ProofStatus; checked: number; valid: number };
-  /** What was not checked, and why; never a failure by itself. */
+  /** Information: what the checks rest on, what lies beyond this model; never a failure. */
   notes: string[];
+  /**
+   * What should have been checked but could not be, and why (a bundle without the spec, proofs
+   * without keys, unknown payout addresses…). Any entry makes the report not ok: `fedproof
+   * verify` exits 2, as on a mismatch.
+   */
+  unchecked: string[];
   mismatches: Mismatch[];
 }
 
@@ -140,8 +176,9 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
   const modelHash = sha256(parameters.modelBytes);
   const mismatches: Mismatch[] = [];
   const notes: string[] = [];
+  const unchecked: string[] = [];
   const report = (job: VerificationReport["job"], rounds: RoundVerification[]) =>
-    finish({ modelHash, registry, chainId, job, rounds, notes, mismatches });
+    finish({ modelHash, registry, chainId, job, rounds, notes, unchecked, mismatches });
 
   const client = createRegistryClient({ rpcUrl: parameters.rpcUrl, chainId, registry });
   let ancestry: { job: RegistryJob; rounds: AncestryRound[] };
@@ -169,10 +206,23 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
     initialModelHash: onChain.initialModelHash,
     vkeyHash: onChain.vkeyHash,
     coordinator: onChain.coordinator,
+    ...(bundle.spec?.privacy?.noiseMultiplier && {
+      population: samplingPopulation(bundle.spec).description,
+    }),
   };
 
   checkBundleJob(bundle, { registry, chainId, job: onChain }, mismatches);
   const pinnedKeys = checkVerificationKeys(bundle, onChain, mismatches);
+  const context = jobContext({
+    bundle,
+    job: onChain,
+    modelBytes: parameters.modelBytes,
+    pinnedKeys,
+    checkedRounds: ancestry.rounds.length,
+    mismatches,
+    notes,
+    unchecked,
+  });
 
   const rounds: RoundVerification[] = [];
   for (const anchored of [...ancestry.rounds].reverse()) {
@@ -185,11 +235,14 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
         pinnedKeys,
         jobPinsKey: onChain.vkeyHash !== zeroHash,
         proofCheck: parameters.proofCheck ?? "batch",
+        context,
         mismatches,
         notes,
+        unchecked,
       }),
     );
   }
+  checkDevicesAcrossRounds(context, mismatches);
   const newest = ancestry.rounds[0]?.round ?? 0;
   const later = bundle.rounds.filter((round) => round.round > newest).map((round) => round.round);
   if (later.length > 0) {
@@ -201,6 +254,7 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
 }
 
 function finish(partial: Omit<VerificationReport, "ok" | "proofs">): VerificationReport {
+  partial.unchecked.splice(0, partial.unchecked.length, ...new Set(partial.unchecked));
   const checked = partial.rounds.reduce((sum, round) => sum + round.proofs.checked, 0);
   const valid = partial.rounds.reduce((sum, round) => sum + round.proofs.valid, 0);
   const statuses = new Set(partial.rounds.map((round) => round.proofs.status));
@@ -219,9 +273,14 @@ function finish(partial: Omit<VerificationReport, "ok" | "proofs">): Verificatio
       `no proofs: job ${partial.job.chainJobId} pins no verification key on chain and its contributions carry no zero-knowledge proofs, so their clipping and data validity are not proven`,
     );
   }
+  if (status === "unchecked" && partial.job !== null && partial.rounds.length > 0) {
+    partial.unchecked.push(
+      "proofs: not checked against a pinned verification key (the bundle's keys are missing or not the ones the job pinned)",
+    );
+  }
   return {
     ...partial,
-    ok: partial.mismatches.length === 0 && status !== "unchecked",
+    ok: partial.mismatches.length === 0 && partial.unchecked.length === 0 && status !== "unchecked",
     proofs: { status, checked, valid },
   };
 }
@@ -290,19 +349,22 @@ interface VerifyRoundParameters {
   pinnedKeys: boolean;
   jobPinsKey: boolean;
   proofCheck: "batch" | "snarkjs";
+  context: JobContext;
   mismatches: Mismatch[];
   notes: string[];
+  unchecked: string[];
 }
 
 async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVerification> {
   const { anchored, bundled, mismatches } = parameters;
   const round = anchored.round;
   const before = mismatches.length;
-  const push = (kind: MismatchKind, message: string, deviceId?: string) =>
+  const push: Push = (kind, message, deviceId, check) =>
     mismatches.push({
       kind,
       round,
       ...(deviceId ? { deviceId } : {}),
+      ...(check ? { check } : {}),
       message: `round ${round}: ${message}`,
     });
   const result: RoundVerification = {
@@ -375,7 +437,8 @@ async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVeri
   }
 
   result.contributionsRoot = checkContributions(anchored, leaves, bundled, push);
-  result.creditsRoot = checkCredits(anchored, leaves, bundled, push, parameters.notes);
+  result.creditsRoot = checkCredits(anchored, leaves, bundled, push, parameters.unchecked);
+  checkRoundAgainstSpec(parameters, bundled, push);
   result.proofs = await checkProofs(
     parameters,
     leaves.map((entry) => entry.contribution),
@@ -385,7 +448,12 @@ async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVeri
   return result;
 }
 
-type Push = (kind: MismatchKind, message: string, deviceId?: string) => void;
+type Push = (
+  kind: MismatchKind,
+  message: string,
+  deviceId?: string,
+  check?: ContributionCheck,
+) => void;
 
 function checkContributions(
   anchored: AncestryRound,
@@ -462,10 +530,10 @@ function checkCredits(
   leaves: { contribution: BundleContribution; leaf: Contribution; account: Hex | null }[],
   bundled: BundleRound,
   push: Push,
-  notes: string[],
+  unchecked: string[],
 ): "match" | "mismatch" | "unchecked" {
   if (leaves.some((entry) => entry.account === null)) {
-    notes.push(
+    unchecked.push(
       `round ${anchored.round}: credits not checked, the bundle's source did not give payout addresses`,
     );
     return "unchecked";
@@ -547,23 +615,15 @@ async function checkProofs(
   if (withProofs.length === 0) {
     return { status: jobPinsKey ? "failed" : "none", checked: 0, valid: 0 };
   }
-  // The signals must describe this contribution, whatever the key says about the pairing.
+  // The signals must be the job's, whatever the key says about the pairing.
   let unbound = false;
   for (const contribution of withProofs) {
-    const problems = proofBindingProblems({
-      jobId: bundle.jobId,
-      round: parameters.anchored.round,
-      parentHash: parameters.anchored.parentHash,
-      deviceId: contribution.deviceId,
-      commitment: contribution.commitment,
-      samples: contribution.samples,
-      proofs: contribution.proofs,
-    });
-    for (const problem of problems) {
+    for (const problem of contributionProblems(parameters, contribution)) {
       push(
         "proof-binding",
-        `proofs of device ${contribution.deviceId}: ${problem}`,
+        `proofs of device ${contribution.deviceId}: ${problem.message}`,
         contribution.deviceId,
+        problem.check,
       );
       unbound = true;
     }
@@ -627,4 +687,277 @@ async function checkProofs(
   const failed =
     unbound || valid < checked || (jobPinsKey && withProofs.length < contributions.length);
   return { status: failed ? "failed" : "verified", checked, valid };
+}
+
+/** What the whole job's checks rest on: the spec, the model's size, the job's circuits. */
+interface JobContext {
+  /** The bundle's spec, when it hashes to the registered spec hash and parses. */
+  spec: JobSpec | undefined;
+  /** Values in the model file (float32), hence in every update. */
+  paramCount: number | undefined;
+  circuits: CheckContributionParameters["circuits"] | undefined;
+  /** Per device: the enrolment and nullifier it showed first, to compare later rounds with. */
+  devices: Map<string, { round: number; datasetCommitment?: string; nullifier?: bigint }>;
+}
+
+interface JobContextParameters {
+  bundle: ProvenanceBundle;
+  job: RegistryJob;
+  modelBytes: Uint8Array;
+  pinnedKeys: boolean;
+  checkedRounds: number;
+  mismatches: Mismatch[];
+  notes: string[];
+  unchecked: string[];
+}
+
+function jobContext(parameters: JobContextParameters): JobContext {
+  const { bundle, job, mismatches, unchecked } = parameters;
+  const context: JobContext = {
+    spec: undefined,
+    paramCount: undefined,
+    circuits: undefined,
+    devices: new Map(),
+  };
+  if (parameters.checkedRounds === 0) return context;
+  const proofsPinned = job.vkeyHash !== zeroHash;
+
+  if (bundle.spec === undefined) {
+    unchecked.push(
+      "the bundle carries no job spec: the proofs' clip bound, data schema and whether the job requires proofs are not checked",
+    );
+  } else if (`0x${specHash(bundle.spec)}` === bundle.specHash.toLowerCase()) {
+    const parsed = jobSpecSchema.safeParse(bundle.spec);
+    if (parsed.success) context.spec = parsed.data;
+    else unchecked.push(`the bundle's job spec does not parse: ${parsed.error.issues[0]?.message}`);
+  }
+  const spec = context.spec;
+  if (spec && spec.proofs !== proofsPinned) {
+    mismatches.push({
+      kind: "spec",
+      message: spec.proofs
+        ? `the job spec requires proofs, but job ${job.jobId} pins no verification key on chain`
+        : `the job spec runs without proofs, but job ${job.jobId} pins verification key ${job.vkeyHash}`,
+    });
+  }
+
+  if (parameters.modelBytes.byteLength % 4 === 0) {
+    context.paramCount = parameters.modelBytes.byteLength / 4;
+  } else if (proofsPinned) {
+    unchecked.push(
+      `the model file (${parameters.modelBytes.byteLength} bytes) is not float32 weights: how many parameters the update proofs must cover is not known`,
+    );
+  }
+
+  // The circuits are the pinned keys' (their ids name their parameters); a bundle without keys
+  // still has its signals checked against the circuits its proofs name.
+  const ids = new Set(Object.keys(bundle.verificationKeys));
+  if (ids.size === 0) {
+    for (const round of bundle.rounds)
+      for (const c of round.contributions) for (const p of c.proofs) ids.add(p.circuitId);
+  }
+  let updateNorm: { id: string; parameters: { n: number; bits: number } } | undefined;
+  let dataValidity: { id: string; parameters: { featureBits: number } } | undefined;
+  for (const id of ids) {
+    const circuit = circuitOfId(id);
+    if (circuit?.kind === "update-norm") updateNorm ??= { id, parameters: circuit.parameters };
+    if (circuit?.kind === "data-validity") dataValidity ??= { id, parameters: circuit.parameters };
+  }
+  if (proofsPinned && (spec?.proofs ?? true)) {
+    if (!updateNorm || !dataValidity) {
+      mismatches.push({
+        kind: "verification-key",
+        message: `job ${job.jobId} requires proofs, but its circuits name no ${updateNorm ? "data-validity" : "UpdateNorm"} circuit${parameters.pinnedKeys ? "" : " (the bundle carries no keys for them)"}`,
+      });
+    } else {
+      context.circuits = { updateNorm, dataValidity };
+    }
+    if (spec?.privacy.adaptiveClipQuantile) {
+      parameters.notes.push(
+        "adaptive clipping: each round's clip norm C comes from the bundle (the chain does not anchor it); the proofs are checked against it",
+      );
+    }
+  }
+  return context;
+}
+
+/** The round's C, and the claimed sample counts, as the spec allows them. */
+function checkRoundAgainstSpec(
+  parameters: VerifyRoundParameters,
+  bundled: BundleRound,
+  push: Push,
+): void {
+  const { spec } = parameters.context;
+  if (!spec) return;
+  if (
+    !spec.privacy.adaptiveClipQuantile &&
+    bundled.clipNorm !== undefined &&
+    bundled.clipNorm !== spec.clipNorm
+  ) {
+    push(
+      "clip-norm",
+      `the bundle says the round clipped at C = ${bundled.clipNorm}, the job spec fixes C = ${spec.clipNorm}`,
+    );
+  }
+  if (spec.privacy.adaptiveClipQuantile && bundled.clipNorm === undefined && spec.proofs) {
+    parameters.unchecked.push(
+      `round ${bundled.round}: the bundle does not say the round's clip norm (the job clips adaptively), so the proofs' clip bound is not checked`,
+    );
+  }
+  // Every round's seed is fixed by the commitment the spec hash anchors: a coordinator cannot
+  // pick, after a device enrolled, the seed whose challenge opens its few good records.
+  if (
+    bundled.challengeSeed !== undefined &&
+    spec.challengeCommitment &&
+    !isChallengeSeed(spec.challengeCommitment, bundled.round, bundled.challengeSeed)
+  ) {
+    push(
+      "spec",
+      `the round's challenge seed ${bundled.challengeSeed} is not round ${bundled.round}'s seed of the chain the spec commits to (${spec.challengeCommitment})`,
+    );
+  }
+  const least = Math.max(1, spec.minSamples);
+  for (const contribution of bundled.contributions) {
+    if (contribution.samples < least) {
+      push(
+        "samples",
+        `device ${contribution.deviceId} is weighted by ${contribution.samples} samples, the job requires at least ${least}`,
+        contribution.deviceId,
+      );
+    }
+  }
+}
+
+/**
+ * The shared signal check (check-contribution.ts) on one contribution, with what the bundle
+ * says about the round and the device; also the enrolment's own signature.
+ */
+function contributionProblems(
+  parameters: VerifyRoundParameters,
+  contribution: BundleContribution,
+): { check?: ContributionCheck; message: string }[] {
+  const { context, anchored, bundled, unchecked } = parameters;
+  const { spec, paramCount, circuits } = context;
+  if (!spec || paramCount === undefined || !circuits || !bundled) return [];
+  const round = anchored.round;
+  const problems: { check?: ContributionCheck; message: string }[] = [];
+  const dataProof = contribution.proofs.find((p) => p.circuitId === circuits.dataValidity.id);
+  let datasetCommitment = contribution.datasetCommitment;
+  if (datasetCommitment === undefined) {
+    unchecked.push(
+      `round ${round}: the bundle does not give device ${contribution.deviceId}'s enrolment, so its data proof's dataset commitment is not checked`,
+    );
+    // Compared with itself: every other signal is still checked.
+    datasetCommitment = signalHex(dataProof?.publicSignals[1]);
+  } else {
+    const signature = enrolmentSignatureProblem(contribution);
+    if (signature) problems.push({ check: "unregistered-key", message: signature });
+  }
+  const roundClipNorm = spec.privacy.adaptiveClipQuantile ? bundled.clipNorm : spec.clipNorm;
+  const roundSeed = bundled.challengeSeed;
+  if (roundSeed === undefined) {
+    unchecked.push(
+      `round ${round}: the bundle does not give the round's challenge seed, which every proof context mixes in: its proofs' signals are not checked`,
+    );
+    return problems;
+  }
+  const result = checkContribution({
+    spec,
+    roundClipNorm,
+    paramCount,
+    circuits,
+    enrolment: { publicKey: contribution.publicKey, datasetCommitment },
+    context: {
+      jobId: parameters.bundle.jobId,
+      round,
+      globalModelHash: anchored.parentHash.replace(/^0x/, ""),
+      deviceId: contribution.deviceId,
+      roundSeed,
+    },
+    samples: contribution.samples,
+    commitment: contribution.commitment,
+    proofs: contribution.proofs,
+  });
+  problems.push(...result.problems);
+
+  // One enrolment per device and job: the same dataset (and nullifier) in every round.
+  let nullifier: bigint | undefined;
+  try {
+    nullifier = dataProof ? parseDataValiditySignals(dataProof.publicSignals).nullifier : undefined;
+  } catch {
+    nullifier = undefined;
+  }
+  const seen = context.devices.get(contribution.deviceId);
+  if (!seen) {
+    context.devices.set(contribution.deviceId, {
+      round,
+      ...(contribution.datasetCommitment === undefined
+        ? {}
+        : { datasetCommitment: contribution.datasetCommitment }),
+      ...(nullifier === undefined ? {} : { nullifier }),
+    });
+  } else {
+    if (
+      seen.datasetCommitment !== undefined &&
+      contribution.datasetCommitment !== undefined &&
+      seen.datasetCommitment.replace(/^0x/, "").toLowerCase() !==
+        contribution.datasetCommitment.replace(/^0x/, "").toLowerCase()
+    ) {
+      problems.push({
+        check: "dataset",
+        message: `the device's enrolment names another dataset commitment than in round ${seen.round}`,
+      });
+    }
+    if (seen.nullifier !== undefined && nullifier !== undefined && seen.nullifier !== nullifier) {
+      problems.push({
+        check: "dataset",
+        message: `the data-validity proof shows another nullifier than in round ${seen.round}`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** No two devices of a job may show one dataset nullifier: one enrolment per dataset. */
+function checkDevicesAcrossRounds(context: JobContext, mismatches: Mismatch[]): void {
+  const byNullifier = new Map<bigint, string[]>();
+  for (const [deviceId, seen] of context.devices) {
+    if (seen.nullifier === undefined) continue;
+    byNullifier.set(seen.nullifier, [...(byNullifier.get(seen.nullifier) ?? []), deviceId]);
+  }
+  for (const devices of byNullifier.values()) {
+    if (devices.length < 2) continue;
+    mismatches.push({
+      kind: "enrolment",
+      message: `devices ${devices.join(", ")} prove the same dataset (one nullifier): one dataset may enrol one device per job`,
+    });
+  }
+}
+
+function enrolmentSignatureProblem(contribution: BundleContribution): string | undefined {
+  const signature = contribution.datasetSignature?.replace(/^0x/, "") ?? "";
+  if (signature === "") return undefined;
+  try {
+    const key = decodePublicKey(Buffer.from(contribution.publicKey.replace(/^0x/, ""), "hex"));
+    const commitment = decodeFieldElement(
+      Buffer.from((contribution.datasetCommitment ?? "").replace(/^0x/, ""), "hex"),
+      "dataset commitment",
+    );
+    if (verifyPoseidon(key, commitment, decodeSignature(Buffer.from(signature, "hex")))) {
+      return undefined;
+    }
+  } catch {
+    // Undecodable: reported as not verifying.
+  }
+  return "the enrolment's dataset signature does not verify under the device's public key";
+}
+
+function signalHex(signal: string | undefined): string {
+  try {
+    return BigInt(signal ?? "x")
+      .toString(16)
+      .padStart(64, "0");
+  } catch {
+    return "";
+  }
 }

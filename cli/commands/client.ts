@@ -48,7 +48,11 @@ export function registerClientCommand(program: Command): void {
     )
     .option(
       "--key-file <file>",
-      "the device's Baby Jubjub key for jobs with proofs: read if it exists, else created (mode 600); default: a fresh key per run",
+      "the device's Baby Jubjub key, which its device id is bound to in every job: read if it exists, else created (mode 600); default: a fresh key per run",
+    )
+    .option(
+      "--payout-address <0x…>",
+      "EVM address credited for this device's contributions (fixed at the first Join)",
     )
     .addOption(
       new Option(
@@ -87,6 +91,7 @@ export function registerClientCommand(program: Command): void {
           backend: backend.backend,
           logger,
           privateKey: options.keyFile ? await deviceKey(options.keyFile) : undefined,
+          payoutAddress: options.payoutAddress,
           tamper: options.attack
             ? (delta, clipNorm) =>
                 applyAttack(delta, options.attack as ByzantineAttack, {

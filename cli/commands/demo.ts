@@ -39,6 +39,11 @@ export function registerDemoCommand(program: Command): void {
     .option("--lr <x>", "local learning rate")
     .option("--clip-norm <C>", "L2 clip bound of each update")
     .option("--deadline <seconds>", "round deadline", "300")
+    .option(
+      "--enrolment-timeout <seconds>",
+      "fail the job when not every device is online this long after it is created",
+      "300",
+    )
     .addOption(
       new Option("--backend <name>", "tfjs backend for devices")
         .choices(["auto", "tensorflow", "wasm", "cpu"])
@@ -55,6 +60,11 @@ export function registerDemoCommand(program: Command): void {
       "0",
     )
     .option("--dp-delta <δ>", "δ of the (ε, δ) guarantee", "1e-5")
+    .option(
+      "--dp-population <none|attested|N>",
+      "population N of the sampling rate q = K/N that ε is accounted at: none (q = 1), attested, or a declared count",
+      "none",
+    )
     .option(
       "--epsilon-budget <ε>",
       "stop the job before a round would spend more than ε (0 = no budget)",
@@ -138,6 +148,7 @@ export function registerDemoCommand(program: Command): void {
             minAvailableClients: options.clients,
             overSelection: 1.25,
             roundDeadlineSeconds: Number(options.deadline),
+            enrolmentTimeoutSeconds: Number(options.enrolmentTimeout),
             clipNorm: options.clipNorm === undefined ? 5 : Number(options.clipNorm),
             training: { epochs: options.epochs ?? 1, batchSize: 32, learningRate: lr },
             seed: options.seed,
@@ -146,6 +157,9 @@ export function registerDemoCommand(program: Command): void {
             privacy: {
               noiseMultiplier: Number(options.dpNoise),
               delta: Number(options.dpDelta),
+              population: /^[0-9]+$/.test(options.dpPopulation)
+                ? Number(options.dpPopulation)
+                : options.dpPopulation,
               epsilonBudget: Number(options.epsilonBudget),
               adaptiveClipQuantile: Number(options.adaptiveClip),
             },

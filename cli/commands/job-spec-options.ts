@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import type { JobSpecInput } from "../../protocol/job/job-spec.js";
 import { MODEL_PRESETS, STRATEGY_NAMES } from "../../protocol/job/job-spec.js";
 import { int, num } from "./options.js";
@@ -41,7 +41,30 @@ export function addJobSpecOptions(
     .option("--clip-norm <C>", "L2 clip bound of each update", num("clip-norm"))
     .option("--bits <n>", "quantisation bits", int("bits", 2))
     .addOption(new Option("--strategy <name>", "aggregation strategy").choices([...STRATEGY_NAMES]))
-    .option("--job-seed <n>", "seed for the initial model and client sampling", int("job-seed"));
+    .option("--job-seed <n>", "seed for the initial model and client sampling", int("job-seed"))
+    .option(
+      "--population <none|attested|N>",
+      "population N of the DP sampling rate q = K/N: none (q = 1, the default), attested, or a declared count",
+      parsePopulation,
+    )
+    .option(
+      "--max-samples-per-device <n>",
+      "cap on the sample count an update is weighted by",
+      int("max-samples-per-device", 1),
+    );
+}
+
+type Population = NonNullable<NonNullable<JobSpecInput["privacy"]>["population"]>;
+
+function parsePopulation(value: string): Population {
+  if (value === "none" || value === "attested") return value;
+  const declared = Number(value);
+  if (!Number.isSafeInteger(declared) || declared < 1) {
+    throw new InvalidArgumentError(
+      "--population must be none, attested or a positive integer (the declared population)",
+    );
+  }
+  return declared;
 }
 
 export interface JobSpecFlags {
@@ -59,6 +82,8 @@ export interface JobSpecFlags {
   bits?: number;
   strategy?: string;
   jobSeed?: number;
+  population?: Population;
+  maxSamplesPerDevice?: number;
 }
 
 function defined<T extends object>(value: T): Partial<T> {
@@ -85,12 +110,14 @@ export function jobSpecFromFlags(
       roundDeadlineSeconds: flags.deadline,
       clipNorm: flags.clipNorm,
       seed: flags.jobSeed,
+      maxSamplesPerDevice: flags.maxSamplesPerDevice,
     }),
     training: {
       ...merged.training,
       ...defined({ epochs: flags.epochs, batchSize: flags.batchSize, learningRate: flags.lr }),
     },
     quantization: { ...merged.quantization, ...defined({ bits: flags.bits }) },
+    privacy: { ...merged.privacy, ...defined({ population: flags.population }) },
     strategy: flags.strategy
       ? {
           ...merged.strategy,

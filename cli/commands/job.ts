@@ -3,7 +3,7 @@ import { Metadata } from "@grpc/grpc-js";
 import type { Command } from "commander";
 import { readModelStream } from "../../client/node/coordinator-client.js";
 import { InvalidArgumentError } from "../../common/errors.js";
-import { specToMessage } from "../../coordinator/grpc/convert.js";
+import { specToMessage } from "../../coordinator/jobs/job-messages.js";
 import { bearer, createFedproofClients, unary } from "../../proto/clients.js";
 import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";

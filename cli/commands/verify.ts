@@ -1,7 +1,9 @@
 /**
  * `fedproof verify`: checks where a model file came from, against the chain and a provenance
- * bundle (a file, or fetched from the coordinator). Exit codes: 0 when everything matches,
- * 2 when something does not (each mismatch is named), 1 when verification could not run.
+ * bundle (a file, or fetched from the coordinator). Exit codes: 0 when everything was checked
+ * and matches, 2 when something does not match (each mismatch is named) or could not be checked
+ * (each listed under `unchecked`: a bundle without the job spec, proofs without keys…), 1 when
+ * verification could not run.
  */
 import { readFile } from "node:fs/promises";
 import { type Command, Option } from "commander";
@@ -19,7 +21,7 @@ import { verifyModel } from "../../verifier/verify-model.js";
 import { emit, reportError } from "../output.js";
 import { int, withCommon } from "./options.js";
 
-/** Exit code for "verification ran and something does not match". */
+/** Exit code for "verification ran and something does not match, or could not be checked". */
 export const VERIFY_MISMATCH_EXIT_CODE = 2;
 
 interface VerifyOptions {
@@ -39,7 +41,7 @@ interface VerifyOptions {
 export function registerVerifyCommand(program: Command): void {
   withCommon(program.command("verify"))
     .description(
-      "check a model file's provenance: its ancestry on chain, every round's Merkle roots and every proof; exit 0 when all match, 2 on a mismatch, 1 when it could not check",
+      "check a model file's provenance: its ancestry on chain, every round's Merkle roots and every proof; exit 0 when all match, 2 on a mismatch or anything left unchecked, 1 when it could not check",
     )
     .requiredOption("--model <file>", "the model file to check (its sha256 is looked up on chain)")
     .option("--rpc-url <url>", `chain JSON-RPC endpoint (default: $${CHAIN_ENV.rpcUrl})`)
@@ -91,9 +93,11 @@ export function registerVerifyCommand(program: Command): void {
         await releaseSnarkjsThreads();
         emit(options, report, () => renderVerificationReport(report, options.model));
         if (!report.ok) {
-          const first = report.mismatches[0]?.message ?? "proofs could not be checked";
+          const first = report.mismatches[0]?.message;
           process.stderr.write(
-            `fedproof verify: ${report.mismatches.length} mismatch${report.mismatches.length === 1 ? "" : "es"}: ${first}\n`,
+            first
+              ? `fedproof verify: ${report.mismatches.length} mismatch${report.mismatches.length === 1 ? "" : "es"}: ${first}\n`
+              : `fedproof verify: not verified, ${report.unchecked.length} thing${report.unchecked.length === 1 ? "" : "s"} could not be checked: ${report.unchecked[0] ?? "the proofs"}\n`,
           );
           process.exit(VERIFY_MISMATCH_EXIT_CODE);
         }

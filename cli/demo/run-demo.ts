@@ -17,12 +17,12 @@ import {
 } from "../../coordinator/chain/chain-config.js";
 import { deployRegistry } from "../../coordinator/chain/deploy-registry.js";
 import { exportBundle } from "../../coordinator/chain/export-bundle.js";
-import { startCoordinator } from "../../coordinator/coordinator.js";
-import { specToMessage } from "../../coordinator/grpc/convert.js";
+import { type RunningCoordinator, startCoordinator } from "../../coordinator/coordinator.js";
 import { type JobCircuits, verificationKeysOf } from "../../coordinator/jobs/job-circuits.js";
+import { specToMessage } from "../../coordinator/jobs/job-messages.js";
 import type { JobStore } from "../../coordinator/store/job-store.js";
 import { deleteKeysWithPrefix } from "../../coordinator/store/redis.js";
-import { bearer, createFedproofClients, unary } from "../../proto/clients.js";
+import { bearer, createFedproofClients, type FedproofClients, unary } from "../../proto/clients.js";
 import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { JobSpecInput } from "../../protocol/job/job-spec.js";
@@ -105,10 +105,15 @@ export interface DemoResult {
   circuits: { id: string; vkeyHash: string; insecure: boolean }[];
   /** What the chain pins for the job's keys (the zero hash without proofs). */
   vkeyHash: string;
+  /** What ε is accounted against, e.g. "no amplification (q = 1)"; "" without central DP. */
+  population: string;
   rounds: DemoRound[];
   finalModelHash: string;
   totalSeconds: number;
 }
+
+/** How long a device process gets to exit after SIGTERM once its job has ended. */
+const DEVICE_STOP_GRACE_MS = 2_000;
 
 /**
  * The main job on the embedded default: Redis (private unless REDIS_URL is set), the
@@ -116,262 +121,373 @@ export interface DemoResult {
  * own data and model, one job to the end, every round's model measured on a test set.
  */
 export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
-  const logger: Logger = createLogger({ logLevel: parameters.logLevel }, "warn");
   const started = Date.now();
   const cleanups: (() => Promise<void>)[] = [];
-  const children: ChildProcess[] = [];
   try {
-    let redisUrl = process.env.REDIS_URL;
-    if (!redisUrl) {
-      const redis: PrivateRedis = await startPrivateRedis();
-      cleanups.push(redis.stop);
-      redisUrl = redis.url;
-      parameters.onProgress(`started a private redis-server at ${redis.url}`);
-    }
-    const workDir = await mkdtemp(path.join(os.tmpdir(), "fedproof-demo-"));
-    cleanups.push(() => rm(workDir, { recursive: true, force: true }));
-    const prefix = `fedproof-demo-${process.pid}-${Date.now()}`;
-    const chain = parameters.noChain ? undefined : await prepareChain(parameters, cleanups);
-    if (chain)
-      parameters.onProgress(
-        `anchoring on chain ${chain.chainId} at ${chain.rpcUrl}, registry ${chain.registry}`,
-      );
-    const coordinator = await startCoordinator({
-      redisUrl,
-      prefix,
-      storeDir: path.join(workDir, "store"),
-      port: 0,
-      logger,
-      chain,
-    });
-    cleanups.push(async () => {
-      await coordinator.stop();
-      if (process.env.REDIS_URL) await deleteKeysWithPrefix(redisUrl, prefix);
-    });
-    parameters.onProgress(
-      `coordinator on ${coordinator.address} with in-process verify and aggregate workers`,
-    );
-
     const preset = parameters.spec.model as ModelPreset;
+    // Before the coordinator starts, so that it builds initial models on the devices' backend.
     const backend = await prepareTrainingBackend(preset, parameters.backend);
+    const services = await startServices(parameters, cleanups);
     const testSet = await loadTestSet(parameters.dataset, parameters.seed);
     const evaluator = new ModelEvaluator(preset, testSet);
     cleanups.push(async () => evaluator.dispose());
+    const { job, circuits } = await createDemoJob(parameters, services, backend.backend);
+    const devices = startDevices(parameters, services.coordinator.address, job, backend.backend);
+    cleanups.push(async () => void (await devices.stop()));
 
-    const clients = createFedproofClients(coordinator.address);
-    cleanups.push(async () => clients.close());
-    const proofs = parameters.spec.proofs === true;
-    const setupStarted = Date.now();
-    if (proofs) {
-      parameters.onProgress(
-        "preparing the job's circuits (INSECURE development setup; cached by content hash, so only the first run builds them)",
-      );
-    } else {
-      parameters.onProgress(
-        "COMPARISON MODE (--no-proofs): updates carry no zero-knowledge proofs; the coordinator checks only their shape and norm",
-      );
-    }
-    const job = await unary<JobInfo__Output>((cb) =>
-      clients.jobs.createJob(
-        { spec: specToMessage(parameters.spec) },
-        bearer(coordinator.token),
-        cb,
-      ),
-    );
-    const circuits = proofs ? await coordinator.jobs.jobCircuits(job.jobId) : undefined;
-    if (circuits) {
-      parameters.onProgress(
-        `circuits ready in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s: ${circuits.updateNorm.id} (chunks of ${circuits.updateNorm.parameters.n}), ${circuits.dataValidity.id}; vkey hash ${circuits.vkeyHash}${circuits.updateNorm.insecure ? " (INSECURE development keys)" : ""}`,
-      );
-    }
-    parameters.onProgress(
-      `job ${job.jobId}: ${preset} (${job.paramCount} parameters), ${job.spec?.rounds} rounds, ${job.spec?.clientsPerRound} of ${parameters.clients} devices per round, backend ${backend.backend}`,
-    );
-
-    const deviceExits: Promise<number>[] = [];
-    for (let index = 0; index < parameters.clients; index++) {
-      const child = spawn(
-        process.execPath,
-        [
-          BIN,
-          "client",
-          "--coordinator",
-          coordinator.address,
-          "--job",
-          job.jobId,
-          "--device-id",
-          `sim-${String(index).padStart(3, "0")}`,
-          "--simulate",
-          parameters.dataset,
-          "--partition",
-          parameters.partition,
-          "--clients",
-          String(parameters.clients),
-          "--index",
-          String(index),
-          "--seed",
-          String(parameters.seed),
-          "--model",
-          preset,
-          "--backend",
-          backend.backend,
-          "--json",
-          "--log-level",
-          parameters.logLevel ?? "warn",
-          ...(index < (parameters.byzantine?.count ?? 0)
-            ? ["--attack", parameters.byzantine!.attack]
-            : []),
-        ],
-        { stdio: ["ignore", "ignore", "inherit"] },
-      );
-      children.push(child);
-      deviceExits.push(new Promise((resolve) => child.once("exit", (code) => resolve(code ?? 1))));
-    }
-
-    const initialBytes = await download(clients, job.jobId, 0);
+    const initialBytes = await download(services.clients, job.jobId, 0);
     const initial = await evaluator.evaluate(initialBytes.bytes);
     parameters.onProgress(
       `initial model ${job.initialModelHash.slice(0, 12)}… test accuracy ${initial.accuracy.toFixed(4)}`,
     );
-
-    const rounds: DemoRound[] = [];
-    let final: JobInfo__Output | undefined;
-    let roundStarted = Date.now();
-    const stream = clients.jobs.watchJob({ jobId: job.jobId });
-    for await (const event of stream as AsyncIterable<JobEvent__Output>) {
-      final = event.job ?? final;
-      if (event.type === "round-started") roundStarted = Date.now();
-      if (event.type === "round-completed") {
-        const summary = event.job?.rounds?.find((r) => r.round === event.round);
-        const contributions = await coordinator.store.contributions(job.jobId, event.round);
-        const { bytes } = await download(clients, job.jobId, event.round);
-        const measured = await evaluator.evaluate(bytes);
-        const round: DemoRound = {
-          round: event.round,
-          accepted: summary?.accepted ?? 0,
-          rejected: summary?.rejected ?? 0,
-          late: summary?.late ?? 0,
-          selected: summary?.selected ?? 0,
-          testAccuracy: measured.accuracy,
-          testLoss: measured.loss,
-          federatedAccuracy: summary?.federatedAccuracy ?? 0,
-          modelHash: summary?.modelHash ?? "",
-          anchorTx: "",
-          epsilon: summary?.epsilon ?? 0,
-          clipNorm: summary?.clipNorm ?? 0,
-          proofsVerified: summary?.proofsVerified ?? 0,
-          proofsRejected: summary?.proofsRejected ?? 0,
-          meanProveSeconds:
-            contributions.length > 0
-              ? contributions.reduce((sum, c) => sum + c.metrics.proveSeconds, 0) /
-                contributions.length
-              : 0,
-          seconds: (Date.now() - roundStarted) / 1000,
-        };
-        rounds.push(round);
-        parameters.onProgress(
-          `round ${round.round}/${job.spec?.rounds}: ${round.accepted} accepted, ${round.rejected} rejected, ${round.late} late · test accuracy ${round.testAccuracy.toFixed(4)}${round.epsilon > 0 ? ` · ε ${round.epsilon.toFixed(3)}` : ""}${proofs ? ` · ${round.proofsVerified} proven, ${round.proofsRejected} proofs rejected, ${round.meanProveSeconds.toFixed(1)} s proving per device` : ""} · model ${round.modelHash.slice(0, 12)}… · ${round.seconds.toFixed(1)} s`,
-        );
-      } else if (
-        event.type === "round-failed" ||
-        event.type === "job-failed" ||
-        event.type === "job-cancelled"
-      ) {
-        parameters.onProgress(`${event.type}: ${event.message}`);
-      }
-    }
-    const exitCodes = await Promise.all(deviceExits);
+    const watched = await watchJob(parameters, services, job, evaluator);
+    // However the job ended, its devices have nothing left to do: a device still setting up
+    // (proving keys, dataset commitment) would otherwise hold the demo for many minutes.
+    const exitCodes = await devices.stop();
+    let final = watched.final;
+    const { chain } = services;
     if (chain && final) {
-      final = await waitForAnchors(clients, job.jobId, rounds.length);
-      for (const round of rounds) {
+      final = await waitForAnchors(services.clients, job.jobId, watched.rounds.length);
+      for (const round of watched.rounds) {
         round.anchorTx = final.rounds?.find((r) => r.round === round.round)?.anchorTx ?? "";
       }
-      parameters.onProgress(`all ${rounds.length} rounds anchored in registry ${chain.registry}`);
+      parameters.onProgress(
+        `all ${watched.rounds.length} rounds anchored in registry ${chain.registry}`,
+      );
     }
-    const state = String(final?.state ?? "JOB_STATE_UNSPECIFIED").replace("JOB_STATE_", "");
-    const result: DemoResult = {
-      jobId: job.jobId,
-      state,
-      reason: final?.reason ?? "",
-      model: preset,
-      dataset: parameters.dataset,
-      partition: parameters.partition,
-      strategy: job.spec?.strategy?.name ?? "fedavg",
-      byzantine: parameters.byzantine
-        ? `${parameters.byzantine.count}:${parameters.byzantine.attack}`
-        : "none",
-      clients: parameters.clients,
-      clientsPerRound: job.spec?.clientsPerRound ?? 0,
-      backend: backend.backend,
-      backendReason: backend.reason,
-      initialModelHash: job.initialModelHash,
+    const result = describeResult(parameters, {
+      job,
+      final,
+      circuits,
+      chain,
+      backend,
       initialTestAccuracy: initial.accuracy,
-      registry: chain?.registry ?? "",
-      chainId: chain?.chainId ?? 0,
-      rpcUrl: chain?.rpcUrl ?? "",
-      chainJobId: final?.chainJobId ?? "",
-      proofs,
-      circuits: circuits
-        ? [circuits.updateNorm, circuits.dataValidity].map((c) => ({
-            id: c.id,
-            vkeyHash: c.vkeyHash,
-            insecure: c.insecure,
-          }))
-        : [],
-      vkeyHash: circuits?.vkeyHash ?? zeroHash,
-      rounds,
-      finalModelHash: final?.currentModelHash ?? "",
-      totalSeconds: (Date.now() - started) / 1000,
-    };
-    if (parameters.out) {
-      await mkdir(parameters.out, { recursive: true });
-      const { bytes, header } = await download(clients, job.jobId, 0);
-      await writeFile(path.join(parameters.out, "model.bin"), bytes);
-      await writeFile(
-        path.join(parameters.out, "manifest.json"),
-        `${JSON.stringify({ modelHash: header.modelHash, jobId: job.jobId, ...JSON.parse(header.manifestJson) }, null, 2)}\n`,
-      );
-      await writeFile(
-        path.join(parameters.out, "demo.json"),
-        `${JSON.stringify(result, null, 2)}\n`,
-      );
-      if (circuits) {
-        await writeProofFiles(parameters.out, coordinator.store, job.jobId, rounds, circuits);
-      }
-      if (chain) {
-        const bundle = await exportBundle({
-          store: coordinator.store,
-          jobId: job.jobId,
-          verificationKeys: circuits ? verificationKeysOf(circuits) : undefined,
-          chain: {
-            chainId: chain.chainId,
-            registry: chain.registry,
-            chainJobId: result.chainJobId,
-          },
-        });
-        await writeFile(
-          path.join(parameters.out, "provenance.json"),
-          `${JSON.stringify(bundle, null, 2)}\n`,
-        );
-        await writeChainDescriptor(parameters.out, {
-          rpcUrl: chain.rpcUrl,
-          registry: chain.registry,
-          chainId: chain.chainId,
-        });
-      }
-    }
-    if (state !== "COMPLETED") {
-      throw new FedproofError(`the demo job ended ${state}: ${result.reason}`, {
+      rounds: watched.rounds,
+      started,
+    });
+    if (parameters.out) await writeOutputs(parameters.out, services, result, circuits);
+    if (result.state !== "COMPLETED") {
+      throw new FedproofError(`the demo job ended ${result.state}: ${result.reason}`, {
         code: "INTERNAL",
       });
     }
-    const failedDevices = exitCodes.filter((code) => code !== 0).length;
+    // Devices this demo stopped have no exit code; only those that failed on their own count.
+    const failedDevices = exitCodes.filter((code) => code !== null && code !== 0).length;
     if (failedDevices > 0)
       parameters.onProgress(`${failedDevices} simulated devices exited with an error`);
     return result;
   } finally {
-    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  }
+}
+
+interface DemoServices {
+  coordinator: RunningCoordinator;
+  clients: FedproofClients;
+  chain?: ChainConfig;
+}
+
+/** Redis (private unless REDIS_URL is set), the chain unless turned off, the coordinator. */
+async function startServices(
+  parameters: DemoParameters,
+  cleanups: (() => Promise<void>)[],
+): Promise<DemoServices> {
+  const logger: Logger = createLogger({ logLevel: parameters.logLevel }, "warn");
+  let redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) {
+    const redis: PrivateRedis = await startPrivateRedis();
+    cleanups.push(redis.stop);
+    redisUrl = redis.url;
+    parameters.onProgress(`started a private redis-server at ${redis.url}`);
+  }
+  const workDir = await mkdtemp(path.join(os.tmpdir(), "fedproof-demo-"));
+  cleanups.push(() => rm(workDir, { recursive: true, force: true }));
+  const prefix = `fedproof-demo-${process.pid}-${Date.now()}`;
+  const chain = parameters.noChain ? undefined : await prepareChain(parameters, cleanups);
+  if (chain)
+    parameters.onProgress(
+      `anchoring on chain ${chain.chainId} at ${chain.rpcUrl}, registry ${chain.registry}`,
+    );
+  const coordinator = await startCoordinator({
+    redisUrl,
+    prefix,
+    storeDir: path.join(workDir, "store"),
+    port: 0,
+    logger,
+    chain,
+  });
+  const sharedRedisUrl = redisUrl;
+  cleanups.push(async () => {
+    await coordinator.stop();
+    if (process.env.REDIS_URL) await deleteKeysWithPrefix(sharedRedisUrl, prefix);
+  });
+  parameters.onProgress(
+    `coordinator on ${coordinator.address} with in-process verify and aggregate workers`,
+  );
+  const clients = createFedproofClients(coordinator.address);
+  cleanups.push(async () => clients.close());
+  return { coordinator, clients, chain };
+}
+
+/** Creates the job through the Jobs API, as a researcher would, and says what it is. */
+async function createDemoJob(
+  parameters: DemoParameters,
+  services: DemoServices,
+  backend: string,
+): Promise<{ job: JobInfo__Output; circuits?: JobCircuits }> {
+  const { coordinator, clients } = services;
+  const setupStarted = Date.now();
+  if (parameters.spec.proofs === true) {
+    parameters.onProgress(
+      "preparing the job's circuits (INSECURE development setup; cached by content hash, so only the first run builds them)",
+    );
+  } else {
+    parameters.onProgress(
+      "COMPARISON MODE (--no-proofs): updates carry no zero-knowledge proofs; the coordinator checks only their shape and norm",
+    );
+  }
+  const job = await unary<JobInfo__Output>((cb) =>
+    clients.jobs.createJob({ spec: specToMessage(parameters.spec) }, bearer(coordinator.token), cb),
+  );
+  const circuits =
+    parameters.spec.proofs === true ? await coordinator.jobs.jobCircuits(job.jobId) : undefined;
+  if (circuits) {
+    parameters.onProgress(
+      `circuits ready in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s: ${circuits.updateNorm.id} (chunks of ${circuits.updateNorm.parameters.n}), ${circuits.dataValidity.id}; vkey hash ${circuits.vkeyHash}${circuits.updateNorm.insecure ? " (INSECURE development keys)" : ""}`,
+    );
+  }
+  parameters.onProgress(
+    `job ${job.jobId}: ${parameters.spec.model} (${job.paramCount} parameters), ${job.spec?.rounds} rounds, ${job.spec?.clientsPerRound} of ${parameters.clients} devices per round, backend ${backend}`,
+  );
+  return { job, circuits };
+}
+
+interface DeviceProcesses {
+  /**
+   * Stops every device still running (SIGTERM, then SIGKILL after a short grace) and
+   * resolves with each device's exit code: null for those stopped here. Idempotent.
+   */
+  stop(): Promise<(number | null)[]>;
+}
+
+/** One `fedproof client` process per simulated device, each with its own slice of the data. */
+function startDevices(
+  parameters: DemoParameters,
+  address: string,
+  job: JobInfo__Output,
+  backend: string,
+): DeviceProcesses {
+  const children: ChildProcess[] = [];
+  const exits: Promise<number | null>[] = [];
+  for (let index = 0; index < parameters.clients; index++) {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        "client",
+        "--coordinator",
+        address,
+        "--job",
+        job.jobId,
+        "--device-id",
+        `sim-${String(index).padStart(3, "0")}`,
+        "--simulate",
+        parameters.dataset,
+        "--partition",
+        parameters.partition,
+        "--clients",
+        String(parameters.clients),
+        "--index",
+        String(index),
+        "--seed",
+        String(parameters.seed),
+        "--model",
+        String(parameters.spec.model),
+        "--backend",
+        backend,
+        "--json",
+        "--log-level",
+        parameters.logLevel ?? "warn",
+        ...(index < (parameters.byzantine?.count ?? 0)
+          ? ["--attack", parameters.byzantine!.attack]
+          : []),
+      ],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    );
+    children.push(child);
+    exits.push(
+      new Promise((resolve) => {
+        child.once("exit", (code) => resolve(code));
+        child.once("error", () => resolve(1));
+      }),
+    );
+  }
+  const running = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
+  let stopped: Promise<(number | null)[]> | undefined;
+  return {
+    stop() {
+      stopped ??= (async () => {
+        for (const child of running()) child.kill("SIGTERM");
+        const kill = setTimeout(() => {
+          for (const child of running()) child.kill("SIGKILL");
+        }, DEVICE_STOP_GRACE_MS);
+        try {
+          return await Promise.all(exits);
+        } finally {
+          clearTimeout(kill);
+        }
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Follows the job until it ends, measuring each new global model on the test set. */
+async function watchJob(
+  parameters: DemoParameters,
+  services: DemoServices,
+  job: JobInfo__Output,
+  evaluator: ModelEvaluator,
+): Promise<{ rounds: DemoRound[]; final?: JobInfo__Output }> {
+  const { coordinator, clients } = services;
+  const proofs = parameters.spec.proofs === true;
+  const rounds: DemoRound[] = [];
+  let final: JobInfo__Output | undefined;
+  let roundStarted = Date.now();
+  const stream = clients.jobs.watchJob({ jobId: job.jobId });
+  for await (const event of stream as AsyncIterable<JobEvent__Output>) {
+    final = event.job ?? final;
+    if (event.type === "round-started") roundStarted = Date.now();
+    if (event.type === "round-completed") {
+      const summary = event.job?.rounds?.find((r) => r.round === event.round);
+      const contributions = await coordinator.store.contributions(job.jobId, event.round);
+      const { bytes } = await download(clients, job.jobId, event.round);
+      const measured = await evaluator.evaluate(bytes);
+      const round: DemoRound = {
+        round: event.round,
+        accepted: summary?.accepted ?? 0,
+        rejected: summary?.rejected ?? 0,
+        late: summary?.late ?? 0,
+        selected: summary?.selected ?? 0,
+        testAccuracy: measured.accuracy,
+        testLoss: measured.loss,
+        federatedAccuracy: summary?.federatedAccuracy ?? 0,
+        modelHash: summary?.modelHash ?? "",
+        anchorTx: "",
+        epsilon: summary?.epsilon ?? 0,
+        clipNorm: summary?.clipNorm ?? 0,
+        proofsVerified: summary?.proofsVerified ?? 0,
+        proofsRejected: summary?.proofsRejected ?? 0,
+        meanProveSeconds:
+          contributions.length > 0
+            ? contributions.reduce((sum, c) => sum + c.metrics.proveSeconds, 0) /
+              contributions.length
+            : 0,
+        seconds: (Date.now() - roundStarted) / 1000,
+      };
+      rounds.push(round);
+      parameters.onProgress(
+        `round ${round.round}/${job.spec?.rounds}: ${round.accepted} accepted, ${round.rejected} rejected, ${round.late} late · test accuracy ${round.testAccuracy.toFixed(4)}${round.epsilon > 0 ? ` · ε ${round.epsilon.toFixed(3)}` : ""}${proofs ? ` · ${round.proofsVerified} proven, ${round.proofsRejected} proofs rejected, ${round.meanProveSeconds.toFixed(1)} s proving per device` : ""} · model ${round.modelHash.slice(0, 12)}… · ${round.seconds.toFixed(1)} s`,
+      );
+    } else if (
+      event.type === "round-failed" ||
+      event.type === "job-failed" ||
+      event.type === "job-cancelled"
+    ) {
+      parameters.onProgress(`${event.type}: ${event.message}`);
+    }
+  }
+  return { rounds, final };
+}
+
+/** The demo's answer (`--json`, demo.json) from what the job and the chain say. */
+function describeResult(
+  parameters: DemoParameters,
+  outcome: {
+    job: JobInfo__Output;
+    final?: JobInfo__Output;
+    circuits?: JobCircuits;
+    chain?: ChainConfig;
+    backend: { backend: string; reason: string };
+    initialTestAccuracy: number;
+    rounds: DemoRound[];
+    started: number;
+  },
+): DemoResult {
+  const { job, final, circuits, chain } = outcome;
+  return {
+    jobId: job.jobId,
+    state: String(final?.state ?? "JOB_STATE_UNSPECIFIED").replace("JOB_STATE_", ""),
+    reason: final?.reason ?? "",
+    model: String(parameters.spec.model),
+    dataset: parameters.dataset,
+    partition: parameters.partition,
+    strategy: job.spec?.strategy?.name ?? "fedavg",
+    byzantine: parameters.byzantine
+      ? `${parameters.byzantine.count}:${parameters.byzantine.attack}`
+      : "none",
+    clients: parameters.clients,
+    clientsPerRound: job.spec?.clientsPerRound ?? 0,
+    backend: outcome.backend.backend,
+    backendReason: outcome.backend.reason,
+    initialModelHash: job.initialModelHash,
+    initialTestAccuracy: outcome.initialTestAccuracy,
+    registry: chain?.registry ?? "",
+    chainId: chain?.chainId ?? 0,
+    rpcUrl: chain?.rpcUrl ?? "",
+    chainJobId: final?.chainJobId ?? "",
+    proofs: parameters.spec.proofs === true,
+    circuits: circuits
+      ? [circuits.updateNorm, circuits.dataValidity].map((c) => ({
+          id: c.id,
+          vkeyHash: c.vkeyHash,
+          insecure: c.insecure,
+        }))
+      : [],
+    vkeyHash: circuits?.vkeyHash ?? zeroHash,
+    population: job.population ?? "",
+    rounds: outcome.rounds,
+    finalModelHash: final?.currentModelHash ?? "",
+    totalSeconds: (Date.now() - outcome.started) / 1000,
+  };
+}
+
+/** `--out DIR`: the model and its manifest, demo.json, proofs and keys, the provenance bundle. */
+async function writeOutputs(
+  out: string,
+  services: DemoServices,
+  result: DemoResult,
+  circuits: JobCircuits | undefined,
+): Promise<void> {
+  const { coordinator, clients, chain } = services;
+  await mkdir(out, { recursive: true });
+  const { bytes, header } = await download(clients, result.jobId, 0);
+  await writeFile(path.join(out, "model.bin"), bytes);
+  await writeFile(
+    path.join(out, "manifest.json"),
+    `${JSON.stringify({ modelHash: header.modelHash, jobId: result.jobId, ...JSON.parse(header.manifestJson) }, null, 2)}\n`,
+  );
+  await writeFile(path.join(out, "demo.json"), `${JSON.stringify(result, null, 2)}\n`);
+  if (circuits) {
+    await writeProofFiles(out, coordinator.store, result.jobId, result.rounds, circuits);
+  }
+  if (chain) {
+    const bundle = await exportBundle({
+      store: coordinator.store,
+      jobId: result.jobId,
+      verificationKeys: circuits ? verificationKeysOf(circuits) : undefined,
+      chain: {
+        chainId: chain.chainId,
+        registry: chain.registry,
+        chainJobId: result.chainJobId,
+      },
+    });
+    await writeFile(path.join(out, "provenance.json"), `${JSON.stringify(bundle, null, 2)}\n`);
+    await writeChainDescriptor(out, {
+      rpcUrl: chain.rpcUrl,
+      registry: chain.registry,
+      chainId: chain.chainId,
+    });
   }
 }
 
@@ -475,7 +591,7 @@ async function prepareChain(
 
 /** Anchoring trails aggregation by a transaction: wait until every round has its receipt. */
 async function waitForAnchors(
-  clients: ReturnType<typeof createFedproofClients>,
+  clients: FedproofClients,
   jobId: string,
   rounds: number,
   timeoutMs = 120_000,
@@ -497,10 +613,6 @@ async function waitForAnchors(
   }
 }
 
-async function download(
-  clients: ReturnType<typeof createFedproofClients>,
-  jobId: string,
-  round: number,
-) {
+async function download(clients: FedproofClients, jobId: string, round: number) {
   return readModelStream(clients.jobs.downloadModel({ jobId, round }));
 }

@@ -10,12 +10,14 @@ import type { ArtifactChunk__Output } from "../../proto/generated/fedproof/v1/Ar
 import type { CoordinatorClient } from "../../proto/generated/fedproof/v1/Coordinator.js";
 import type { Proof } from "../../proto/generated/fedproof/v1/Proof.js";
 import type { ProofSetup__Output } from "../../proto/generated/fedproof/v1/ProofSetup.js";
+import { FedproofError, quote } from "../../common/errors.js";
 import type { Dataset } from "../../protocol/data/dataset.js";
+import { isChallengeSeed } from "../../protocol/proving/challenge-seed.js";
 import type { DataValidityParameters } from "../../protocol/proving/data-validity-parameters.js";
 import {
   type CommittedDataset,
   commitDataset,
-  encodeRecord,
+  encodeDataset,
   schemaBounds,
 } from "../../protocol/proving/dataset-commitment.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
@@ -90,13 +92,9 @@ export class DeviceProver {
       min: data.schema.min,
       max: data.schema.max,
     };
-    const width = data.x.length / data.size;
-    const records = Array.from({ length: data.size }, (_, i) =>
-      encodeRecord(data.x.subarray(i * width, (i + 1) * width), data.y[i]!, encoding),
-    );
     const dataset = commitDataset({
       parameters: parameters_,
-      records,
+      records: encodeDataset(data, encoding),
       privateKey: parameters.privateKey ?? randomPrivateKey(),
     });
     const updateProver = await createWorkerProver({ wasm: uWasm, zkey: uZkey });
@@ -209,6 +207,24 @@ export async function downloadArtifact(
   if (actual !== sha256)
     throw new ModelIntegrityError(`artifact bytes hash to ${actual}, expected ${sha256}`);
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The coordinator revealed a round seed that is not in the chain the job's spec committed to. */
+export class ChallengeSeedError extends FedproofError {
+  override name = "ChallengeSeedError";
+}
+
+/**
+ * Checks the task's challenge seed against the commitment in the spec (which the chain's spec
+ * hash pins) before proving with it: a seed chosen after enrolment could steer the challenge
+ * towards the records a colluding device knows are well formed.
+ */
+export function requireCommittedSeed(commitment: string, round: number, seed: string): void {
+  if (isChallengeSeed(commitment, round, seed)) return;
+  throw new ChallengeSeedError(
+    `the coordinator's challenge seed for round ${round} is not in the chain the job committed to`,
+    { details: `seed ${quote(seed)}, commitment ${quote(commitment)}` },
+  );
 }
 
 /** Whether a setup asks for proofs (a job without proofs answers an empty one). */

@@ -16,11 +16,12 @@ import {
 } from "../../protocol/data/dataset.js";
 import { createModel, parseModelPreset } from "../../protocol/model/presets.js";
 import { decodeModel, getFlatWeights, setFlatWeights } from "../../protocol/model/weights.js";
+import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
 import { createRng, deriveSeed } from "../../protocol/random.js";
 import { computeDelta, evaluate, trainLocal } from "../core/train.js";
 import { prepareUpdate } from "../core/update/prepare-update.js";
-import { readModelStream, submitUpdate } from "./coordinator-client.js";
-import { DeviceProver, requiresProofs } from "./device-proofs.js";
+import { joinJob, readModelStream, submitUpdate } from "./coordinator-client.js";
+import { DeviceProver, requireCommittedSeed, requiresProofs } from "./device-proofs.js";
 
 export interface DeviceParameters {
   address: string;
@@ -34,8 +35,14 @@ export interface DeviceParameters {
   logger: Logger;
   /** Transforms the clipped Δ before upload: simulated attacks for robustness studies. */
   tamper?: (delta: Float32Array, clipNorm: number) => Float32Array;
-  /** The device's Baby Jubjub key for jobs with proofs (default: a fresh random key). */
+  /**
+   * The device's Baby Jubjub key, in every job: the coordinator binds the device id to it on
+   * first Join and takes later Joins under the id only signed by it (default: a fresh random
+   * key, so a restarted device needs the same key to keep its id: `--key-file`).
+   */
   privateKey?: Uint8Array;
+  /** EVM address credited for this device's contributions; fixed at first Join. */
+  payoutAddress?: string;
 }
 
 export interface RoundReport {
@@ -71,9 +78,13 @@ export class Device {
   private readonly reports = new Map<number, RoundReport>();
   private work: Promise<void> = Promise.resolve();
   private prover?: DeviceProver;
+  private readonly privateKey: Uint8Array;
+  /** The sample count declared (and signed) at Join: every upload must claim exactly it. */
+  private enrolledSamples = 0;
 
   constructor(private readonly parameters: DeviceParameters) {
     this.clients = createFedproofClients(parameters.address);
+    this.privateKey = parameters.privateKey ?? randomPrivateKey();
   }
 
   get deviceId(): string {
@@ -102,22 +113,22 @@ export class Device {
           client: this.clients.coordinator,
           setup,
           data,
-          privateKey: this.parameters.privateKey,
+          privateKey: this.privateKey,
         });
       }
-      this.session = await unary<JoinResponse__Output>((callback) =>
-        this.clients.coordinator.join(
-          {
-            jobId: this.parameters.jobId,
-            deviceId: this.parameters.deviceId ?? "",
-            samples: data.size,
-            platform: `node ${process.version}`,
-            backend: this.parameters.backend ?? "",
-            ...this.prover?.enrolment(),
-          },
-          callback,
-        ),
-      );
+      const enrolment = this.prover?.enrolment();
+      this.enrolledSamples = enrolment?.samples ?? data.size;
+      this.session = await joinJob(this.clients.coordinator, {
+        jobId: this.parameters.jobId,
+        deviceId: this.parameters.deviceId,
+        privateKey: this.privateKey,
+        samples: this.enrolledSamples,
+        platform: `node ${process.version}`,
+        backend: this.parameters.backend ?? "",
+        payoutAddress: this.parameters.payoutAddress,
+        datasetCommitment: enrolment?.datasetCommitment,
+        datasetSignature: enrolment?.datasetSignature,
+      });
       const spec = this.session.spec!;
       const local = conformToSchema(data, spec.schema!);
       const split = splitHoldout(
@@ -193,11 +204,13 @@ export class Device {
     const session = this.session!;
     const spec = session.spec!;
     const preset = parseModelPreset(task.model || spec.model);
+    if (this.prover) requireCommittedSeed(spec.challengeCommitment, task.round, task.challengeSeed);
     const context = {
       jobId: task.jobId,
       round: task.round,
       globalModelHash: task.globalModelHash,
       deviceId: this.deviceId,
+      roundSeed: task.challengeSeed,
     };
     const dataProof = this.prover?.proveData(context, spec.schema!);
     // Never left unobserved: a failure surfaces when the round awaits it.
@@ -255,8 +268,9 @@ export class Device {
           jobId: task.jobId,
           round: task.round,
           globalModelHash: task.globalModelHash,
-          // With proofs the weight is the committed, proven record count.
-          samples: this.prover ? this.prover.dataset.sampleCount : this.train!.size,
+          // The count declared at Join, the coordinator's weight for this device (with proofs
+          // also the committed, proven record count); any other number is refused.
+          samples: this.enrolledSamples,
           paramCount: String(global.length),
           bits: quantization.bits,
           commitment: proven?.commitment,

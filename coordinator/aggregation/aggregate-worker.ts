@@ -1,16 +1,26 @@
-import { randomBytes } from "node:crypto";
 import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "pino";
 import { failpoint } from "../../common/failpoints.js";
-import { type JobSpec, strategySpecOf } from "../../protocol/job/job-spec.js";
+import { aggregationWeight } from "../../protocol/job/aggregation-weight.js";
+import { strategySpecOf } from "../../protocol/job/job-spec.js";
 import { decodeModel, encodeModel } from "../../protocol/model/weights.js";
-import { createRng } from "../../protocol/random.js";
-import { decodeUpdate, dequantize, maxQuantized } from "../../protocol/update/quantize.js";
+import { parseUpdateNormSignals } from "../../protocol/proofs/public-signals.js";
+import {
+  decodeUpdate,
+  dequantize,
+  maxQuantized,
+  squaredNormQuantized,
+} from "../../protocol/update/quantize.js";
 import { FedproofError } from "../errors.js";
-import { adaptClipNorm, updateNoiseMultiplier } from "../privacy/adaptive-clipping.js";
-import { epsilonAfter } from "../privacy/rdp-accountant.js";
+import {
+  adaptClipNorm,
+  belowClipIndicator,
+  updateNoiseMultiplier,
+} from "../privacy/adaptive-clipping.js";
+import { epsilonAfterRounds } from "../privacy/job-epsilon.js";
+import { createNoiseSource } from "../privacy/noise-source.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
-import type { JobRecord, JobStore } from "../store/job-store.js";
+import type { ContributionRecord, JobStore } from "../store/job-store.js";
 import {
   type AggregateJobData,
   type AggregateJobResult,
@@ -66,16 +76,22 @@ export async function aggregateRound(
   }
   const global = decodeModel(await artifacts.get(round.globalModelHash), job.paramCount);
   const updates: ClientUpdate[] = [];
+  const chunkCircuitId = job.spec.proofs
+    ? (await store.loadJobCircuits(data.jobId))?.updateNorm.id
+    : undefined;
+  const squaredNorms: bigint[] = [];
   for (const contribution of contributions) {
     const q = decodeUpdate(
       await artifacts.get(contribution.updateHash),
       contribution.bits,
       job.paramCount,
     );
+    squaredNorms.push(establishedSquaredNorm(contribution, q, chunkCircuitId));
     updates.push({
       deviceId: contribution.deviceId,
       delta: dequantize(q, job.spec.quantization.scale),
-      weight: contribution.samples,
+      // Enrolled (with proofs: proven) samples, capped: never the upload header's count.
+      weight: aggregationWeight(contribution.samples, job.spec),
     });
   }
   const state = job.strategyStateHash
@@ -86,8 +102,9 @@ export async function aggregateRound(
   const { spec } = job;
   const privacy = spec.privacy;
   const dp = privacy.noiseMultiplier > 0;
-  // DP noise must be unpredictable: seeded from the OS, never from the job seed.
-  const noiseRng = createRng(randomBytes(4).readUInt32LE(0));
+  // The published model minus predictable noise is the exact sum of the updates: the noise
+  // comes from a CSPRNG keyed by the OS for this aggregation, never from the job seed.
+  const noiseRng = createNoiseSource();
   const clipNorm = round.clipNorm || spec.clipNorm;
   const adaptive = privacy.adaptiveClipQuantile > 0;
   const countNoiseStddev = dp ? spec.clientsPerRound / 20 : 0;
@@ -132,7 +149,15 @@ export async function aggregateRound(
   if (adaptive) {
     nextClipNorm = adaptClipNorm({
       clipNorm,
-      belowClip: contributions.map((c) => c.metrics.updateNorm <= clipNorm),
+      // From the updates as received, never the devices' reported updateNorm metric.
+      belowClip: squaredNorms.map((squaredNormQ) =>
+        belowClipIndicator({
+          squaredNormQ,
+          scale: spec.quantization.scale,
+          clipNorm,
+          paramCount: job.paramCount,
+        }),
+      ),
       targetQuantile: privacy.adaptiveClipQuantile,
       countNoiseStddev,
       denominator: spec.clientsPerRound,
@@ -150,7 +175,7 @@ export async function aggregateRound(
     ? (await artifacts.put(encodeStrategyState(result.state))).hash
     : "";
   const epsilon = dp ? await epsilonAfterRounds(store, job, data.round) : 0;
-  await store.redis.hset(store.keys.models, hash, data.jobId);
+  await store.indexModel(hash, data.jobId);
   await store.updateRound(data.jobId, data.round, { modelHash: hash, epsilon });
   logger.info(
     {
@@ -175,31 +200,23 @@ export async function aggregateRound(
 }
 
 /**
- * Sampling rate q for the accountant: each round samples clientsPerRound of the devices
- * registered for the job. (Fixed-size sampling accounted as Poisson with q = K/N is the
- * usual approximation; see coordinator/privacy/rdp-accountant.ts.)
+ * Σ q² of a verified contribution as the coordinator established it: with proofs, the running
+ * sum the last UpdateNorm chunk proves (sumBefore + partialSum; the verify worker checked the
+ * chain from 0 and recomputed the commitments over these bytes, so it is their Σ q²); without,
+ * the sum over the bytes themselves.
  */
-export async function samplingRate(store: JobStore, job: JobRecord): Promise<number> {
-  const population = await store.redis.hlen(store.keys.devices(job.jobId));
-  return Math.min(1, job.spec.clientsPerRound / Math.max(1, population));
-}
-
-export async function epsilonAfterRounds(
-  store: JobStore,
-  job: JobRecord,
-  rounds: number,
-): Promise<number> {
-  return privacyEpsilon(job.spec, await samplingRate(store, job), rounds);
-}
-
-export function privacyEpsilon(spec: JobSpec, q: number, rounds: number): number {
-  if (spec.privacy.noiseMultiplier <= 0) return Number.POSITIVE_INFINITY;
-  return epsilonAfter({
-    q,
-    noiseMultiplier: spec.privacy.noiseMultiplier,
-    rounds,
-    delta: spec.privacy.delta,
-  }).epsilon;
+function establishedSquaredNorm(
+  contribution: ContributionRecord,
+  q: Int32Array,
+  chunkCircuitId: string | undefined,
+): bigint {
+  const chunks = chunkCircuitId
+    ? contribution.proofs.filter((proof) => proof.circuitId === chunkCircuitId)
+    : [];
+  const last = chunks.at(-1);
+  if (!last) return squaredNormQuantized(q);
+  const signals = parseUpdateNormSignals(last.publicSignals, chunks.length - 1);
+  return signals.sumBefore + signals.partialSum;
 }
 
 export interface StartAggregateWorkerParameters extends AggregateDependencies {

@@ -34,7 +34,7 @@ import {
   RegistryError,
   RoundOutOfOrderError,
 } from "./registry-errors.js";
-import { createRedisSendLock, SendLockTimeoutError } from "./send-lock.js";
+import { SendLockTimeoutError } from "./send-lock.js";
 import { MissingDeviceRecordError, storedRoundLeafInputs } from "./stored-round-leaves.js";
 
 /** The round cannot be anchored as it stands (not completed, no model, no device record). */
@@ -176,11 +176,7 @@ export function startAnchorWorker(
     registry: chain.registry,
     account: chain.privateKey,
     pollingIntervalMs: parameters.pollingIntervalMs,
-    sendLock: createRedisSendLock({
-      redis: store.redis,
-      prefix: parameters.prefix,
-      chainId: chain.chainId,
-    }),
+    sendLock: store.createSendLock({ chainId: chain.chainId }),
   });
   const retryDelayMs = parameters.retryDelayMs ?? 1_000;
   const maxRetryDelayMs = parameters.maxRetryDelayMs ?? 30_000;

@@ -7,6 +7,7 @@ import {
   BUNDLE_FORMAT,
   type BundleChain,
   type BundleRound,
+  type BundleRoundContributionInput,
   buildBundleRound,
   normaliseChain,
   type ProvenanceBundle,
@@ -22,9 +23,29 @@ export interface ExportBundleParameters {
   verificationKeys?: VerificationKeys;
 }
 
+/** The round's leaf inputs with each device's enrolment, which its data proofs are checked against. */
+async function withEnrolments(
+  store: JobStore,
+  jobId: string,
+  round: number,
+): Promise<BundleRoundContributionInput[]> {
+  const inputs = await storedRoundLeafInputs(store, jobId, round);
+  return Promise.all(
+    inputs.map(async (input) => {
+      const device = await store.findDevice(jobId, input.deviceId);
+      return {
+        ...input,
+        datasetCommitment: device?.datasetCommitment ?? "",
+        datasetSignature: device?.datasetSignature ?? "",
+      };
+    }),
+  );
+}
+
 /**
  * The bundle of a job from the coordinator's store: every completed (or anchored) round, in order,
- * up to the first round that is not.
+ * up to the first round that is not, with the spec, each round's clip norm and each
+ * contribution's enrolment.
  */
 export async function exportBundle(parameters: ExportBundleParameters): Promise<ProvenanceBundle> {
   const { store, jobId, chain } = parameters;
@@ -39,8 +60,10 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
         modelHash: record.modelHash,
         parentHash: record.globalModelHash || (round === 1 ? job.initialModelHash : ""),
         epsilon: record.epsilon,
+        clipNorm: record.clipNorm || job.spec.clipNorm,
+        challengeSeed: record.challengeSeed,
         anchorTx: record.anchorTx,
-        contributions: await storedRoundLeafInputs(store, jobId, round),
+        contributions: await withEnrolments(store, jobId, round),
       }),
     );
   }

@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Address } from "viem";
 import { FedproofError } from "../../common/errors.js";
+import { createKeys } from "../store/keys.js";
 
 /** Runs `work` while no other holder of the same lock sends for `sender`. */
 export type SendLock = <T>(sender: Address, work: () => Promise<T>) => Promise<T>;
@@ -66,11 +67,12 @@ return 0
 `;
 
 export function sendLockKey(prefix: string, chainId: number, sender: Address): string {
-  return `${prefix.replace(/:$/, "")}:chain:${chainId}:sender:${sender.toLowerCase()}`;
+  return createKeys(prefix).sendLock(chainId, sender);
 }
 
 export function createRedisSendLock(parameters: CreateRedisSendLockParameters): SendLock {
-  const { redis, prefix, chainId } = parameters;
+  const { redis, chainId } = parameters;
+  const keys = createKeys(parameters.prefix);
   const ttlMs = parameters.ttlMs ?? 120_000;
   const waitMs = parameters.waitMs ?? 180_000;
   const pollMs = parameters.pollMs ?? 25;
@@ -79,7 +81,7 @@ export function createRedisSendLock(parameters: CreateRedisSendLockParameters): 
 
   return (sender, work) =>
     local(sender, async () => {
-      const key = sendLockKey(prefix, chainId, sender);
+      const key = keys.sendLock(chainId, sender);
       const token = randomBytes(16).toString("hex");
       const deadline = Date.now() + waitMs;
       while ((await redis.set(key, token, "PX", ttlMs, "NX")) !== "OK") {

@@ -1,11 +1,5 @@
-import type { JobInfo } from "../../proto/generated/fedproof/v1/JobInfo.js";
-import type {
-  JobSpec__Output,
-  JobSpec as JobSpecMessage,
-} from "../../proto/generated/fedproof/v1/JobSpec.js";
-import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummary.js";
-import type { JobSpec, JobSpecInput } from "../../protocol/job/job-spec.js";
-import type { JobRecord, RoundRecord } from "../store/job-store.js";
+import type { JobSpec__Output } from "../../proto/generated/fedproof/v1/JobSpec.js";
+import type { JobSpecInput } from "../../protocol/job/job-spec.js";
 
 /** proto3 cannot tell 0 from "not set"; for these fields 0 is never meaningful, so it means "default". */
 function unsetIfZero(value: number | undefined | null): number | undefined {
@@ -69,65 +63,24 @@ export function specFromMessage(message: JobSpec__Output | null | undefined): Jo
           delta: unsetIfZero(privacy.delta),
           epsilonBudget: unsetIfZero(privacy.epsilonBudget),
           adaptiveClipQuantile: unsetIfZero(privacy.adaptiveClipQuantile),
+          population: populationFromMessage(privacy.population),
         }
       : undefined,
     minSamples: unsetIfZero(message.minSamples),
+    maxSamplesPerDevice: unsetIfZero(message.maxSamplesPerDevice),
     seed: unsetIfZero(Number(message.seed)),
     enrolmentTimeoutSeconds: unsetIfZero(message.enrolmentTimeoutSeconds),
     proofs: message.proofs || undefined,
+    dataSpotChecks: unsetIfZero(message.dataSpotChecks),
+    // Passed on so that the job service can refuse it: the coordinator fills it in.
+    challengeCommitment: unsetIfEmpty(message.challengeCommitment),
   };
 }
 
-export function specToMessage(spec: JobSpec | JobSpecInput): JobSpecMessage {
-  return {
-    ...spec,
-    seed: spec.seed === undefined ? undefined : String(spec.seed),
-  } as JobSpecMessage;
+/** The wire carries the population as text: a mode name or a declared count ("1000"). */
+function populationFromMessage(value: string | undefined | null): JobSpecPopulation | undefined {
+  if (!value) return undefined;
+  return (/^[0-9]{1,15}$/.test(value) ? Number(value) : value) as JobSpecPopulation;
 }
 
-export function roundToMessage(
-  round: RoundRecord,
-  rejections: { deviceId: string; reason: string }[] = [],
-): RoundSummary {
-  return {
-    round: round.round,
-    state: `ROUND_STATE_${round.state}`,
-    globalModelHash: round.globalModelHash,
-    modelHash: round.modelHash,
-    selected: round.selected,
-    accepted: round.accepted,
-    rejected: round.rejected,
-    late: round.late,
-    epsilon: round.epsilon,
-    clipNorm: round.clipNorm,
-    contributionsRoot: round.contributionsRoot,
-    anchorTx: round.anchorTx,
-    rejections,
-    startedAtMs: String(round.startedAtMs),
-    closedAtMs: String(round.closedAtMs),
-    reason: round.reason,
-  };
-}
-
-export function jobToMessage(
-  job: JobRecord,
-  rounds: RoundSummary[],
-  onlineDevices: number,
-): JobInfo {
-  return {
-    jobId: job.jobId,
-    spec: specToMessage(job.spec),
-    state: `JOB_STATE_${job.state}`,
-    reason: job.reason,
-    currentRound: job.currentRound,
-    initialModelHash: job.initialModelHash,
-    currentModelHash: job.currentModelHash,
-    rounds,
-    onlineDevices,
-    specHash: job.specHash,
-    createdAtMs: String(job.createdAtMs),
-    paramCount: String(job.paramCount),
-    registry: job.registry,
-    chainJobId: job.chainJobId,
-  };
-}
+type JobSpecPopulation = NonNullable<NonNullable<JobSpecInput["privacy"]>["population"]>;

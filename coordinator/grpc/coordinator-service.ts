@@ -1,47 +1,43 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
-import type { ServerWritableStream } from "@grpc/grpc-js";
+import type { sendUnaryData } from "@grpc/grpc-js";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
-import type { ArtifactChunk } from "../../proto/generated/fedproof/v1/ArtifactChunk.js";
-import type { CircuitInfo } from "../../proto/generated/fedproof/v1/CircuitInfo.js";
+import { quote } from "../../common/errors.js";
 import type { CoordinatorHandlers } from "../../proto/generated/fedproof/v1/Coordinator.js";
-import type { ProofSetup } from "../../proto/generated/fedproof/v1/ProofSetup.js";
-import type { TaskEvent } from "../../proto/generated/fedproof/v1/TaskEvent.js";
-import type { UpdateHeader__Output } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
-import { CHUNK_BYTES } from "../../proto/load.js";
+import { verifyJoin } from "../../protocol/identity/join-signature.js";
 import { verifyPoseidon } from "../../protocol/proving/eddsa-poseidon.js";
+import { decodeFieldElement, decodeSignature } from "../../protocol/proving/proof-codec.js";
 import {
-  decodeFieldElement,
-  decodePublicKey,
-  decodeSignature,
-} from "../../protocol/proving/proof-codec.js";
-import { bytesPerValue } from "../../protocol/update/quantize.js";
-import {
-  AlreadyExistsError,
+  EnrolmentFrozenError,
   InvalidArgumentError,
   JobNotRunningError,
+  JoinRateLimitedError,
   NotFoundError,
   PermissionDeniedError,
-  RoundClosedError,
   UnauthenticatedError,
 } from "../errors.js";
-import {
-  findArtifactPath,
-  type JobCircuits,
-  loadJobCircuits,
-  type StoredCircuit,
-} from "../jobs/job-circuits.js";
+import { specToMessage } from "../jobs/job-messages.js";
 import type { RoundEngine } from "../round/round-engine.js";
 import { isTerminalJobState } from "../round/round-states.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
-import type { ContributionRecord, JobStore, SessionRecord } from "../store/job-store.js";
+import type { DeviceRecord, JobStore } from "../store/job-store.js";
 import type { VerifyJobData, VerifyJobResult } from "../workers/queues.js";
-import { specToMessage } from "./convert.js";
+import { streamArtifact } from "./artifact-stream.js";
+import { refuseExcludedDevice } from "./exclusion.js";
+import {
+  type ParsedJoinRequest,
+  parseDeviceId,
+  parseJobId,
+  parseJoinRequest,
+} from "./join-request.js";
 import { streamModel } from "./model-stream.js";
-import { failStream, toServiceError } from "./status.js";
+import { proofSetup } from "./proof-setup.js";
+import { createResumableUploadHandlers } from "./resumable-upload.js";
+import { requireSession } from "./session.js";
+import { answerUnary, failStream } from "./status.js";
+import { createSubmitUpdateHandler } from "./submit-update-handler.js";
 import type { Subscriptions } from "./subscriptions.js";
+import { createTasksHandler } from "./tasks-handler.js";
 
 export interface CoordinatorServiceParameters {
   store: JobStore;
@@ -49,88 +45,170 @@ export interface CoordinatorServiceParameters {
   engine: RoundEngine;
   verifyQueue: Queue<VerifyJobData, VerifyJobResult>;
   subscriptions: Subscriptions;
+  /** Aborted when the coordinator stops: open task streams end with UNAVAILABLE. */
+  shutdown?: AbortSignal;
+  /** How long a session lives unused (default 1 h); Tasks streams and uploads renew it. */
+  sessionTtlMs?: number;
+  /** Joins per job and second before RESOURCE_EXHAUSTED (default 50; 0: no limit). */
+  joinsPerSecond?: number;
+  /** How long a GetJoinChallenge nonce can be used (default 60 s). */
+  joinChallengeTtlMs?: number;
   logger: Logger;
 }
 
-const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const DEFAULT_SESSION_TTL_MS = 3_600_000;
+export const DEFAULT_JOINS_PER_SECOND = 50;
+const DEFAULT_JOIN_CHALLENGE_TTL_MS = 60_000;
+/**
+ * A device may fetch a challenge, fail (a dropped connection, a lost race) and fetch another:
+ * challenges get a few times the Join budget, still bounded, since each one is stored.
+ */
+const CHALLENGES_PER_JOIN = 4;
 const HASH = /^[0-9a-f]{64}$/;
 
 /** Device-facing handlers: validate, hand over to the store, the queue or the engine, answer. */
 export function createCoordinatorHandlers(
   parameters: CoordinatorServiceParameters,
 ): CoordinatorHandlers {
-  const { store, artifacts, engine, logger } = parameters;
+  const { store, artifacts, logger } = parameters;
+  const answer = <T>(work: () => Promise<T>, callback: sendUnaryData<T>) =>
+    answerUnary(work, callback, logger);
+  const sessionTtlMs = parameters.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
+  const joinsPerSecond = parameters.joinsPerSecond ?? DEFAULT_JOINS_PER_SECOND;
+  const challengeTtlMs = parameters.joinChallengeTtlMs ?? DEFAULT_JOIN_CHALLENGE_TTL_MS;
 
-  async function session(token: string): Promise<SessionRecord> {
-    if (!token) throw new UnauthenticatedError("missing session token: call Join first");
-    const found = await store.findSession(token);
-    if (!found) throw new UnauthenticatedError("unknown or expired session token: call Join again");
-    return found;
-  }
+  /** A job that exists and still takes devices. */
+  const joinableJob = async (jobId: string) => {
+    const job = await store.findJob(jobId);
+    if (!job) throw new NotFoundError(`job ${quote(jobId)} not found`);
+    if (isTerminalJobState(job.state)) {
+      throw new JobNotRunningError(`job ${job.jobId} is ${job.state}: ${job.reason}`);
+    }
+    return job;
+  };
+
+  // Counted per existing job before any signature is checked, so a flood of Joins costs the
+  // coordinator one Redis round trip each and cannot starve the job's honest devices for long.
+  const limitJoins = async (jobId: string, kind: "join" | "challenge") => {
+    if (joinsPerSecond <= 0) return;
+    const limit = kind === "join" ? joinsPerSecond : joinsPerSecond * CHALLENGES_PER_JOIN;
+    if ((await store.countJoinAttempt(jobId, kind)) > limit) {
+      throw new JoinRateLimitedError(
+        `join rate limit for job ${jobId}: more than ${limit} ${kind === "join" ? "Joins" : "join challenges"} in one second; retry shortly`,
+      );
+    }
+  };
+
+  const submitUpdate = createSubmitUpdateHandler(parameters);
 
   return {
     GetProofSetup(call, callback) {
-      void (async () => {
+      answer(async () => {
         const job = await store.findJob(call.request.jobId);
-        if (!job)
-          throw new NotFoundError(`job ${call.request.jobId || "(empty job id)"} not found`);
+        if (!job) throw new NotFoundError(`job ${quote(call.request.jobId)} not found`);
         if (!job.spec.proofs) return {};
-        const circuits = await loadJobCircuits(store, job.jobId);
+        const circuits = await store.loadJobCircuits(job.jobId);
         if (!circuits)
           throw new JobNotRunningError(`job ${job.jobId} requires proofs but has no circuits`);
         return proofSetup(circuits, job.spec.minSamples);
-      })().then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(toServiceError(error, logger)),
-      );
+      }, callback);
+    },
+
+    GetJoinChallenge(call, callback) {
+      answer(async () => {
+        const jobId = parseJobId(call.request.jobId);
+        const deviceId = call.request.deviceId
+          ? parseDeviceId(call.request.deviceId)
+          : randomUUID();
+        await joinableJob(jobId);
+        await limitJoins(jobId, "challenge");
+        // 31 bytes: the nonce is one field element of the signed join message.
+        const nonce = randomBytes(31).toString("hex");
+        await store.createJoinNonce(jobId, deviceId, nonce, challengeTtlMs);
+        return { nonce, deviceId, expiresUnixMs: String(Date.now() + challengeTtlMs) };
+      }, callback);
     },
 
     Join(call, callback) {
-      void (async () => {
-        const request = call.request;
-        const job = await store.findJob(request.jobId);
-        if (!job) throw new NotFoundError(`job ${request.jobId || "(empty job id)"} not found`);
-        if (isTerminalJobState(job.state)) {
-          throw new JobNotRunningError(`job ${job.jobId} is ${job.state}: ${job.reason}`);
-        }
-        const deviceId = request.deviceId || randomUUID();
-        if (!DEVICE_ID.test(deviceId)) {
-          throw new InvalidArgumentError(
-            `device id "${deviceId}" must be 1–128 characters of [A-Za-z0-9._:-]`,
-          );
-        }
+      answer(async () => {
+        const request = parseJoinRequest(call.request);
+        const job = await joinableJob(request.jobId);
+        await limitJoins(job.jobId, "join");
+        const { deviceId } = request;
+        await refuseExcludedDevice(store, job.jobId, deviceId);
         if (request.samples < Math.max(1, job.spec.minSamples)) {
           throw new InvalidArgumentError(
             `device holds ${request.samples} samples, the job needs at least ${Math.max(1, job.spec.minSamples)}`,
           );
         }
-        const circuits = job.spec.proofs ? await loadJobCircuits(store, job.jobId) : undefined;
+        const circuits = job.spec.proofs ? await store.loadJobCircuits(job.jobId) : undefined;
         if (job.spec.proofs) {
           if (!circuits)
             throw new JobNotRunningError(`job ${job.jobId} requires proofs but has no circuits`);
           checkEnrolment(request);
         }
-        const previous = await store.findDevice(job.jobId, deviceId);
-        const publicKey = Buffer.from(request.publicKey).toString("hex");
-        if (previous && previous.publicKey !== publicKey) {
+        // The id's key once bound, the request's own on first Join: either way the Join must
+        // be signed by the key the device id ends up bound to.
+        const bound = await store.findDevice(job.jobId, deviceId);
+        requireSameKey(bound, request);
+        const signed = verifyJoin(
+          {
+            jobId: job.jobId,
+            deviceId,
+            nonce: request.nonce,
+            publicKey: request.publicKey,
+            payoutAddress: request.payoutAddress,
+            datasetCommitment: request.datasetCommitmentField,
+            samples: request.samples,
+          },
+          request.joinSignature,
+        );
+        if (!signed) {
           throw new PermissionDeniedError(
-            `device id ${deviceId} is already registered with another key`,
+            `the join signature does not verify under the key of device ${deviceId}: sign joinMessage(job, device id, nonce, key, payout address, dataset commitment, samples)`,
           );
         }
-        await store.registerDevice(job.jobId, {
+        // Consumed only after the signature verified, atomically: a captured Join replayed
+        // finds its nonce gone, and two copies racing find it once.
+        if (!(await store.consumeJoinNonce(job.jobId, request.nonce, deviceId))) {
+          throw new UnauthenticatedError(
+            `join nonce ${request.nonce.slice(0, 12)}… of device ${deviceId} is unknown, expired or already used: call GetJoinChallenge again`,
+          );
+        }
+        const record: DeviceRecord = {
           deviceId,
-          publicKey,
+          publicKey: request.publicKeyHex,
           datasetCommitment: Buffer.from(request.datasetCommitment).toString("hex"),
-          datasetSignature: Buffer.from(request.datasetSignature).toString("hex"),
+          datasetSignature: job.spec.proofs
+            ? Buffer.from(request.datasetSignature).toString("hex")
+            : "",
           samples: request.samples,
           platform: request.platform,
           backend: request.backend,
-          payoutAddress: parsePayoutAddress(request.payoutAddress),
+          payoutAddress: request.payoutAddress,
           joinedAtMs: Date.now(),
-        });
+        };
+        const enrolled = bound ?? (await store.enrolDevice(job.jobId, record));
+        if (enrolled) {
+          // A re-Join (or the loser of two racing first Joins): same key, nothing frozen moved.
+          requireSameKey(enrolled, request);
+          requireFrozen(enrolled, record);
+          await store.registerDevice(job.jobId, {
+            ...enrolled,
+            platform: record.platform,
+            backend: record.backend,
+          });
+        }
         const token = randomBytes(24).toString("base64url");
-        await store.createSession(token, { jobId: job.jobId, deviceId });
-        logger.info({ jobId: job.jobId, deviceId, samples: request.samples }, "device joined");
+        const revoked = await store.openSession(token, {
+          jobId: job.jobId,
+          deviceId,
+          ttlMs: sessionTtlMs,
+        });
+        logger.info(
+          { jobId: job.jobId, deviceId, samples: request.samples, rejoin: !!enrolled, revoked },
+          "device joined",
+        );
         return {
           sessionToken: token,
           deviceId,
@@ -138,46 +216,16 @@ export function createCoordinatorHandlers(
           currentModelHash: job.currentModelHash,
           proofSetup: circuits && proofSetup(circuits, job.spec.minSamples),
         };
-      })().then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(toServiceError(error, logger)),
-      );
+      }, callback);
     },
 
-    Tasks(call) {
-      let unsubscribe: (() => Promise<void>) | undefined;
-      let current: SessionRecord | undefined;
-      const cleanup = async () => {
-        await unsubscribe?.();
-        unsubscribe = undefined;
-        if (current) await store.setOnline(current.jobId, current.deviceId, false);
-      };
-      call.on("cancelled", () => void cleanup());
-      call.on("close", () => void cleanup());
-      void (async () => {
-        current = await session(call.request.sessionToken);
-        const { jobId, deviceId } = current;
-        unsubscribe = await parameters.subscriptions.subscribe(
-          store.keys.deviceChannel(jobId, deviceId),
-          (message) => {
-            const event = JSON.parse(message) as TaskEvent;
-            call.write(event);
-            if (event.ended) void cleanup().then(() => call.end());
-          },
-        );
-        await store.setOnline(jobId, deviceId, true);
-        await engine.onDeviceOnline(jobId);
-      })().catch(async (error: unknown) => {
-        await cleanup();
-        failStream(call, error, logger);
-      });
-    },
+    Tasks: createTasksHandler(parameters),
 
     GetModel(call) {
       void (async () => {
         if (!HASH.test(call.request.modelHash)) {
           throw new InvalidArgumentError(
-            `model hash must be 64 hex characters, got "${call.request.modelHash}"`,
+            `model hash must be 64 hex characters, got ${quote(call.request.modelHash)}`,
           );
         }
         await streamModel(call, { store, artifacts }, call.request.modelHash);
@@ -189,172 +237,60 @@ export function createCoordinatorHandlers(
         const sha256 = call.request.sha256;
         if (!HASH.test(sha256)) {
           throw new InvalidArgumentError(
-            `artifact hash must be 64 hex characters, got "${sha256}"`,
+            `artifact hash must be 64 hex characters, got ${quote(sha256)}`,
           );
         }
-        const path = await findArtifactPath(store, sha256);
+        const path = await store.artifactPath(sha256);
         if (!path) throw new NotFoundError(`circuit artifact ${sha256} not found`);
         await streamArtifact(call, path, sha256);
       })().catch((error: unknown) => failStream(call, error, logger));
     },
 
-    SubmitUpdate(call, callback) {
-      void (async () => {
-        const iterator = call[Symbol.asyncIterator]() as AsyncIterator<{
-          header?: UpdateHeader__Output | null;
-          data?: Buffer;
-        }>;
-        const first = await iterator.next();
-        const header = first.done ? undefined : first.value.header;
-        if (!header)
-          throw new InvalidArgumentError("the first message of SubmitUpdate must be the header");
-        const { jobId, deviceId } = await session(header.sessionToken);
-        if (header.jobId && header.jobId !== jobId) {
-          throw new InvalidArgumentError(
-            `header.jobId ${header.jobId} does not match the session's job ${jobId}`,
-          );
-        }
-        const job = await store.getJob(jobId);
-        const round = await store.findRound(jobId, header.round);
-        if (!round) throw new NotFoundError(`round ${header.round} of job ${jobId} not found`);
-        if (!(await store.isSelected(jobId, header.round, deviceId))) {
-          throw new PermissionDeniedError(
-            `device ${deviceId} was not selected for round ${header.round}`,
-          );
-        }
-        if (round.state !== "OPEN" || Date.now() > round.deadlineMs) {
-          await store.recordRejection(jobId, header.round, deviceId, "late: round closed", "late");
-          throw new RoundClosedError(
-            `round ${header.round} of job ${jobId} is closed (${round.state}, deadline ${new Date(round.deadlineMs).toISOString()}): update is late`,
-          );
-        }
-        if (header.globalModelHash !== round.globalModelHash) {
-          throw new InvalidArgumentError(
-            `update was trained on model ${header.globalModelHash || "(none)"}, round ${header.round} uses ${round.globalModelHash}`,
-          );
-        }
-        const paramCount = Number(header.paramCount);
-        if (paramCount !== job.paramCount) {
-          throw new InvalidArgumentError(
-            `update has ${paramCount} parameters, the model has ${job.paramCount}: wrong shape`,
-          );
-        }
-        if (header.bits !== job.spec.quantization.bits) {
-          throw new InvalidArgumentError(
-            `update uses ${header.bits} bits, the job uses ${job.spec.quantization.bits}`,
-          );
-        }
-        if (header.samples < Math.max(1, job.spec.minSamples)) {
-          throw new InvalidArgumentError(
-            `update claims ${header.samples} samples, the job needs at least ${Math.max(1, job.spec.minSamples)}`,
-          );
-        }
-        const expectedBytes = job.paramCount * bytesPerValue(job.spec.quantization.bits);
-        if (!(await store.claimSubmission(jobId, header.round, deviceId))) {
-          throw new AlreadyExistsError(
-            `device ${deviceId} already submitted an update for round ${header.round}`,
-          );
-        }
-        let stored: { hash: string; size: number };
-        try {
-          stored = await artifacts.putChunks(dataChunks(iterator, expectedBytes));
-          if (stored.size !== expectedBytes) {
-            throw new InvalidArgumentError(
-              `update has ${stored.size} bytes, expected ${expectedBytes} (${job.paramCount} values × ${bytesPerValue(job.spec.quantization.bits)} bytes): wrong shape`,
-            );
-          }
-        } catch (error) {
-          await store.releaseSubmission(jobId, header.round, deviceId);
-          throw error;
-        }
-        const contribution: ContributionRecord = {
-          jobId,
-          round: header.round,
-          deviceId,
-          updateHash: stored.hash,
-          samples: header.samples,
-          bits: header.bits,
-          paramCount,
-          commitment: Buffer.from(header.commitment).toString("hex"),
-          salt: Buffer.from(header.salt ?? []).toString("hex"),
-          proofs: header.proofs.map((proof) => ({
-            circuitId: proof.circuitId,
-            proofJson: proof.proofJson,
-            publicSignals: proof.publicSignals,
-          })),
-          metrics: {
-            trainLoss: header.metrics?.trainLoss ?? 0,
-            trainSeconds: header.metrics?.trainSeconds ?? 0,
-            holdoutAccuracy: header.metrics?.holdoutAccuracy ?? 0,
-            holdoutLoss: header.metrics?.holdoutLoss ?? 0,
-            holdoutSamples: header.metrics?.holdoutSamples ?? 0,
-            updateNorm: header.metrics?.updateNorm ?? 0,
-            proveSeconds: header.metrics?.proveSeconds ?? 0,
-          },
-          receivedAtMs: Date.now(),
-        };
-        const contributionId = `${jobId}-${header.round}-${deviceId}`;
-        await parameters.verifyQueue.add(
-          "verify",
-          { contribution },
-          {
-            jobId: `verify-${contributionId}`,
-            attempts: 3,
-            backoff: { type: "exponential", delay: 500 },
-            removeOnComplete: { age: 24 * 3600 },
-            removeOnFail: { age: 7 * 24 * 3600 },
-          },
-        );
-        return { contributionId, updateHash: stored.hash, status: "queued" };
-      })().then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(toServiceError(error, logger)),
-      );
-    },
+    SubmitUpdate: submitUpdate,
+
+    // The same submit path for clients that cannot stream a request (browsers).
+    ...createResumableUploadHandlers({ ...parameters, submitUpdate }),
 
     Leave(call, callback) {
-      void (async () => {
-        const found = await session(call.request.sessionToken);
-        await store.setOnline(found.jobId, found.deviceId, false);
-        await store.deleteSession(call.request.sessionToken);
+      answer(async () => {
+        const found = await requireSession(store, call.request.sessionToken);
+        await store.deleteSession(call.request.sessionToken, found);
+        await store.markDeviceOffline(found.jobId, found.deviceId);
         return {};
-      })().then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(toServiceError(error, logger)),
-      );
+      }, callback);
     },
   };
 }
 
-/** The data chunks after the header, refusing to store more than the update can be. */
-async function* dataChunks(
-  iterator: AsyncIterator<{ header?: unknown; data?: Buffer }>,
-  expectedBytes: number,
-): AsyncGenerator<Uint8Array> {
-  let total = 0;
-  for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-    if (next.value.header)
-      throw new InvalidArgumentError("SubmitUpdate carries one header, then data only");
-    const data = next.value.data;
-    if (!data || data.byteLength === 0) continue;
-    total += data.byteLength;
-    if (total > expectedBytes) {
-      throw new InvalidArgumentError(
-        `update is larger than the expected ${expectedBytes} bytes: wrong shape`,
-      );
-    }
-    yield data;
+function requireSameKey(bound: DeviceRecord | undefined, request: ParsedJoinRequest): void {
+  if (bound && bound.publicKey !== request.publicKeyHex) {
+    throw new PermissionDeniedError(
+      `device id ${request.deviceId} is bound to another key: only the key it first joined with can join under it`,
+    );
   }
 }
 
-function parsePayoutAddress(value: string): string {
-  if (!value) return "";
-  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) {
-    throw new InvalidArgumentError(
-      `payout address "${value}" is not a 0x-prefixed 20-byte hex address`,
+/**
+ * What the first Join fixed stays fixed. The dataset commitment and the sample count: a device
+ * that learnt the round's challenge must not swap its data or its weight for it. The payout
+ * address too, although the join signature covers it: stored leaves and bundles read it from
+ * the device record for every round, so changing it would rewrite the credits of rounds
+ * already anchored. A device that wants another address joins under a new id.
+ */
+function requireFrozen(enrolled: DeviceRecord, record: DeviceRecord): void {
+  const frozen: [string, string | number, string | number][] = [
+    ["dataset commitment", enrolled.datasetCommitment, record.datasetCommitment],
+    ["sample count", enrolled.samples, record.samples],
+    ["payout address", enrolled.payoutAddress.toLowerCase(), record.payoutAddress.toLowerCase()],
+  ];
+  for (const [what, was, now] of frozen) {
+    if (was === now) continue;
+    const show = (value: string | number) =>
+      typeof value === "number" ? String(value) : value === "" ? "none" : quote(value, 66);
+    throw new EnrolmentFrozenError(
+      `device ${enrolled.deviceId} enrolled with ${what} ${show(was)}; a re-Join cannot change it to ${show(now)} (frozen at first Join)`,
     );
   }
-  return value;
 }
 
 /**
@@ -362,12 +298,8 @@ function parsePayoutAddress(value: string): string {
  * register: the data-validity proof later shows the same key signed the same commitment, so
  * a device cannot swap datasets between rounds.
  */
-function checkEnrolment(request: {
-  publicKey: Uint8Array;
-  datasetCommitment: Uint8Array;
-  datasetSignature: Uint8Array;
-}): void {
-  const publicKey = decodePublicKey(request.publicKey);
+function checkEnrolment(request: ParsedJoinRequest): void {
+  const publicKey = request.publicKey;
   const commitment = decodeFieldElement(request.datasetCommitment, "dataset commitment");
   const signature = decodeSignature(request.datasetSignature);
   if (!verifyPoseidon(publicKey, commitment, signature)) {
@@ -375,46 +307,4 @@ function checkEnrolment(request: {
       "the dataset signature does not verify under the public key the device registers",
     );
   }
-}
-
-function proofSetup(circuits: JobCircuits, minSamples: number): ProofSetup {
-  return {
-    updateNorm: circuitInfo(circuits.updateNorm),
-    dataValidity: circuitInfo(circuits.dataValidity),
-    featureScale: circuits.featureScale,
-    minSamples,
-  };
-}
-
-function circuitInfo(circuit: StoredCircuit): CircuitInfo {
-  return {
-    circuitId: circuit.id,
-    kind: circuit.kind,
-    wasmSha256: circuit.wasmSha256,
-    zkeySha256: circuit.zkeySha256,
-    wasmBytes: String(circuit.wasmBytes),
-    zkeyBytes: String(circuit.zkeyBytes),
-    vkeyHash: circuit.vkeyHash,
-    parametersJson: JSON.stringify(circuit.parameters),
-    insecure: circuit.insecure,
-  };
-}
-
-/** A header, then the file in CHUNK_BYTES pieces, honouring back-pressure. */
-async function streamArtifact(
-  call: ServerWritableStream<unknown, ArtifactChunk>,
-  path: string,
-  sha256: string,
-): Promise<void> {
-  const write = (message: ArtifactChunk) =>
-    new Promise<void>((resolve) => {
-      if (call.write(message)) resolve();
-      else call.once("drain", () => resolve());
-    });
-  await write({ header: { sha256, sizeBytes: String((await stat(path)).size) } });
-  for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
-    if (call.cancelled) return;
-    await write({ data: chunk as Buffer });
-  }
-  call.end();
 }

@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto";
 import type { sendUnaryData } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { quote } from "../../common/errors.js";
 import type { Contribution } from "../../proto/generated/fedproof/v1/Contribution.js";
 import type { ProvenanceHandlers } from "../../proto/generated/fedproof/v1/Provenance.js";
+import { canonicalJson } from "../../protocol/job/job-spec.js";
 import { NotFoundError } from "../errors.js";
-import type { ContributionRecord, JobStore } from "../store/job-store.js";
-import { roundToMessage } from "./convert.js";
+import { roundToMessage } from "../jobs/job-messages.js";
+import type { ContributionRecord, DeviceRecord, JobStore } from "../store/job-store.js";
 import { answerUnary } from "./status.js";
 
 export interface ProvenanceServiceParameters {
@@ -21,12 +23,18 @@ export function proofHash(contribution: ContributionRecord): string {
   return hasher.digest("hex");
 }
 
-function contributionToMessage(record: ContributionRecord, publicKey: string): Contribution {
+function contributionToMessage(
+  record: ContributionRecord,
+  device: DeviceRecord | undefined,
+): Contribution {
   return {
     jobId: record.jobId,
     round: record.round,
     deviceId: record.deviceId,
-    publicKey: Buffer.from(publicKey, "hex"),
+    publicKey: Buffer.from(device?.publicKey ?? "", "hex"),
+    datasetCommitment: Buffer.from(device?.datasetCommitment ?? "", "hex"),
+    datasetSignature: Buffer.from(device?.datasetSignature ?? "", "hex"),
+    payoutAddress: device?.payoutAddress ?? "",
     updateHash: record.updateHash,
     commitment: Buffer.from(record.commitment, "hex"),
     proofs: record.proofs,
@@ -46,10 +54,7 @@ export function createProvenanceHandlers(
   const answer = <T>(work: () => Promise<T>, callback: sendUnaryData<T>) =>
     answerUnary(work, callback, logger);
   const withKey = async (record: ContributionRecord) =>
-    contributionToMessage(
-      record,
-      (await store.findDevice(record.jobId, record.deviceId))?.publicKey ?? "",
-    );
+    contributionToMessage(record, await store.findDevice(record.jobId, record.deviceId));
 
   return {
     GetRound(call, callback) {
@@ -57,12 +62,14 @@ export function createProvenanceHandlers(
         const { jobId, round } = call.request;
         const record = await store.getRound(jobId, round);
         const contributions = await store.contributions(jobId, round);
+        const job = await store.getJob(jobId);
         return {
           round: roundToMessage(record, await store.rejections(jobId, round)),
           contributions: await Promise.all(contributions.map(withKey)),
           parentHash: record.globalModelHash,
           contributionsRoot: record.contributionsRoot,
           anchorTx: record.anchorTx,
+          specJson: canonicalJson(job.spec),
         };
       }, callback);
     },
@@ -75,7 +82,7 @@ export function createProvenanceHandlers(
         );
         if (!found)
           throw new NotFoundError(
-            `no accepted contribution from ${deviceId} in round ${round} of job ${jobId}`,
+            `no accepted contribution from ${quote(deviceId)} in round ${round} of job ${quote(jobId)}`,
           );
         return withKey(found);
       }, callback);

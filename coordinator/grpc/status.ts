@@ -1,6 +1,7 @@
 import { Metadata, type ServiceError, type sendUnaryData, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { FedproofError, type FedproofErrorCode } from "../../common/errors.js";
+import { StreamClosedError } from "../../proto/stream-write.js";
 
 const STATUS_OF: Record<FedproofErrorCode, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -47,11 +48,16 @@ export function answerUnary<T>(
 /**
  * Ends a server stream with the mapped status. grpc-js sends a status for an 'error'
  * event; `destroy(error)` would tear the stream down without one and leave the client hanging.
+ * A stream whose peer is gone (StreamClosedError) has no one left to tell.
  */
 export function failStream(
   call: { emit(event: "error", error: unknown): boolean },
   error: unknown,
   logger?: Logger,
 ): void {
+  if (error instanceof StreamClosedError) {
+    logger?.debug({ err: error }, "stream closed by its peer before the handler finished");
+    return;
+  }
   call.emit("error", toServiceError(error, logger));
 }

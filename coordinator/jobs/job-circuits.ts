@@ -1,7 +1,8 @@
 /**
  * The circuits a job with proofs is checked against: chosen from the spec when the job is
- * created, built (or found in the content-addressed cache), and stored with the job so the
- * verify workers, the artifact stream and the provenance export all read the same keys.
+ * created, built (or found in the content-addressed cache), and stored with the job (by
+ * JobStore.saveJobCircuits) so the verify workers, the artifact stream and the provenance
+ * export all read the same keys.
  */
 import { stat } from "node:fs/promises";
 import type { Groth16VerificationKey } from "snarkjs";
@@ -19,11 +20,11 @@ import {
   type VerificationKeys,
 } from "../../protocol/provenance/job-vkey-hash.js";
 import type { DataValidityParameters } from "../../protocol/proving/data-validity-parameters.js";
+import { featureScaleFor } from "../../protocol/proving/feature-scale.js";
 import {
   type UpdateNormParameters,
   valuesPerElement,
 } from "../../protocol/proving/update-norm-parameters.js";
-import type { JobStore } from "../store/job-store.js";
 
 /** Bits of one stored feature value in data-validity records: bytes, like pixels. */
 export const FEATURE_BITS = 8;
@@ -59,23 +60,19 @@ export function chunkCircuitFor(bits: number, paramCount: number): UpdateNormSpe
 /**
  * Production plan: the chunk circuit for the job's bit width and model size (see
  * chunkCircuitFor), and a data-validity circuit for the schema's record width (up to 2^16
- * records per device, two records opened per round).
+ * records per device) that opens the spec's `dataSpotChecks` records per round.
  */
 export const productionCircuitPlan: CircuitPlan = (spec, paramCount) => ({
   updateNorm: chunkCircuitFor(spec.quantization.bits, paramCount),
   dataValidity: dataValidityCircuit({
     features: spec.schema.featureShape.reduce((a, b) => a * b, 1),
     featureBits: FEATURE_BITS,
+    samples: spec.dataSpotChecks,
   }) as DataValiditySpec,
 });
 
-/**
- * Integer units per feature unit, so that max − min spans the circuit's feature range
- * exactly: [0, 1] pixels become 0..255.
- */
-export function featureScaleFor(schema: JobSpec["schema"], featureBits: number): number {
-  return (2 ** featureBits - 1) / (schema.max - schema.min);
-}
+// In protocol/: `fedproof verify` recomputes it from the spec and the circuit id.
+export { featureScaleFor } from "../../protocol/proving/feature-scale.js";
 
 export interface StoredCircuit {
   id: string;
@@ -122,6 +119,12 @@ export async function prepareJobCircuits(
       `the data-validity circuit checks ${specs.dataValidity.features} features per record, the schema has ${features}`,
     );
   }
+  // The anchored spec states k; a circuit that opens fewer records would check less than it says.
+  if (specs.dataValidity.samples !== spec.dataSpotChecks) {
+    throw new InvalidArgumentError(
+      `the data-validity circuit opens ${specs.dataValidity.samples} records per round, the spec's dataSpotChecks is ${spec.dataSpotChecks}`,
+    );
+  }
   if (specs.updateNorm.bits !== spec.quantization.bits) {
     throw new InvalidArgumentError(
       `the chunk circuit proves ${specs.updateNorm.bits}-bit values, the job quantises to ${spec.quantization.bits} bits`,
@@ -148,6 +151,7 @@ export async function prepareJobCircuits(
         samples: specs.dataValidity.samples,
         featureBits: specs.dataValidity.featureBits,
         labelBits: specs.dataValidity.labelBits,
+        attesterDepth: specs.dataValidity.attesterDepth,
       },
     },
   };
@@ -188,44 +192,4 @@ export function verificationKeysOf(
     [circuits.updateNorm.id]: circuits.updateNorm.verificationKey,
     [circuits.dataValidity.id]: circuits.dataValidity.verificationKey,
   };
-}
-
-const circuitsKey = (store: JobStore, jobId: string) => `${store.keys.prefix}job:${jobId}:circuits`;
-const artifactsKey = (store: JobStore) => `${store.keys.prefix}circuit-artifacts`;
-
-/**
- * Stores the job's circuits, and registers their files by hash: only files named here can be
- * fetched with GetArtifact, so the stream cannot be used to read anything else on disk.
- */
-export async function saveJobCircuits(
-  store: JobStore,
-  jobId: string,
-  circuits: JobCircuits,
-): Promise<void> {
-  await store.redis
-    .multi()
-    .set(circuitsKey(store, jobId), JSON.stringify(circuits))
-    .hset(artifactsKey(store), {
-      [circuits.updateNorm.wasmSha256]: circuits.updateNorm.wasmPath,
-      [circuits.updateNorm.zkeySha256]: circuits.updateNorm.zkeyPath,
-      [circuits.dataValidity.wasmSha256]: circuits.dataValidity.wasmPath,
-      [circuits.dataValidity.zkeySha256]: circuits.dataValidity.zkeyPath,
-    })
-    .exec();
-}
-
-export async function loadJobCircuits(
-  store: JobStore,
-  jobId: string,
-): Promise<JobCircuits | undefined> {
-  const raw = await store.redis.get(circuitsKey(store, jobId));
-  return raw ? (JSON.parse(raw) as JobCircuits) : undefined;
-}
-
-/** The file registered under a SHA-256, if any. */
-export async function findArtifactPath(
-  store: JobStore,
-  sha256: string,
-): Promise<string | undefined> {
-  return (await store.redis.hget(artifactsKey(store), sha256)) ?? undefined;
 }

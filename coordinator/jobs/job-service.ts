@@ -1,22 +1,18 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import { InvalidArgumentError, quote } from "../../common/errors.js";
 import type { JobInfo } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummary.js";
-import { parseJobSpec, specHash } from "../../protocol/job/job-spec.js";
+import { DEFAULT_MAX_PARAMETERS, parseJobSpec, specHash } from "../../protocol/job/job-spec.js";
+import { createChallengeChain } from "../../protocol/proving/challenge-seed.js";
 import type { ChainConfig } from "../chain/chain-config.js";
 import { registerJobOnChain } from "../chain/register-job.js";
-import { jobToMessage, roundToMessage } from "../grpc/convert.js";
 import type { RoundEngine } from "../round/round-engine.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
 import type { JobRecord, JobStore } from "../store/job-store.js";
 import { createInitialModel } from "./initial-model.js";
-import {
-  type CircuitPlan,
-  type JobCircuits,
-  loadJobCircuits,
-  prepareJobCircuits,
-  saveJobCircuits,
-} from "./job-circuits.js";
+import { type CircuitPlan, type JobCircuits, prepareJobCircuits } from "./job-circuits.js";
+import { jobToMessage, roundToMessage } from "./job-messages.js";
 
 export interface JobServiceParameters {
   store: JobStore;
@@ -26,6 +22,8 @@ export interface JobServiceParameters {
   chain?: ChainConfig;
   /** How jobs with `proofs` get their circuits. */
   proofs?: JobProofsConfig;
+  /** Largest model a job may ask for (default $FEDPROOF_MAX_PARAMETERS, else 5·10⁷). */
+  maxParameters?: number;
   logger?: Logger;
 }
 
@@ -40,14 +38,31 @@ export interface JobProofsConfig {
 
 /** What the researcher-facing API does, apart from transport: create, describe, cancel. */
 export class JobService {
-  constructor(private readonly parameters: JobServiceParameters) {}
+  private readonly maxParameters: number;
+
+  constructor(private readonly parameters: JobServiceParameters) {
+    this.maxParameters = parameters.maxParameters ?? maxParametersFromEnv();
+  }
 
   async createJob(input: unknown): Promise<JobRecord> {
-    const spec = parseJobSpec(input);
+    if ((input as { challengeCommitment?: unknown } | null)?.challengeCommitment !== undefined) {
+      throw new InvalidArgumentError(
+        "invalid job spec: spec.challengeCommitment is set by the coordinator, not by the researcher",
+        {
+          details:
+            "a commitment chosen by someone who also knows a device's dataset could steer which records get checked",
+        },
+      );
+    }
+    // The challenge chain is drawn before anything is hashed: its commitment is part of the
+    // spec, so the spec hash (registered on chain before any device enrols) pins every seed.
+    const parsed = parseJobSpec(input, { maxParameters: this.maxParameters });
+    const challenges = createChallengeChain(parsed.rounds);
+    const spec = { ...parsed, challengeCommitment: challenges.commitment };
     const { bytes, manifest } = createInitialModel(spec.model, spec.schema, spec.seed);
     const { hash } = await this.parameters.artifacts.put(bytes);
     const jobId = randomUUID();
-    await this.parameters.store.redis.hset(this.parameters.store.keys.models, hash, jobId);
+    await this.parameters.store.indexModel(hash, jobId);
     const job: JobRecord = {
       jobId: jobId,
       spec,
@@ -74,7 +89,8 @@ export class JobService {
       job.chainJobId = registered.chainJobId;
       job.registry = chain.registry;
     }
-    if (circuits) await saveJobCircuits(this.parameters.store, job.jobId, circuits);
+    if (circuits) await this.parameters.store.saveJobCircuits(job.jobId, circuits);
+    await this.parameters.store.saveChallengeSecret(job.jobId, challenges.seeds[spec.rounds]!);
     await this.parameters.store.createJob(job);
     await this.parameters.engine.onJobCreated(job.jobId);
     return job;
@@ -82,7 +98,7 @@ export class JobService {
 
   /** The circuits stored with a job with proofs; undefined for a job without. */
   async jobCircuits(jobId: string): Promise<JobCircuits | undefined> {
-    return loadJobCircuits(this.parameters.store, jobId);
+    return this.parameters.store.loadJobCircuits(jobId);
   }
 
   /** Builds the job's circuits, or finds them in the cache (milliseconds when built before). */
@@ -141,4 +157,17 @@ export class JobService {
     }
     return samples > 0 ? correct / samples : 0;
   }
+}
+
+/** FEDPROOF_MAX_PARAMETERS, read once per coordinator; a typo must not lift the limit. */
+function maxParametersFromEnv(): number {
+  const raw = process.env.FEDPROOF_MAX_PARAMETERS;
+  if (!raw) return DEFAULT_MAX_PARAMETERS;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidArgumentError(
+      `FEDPROOF_MAX_PARAMETERS must be a positive integer, got ${quote(raw)}`,
+    );
+  }
+  return value;
 }

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { createRng } from "../../protocol/random.js";
-import { adaptClipNorm, updateNoiseMultiplier } from "./adaptive-clipping.js";
+import {
+  adaptClipNorm,
+  belowClipIndicator,
+  quantizedUpdateNorm,
+  updateNoiseMultiplier,
+} from "./adaptive-clipping.js";
 
 describe("adaptClipNorm", () => {
   it("takes the geometric step C·exp(−η(b̃ − γ))", () => {
@@ -88,5 +93,30 @@ describe("updateNoiseMultiplier", () => {
     expect(() => updateNoiseMultiplier({ noiseMultiplier: 2, countNoiseStddev: 1 })).toThrow(
       /too small/,
     );
+  });
+});
+
+describe("belowClipIndicator", () => {
+  const scale = 5 / 32767;
+  const squaredNormOf = (norm: number) => BigInt(Math.round((norm / scale) ** 2));
+
+  it("counts an update arriving at the clip bound as clipped, a smaller one as not", () => {
+    const at = { scale, clipNorm: 5, paramCount: 1000 };
+    expect(belowClipIndicator({ ...at, squaredNormQ: squaredNormOf(4.999) })).toBe(false);
+    // 2√n·scale ≈ 0.0097 < C/100 = 0.05: the band below C is C/100 wide.
+    expect(belowClipIndicator({ ...at, squaredNormQ: squaredNormOf(4.96) })).toBe(false);
+    expect(belowClipIndicator({ ...at, squaredNormQ: squaredNormOf(4.9) })).toBe(true);
+    expect(belowClipIndicator({ ...at, squaredNormQ: 0n })).toBe(true);
+  });
+
+  it("widens the band with the model's worst-case rounding error", () => {
+    // 2√n·scale = 2·1000·scale ≈ 0.305 for a million values.
+    const big = { scale, clipNorm: 5, paramCount: 1_000_000 };
+    expect(belowClipIndicator({ ...big, squaredNormQ: squaredNormOf(4.75) })).toBe(false);
+    expect(belowClipIndicator({ ...big, squaredNormQ: squaredNormOf(4.65) })).toBe(true);
+  });
+
+  it("is √(Σq²)·scale", () => {
+    expect(quantizedUpdateNorm(25n, 0.5)).toBe(2.5);
   });
 });

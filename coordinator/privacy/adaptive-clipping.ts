@@ -6,8 +6,9 @@ import type { Rng } from "./types.js";
  * Adaptive clipping (Andrew, Thakkar, McMahan, Ramaswamy 2021, "Differentially Private
  * Learning with Adaptive Clipping", Algorithm 1). A fixed clip norm C is hard to choose:
  * too small biases every update, too large drowns them in noise (σ ∝ C). Instead C tracks
- * the γ-quantile of the update norms privately. Each contributing device reports one bit
- * bᵢ = [‖Δᵢ‖ ≤ C] (before clipping); the server forms the noised fraction
+ * the γ-quantile of the update norms privately. Each contribution gives one bit
+ * bᵢ = [‖Δᵢ‖ ≤ C] (before clipping; here established by the coordinator from the update it
+ * received, see belowClipIndicator); the server forms the noised fraction
  *
  *     b̃ = (Σᵢ bᵢ + N(0, σ_b²)) / n
  *
@@ -80,6 +81,48 @@ export function adaptClipNorm(parameters: AdaptClipNormParameters): AdaptClipNor
     clipNorm: clipNorm * Math.exp(-learningRate * (noisedFraction - targetQuantile)),
     noisedFraction,
   };
+}
+
+export interface ClipIndicatorParameters {
+  /**
+   * Σ q² of the update as the coordinator established it: the running sum the last UpdateNorm
+   * chunk proof exposes, or (without proofs) the sum over the received bytes — equal, since the
+   * proofs' commitments are recomputed over those bytes. Never a number the device reports.
+   */
+  squaredNormQ: bigint;
+  /** The job's quantisation step. */
+  scale: number;
+  /** The C the update was clipped to. */
+  clipNorm: number;
+  /** Values in the update. */
+  paramCount: number;
+}
+
+/** ‖Δ‖ of a quantised update: √(Σ q²) · scale. */
+export function quantizedUpdateNorm(squaredNormQ: bigint, scale: number): number {
+  return Math.sqrt(Number(squaredNormQ)) * scale;
+}
+
+/**
+ * bᵢ from what the coordinator received. The paper's bᵢ = [‖Δᵢ‖ ≤ C] is about the norm before
+ * clipping, which only the device knows, and a device-reported norm is whatever the device
+ * wants (one that claims 10⁹ every round pushes C up without bound). What the coordinator can
+ * see is whether the update was clipped: a clipped update arrives with ‖Δ‖ at C, less the
+ * quantisation error (rounding moves the norm by at most √n·scale/2, and prepareUpdate shrinks
+ * by about that once or twice more), while an unclipped one keeps its own, smaller norm. So
+ * bᵢ = [‖Δᵢ‖ < C − margin], margin = max(C/100, 2√n·scale) (at most C/2). An update in the
+ * band just below C counts as clipped; the cost is a γ-quantile tracked up to that margin.
+ * A device still moves C by at most its one bit, which the count noise σ_b is calibrated for.
+ */
+export function belowClipIndicator(parameters: ClipIndicatorParameters): boolean {
+  const { squaredNormQ, scale, clipNorm, paramCount } = parameters;
+  assertNumber("clipNorm", clipNorm, { min: 0, aboveMin: true });
+  assertNumber("scale", scale, { min: 0, aboveMin: true });
+  const margin = Math.min(
+    clipNorm / 2,
+    Math.max(clipNorm / 100, 2 * Math.sqrt(paramCount) * scale),
+  );
+  return quantizedUpdateNorm(squaredNormQ, scale) < clipNorm - margin;
 }
 
 export interface UpdateNoiseMultiplierParameters {

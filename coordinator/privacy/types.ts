@@ -1,7 +1,8 @@
 /**
- * The randomness the privacy code needs, structurally: any seeded generator with a uniform
- * and a standard-normal draw fits (client/core/random.ts's `Rng` does). Defined here so that
- * the coordinator's maths does not depend on the device library.
+ * The randomness the privacy code needs, structurally: a uniform and a standard-normal draw.
+ * Tests may pass a seeded simulation generator (protocol/random.ts) to replay a draw; real
+ * noise must come from `createNoiseSource()` (noise-source.ts), because noise anyone can
+ * reproduce can be subtracted from the published model, and the guarantee with it.
  */
 export interface Rng {
   /** Uniform in [0, 1). */

@@ -3,7 +3,6 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { JobEvent } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import { strategySpecOf } from "../../protocol/job/job-spec.js";
-import { epsilonAfterRounds } from "../aggregation/aggregate-worker.js";
 import { createStrategy } from "../aggregation/create-strategy.js";
 import {
   ANCHOR_QUEUE_NAME,
@@ -12,6 +11,7 @@ import {
   enqueueAnchor,
 } from "../chain/anchor-queue.js";
 import { InvalidTransitionError } from "../errors.js";
+import { epsilonAfterRounds } from "../privacy/job-epsilon.js";
 import type { JobRecord, JobStore, RoundRecord } from "../store/job-store.js";
 import {
   type AggregateJobResult,
@@ -176,7 +176,10 @@ export class RoundEngine {
   private async tryStartRound(jobId: string): Promise<void> {
     const job = await this.store.getJob(jobId);
     if (job.state !== "WAITING") return;
-    const online = await this.store.onlineDevices(jobId);
+    // A device excluded from the job (its data proof failed) is never selected again, and does
+    // not count towards the devices a round waits for.
+    const excluded = new Set(await this.store.excludedDevices(jobId));
+    const online = (await this.store.onlineDevices(jobId)).filter((id) => !excluded.has(id));
     const { spec } = job;
     if (online.length < spec.minAvailableClients) {
       this.armEnrolmentTimeout(job, online.length);
@@ -206,6 +209,9 @@ export class RoundEngine {
     const deadlineMs = now + spec.roundDeadlineSeconds * 1000;
     const clipNorm = job.currentClipNorm || spec.clipNorm;
     const clientConfig = createStrategy(strategySpecOf(spec)).clientConfig(roundNumber);
+    // Revealed only now, with the devices already picked and every dataset frozen at enrolment:
+    // before this, nobody but the coordinator can tell which records the round will open.
+    const challengeSeed = (await this.store.challengeSeed(jobId, spec.rounds, roundNumber)) ?? "";
     const round: RoundRecord = {
       round: roundNumber,
       state: "OPEN",
@@ -225,6 +231,7 @@ export class RoundEngine {
       anchorTx: "",
       contributionsRoot: "",
       clipNorm,
+      challengeSeed,
     };
     await this.store.createRound(jobId, round, selected);
     this.armDeadline(jobId, round);
@@ -245,6 +252,7 @@ export class RoundEngine {
             circuitId: "",
             paramCount: String(job.paramCount),
             model: spec.model,
+            challengeSeed,
           },
         }),
       ),

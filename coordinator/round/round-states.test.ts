@@ -48,6 +48,7 @@ describe("JobStore.transitionRound on a real Redis", () => {
     anchorTx: "",
     contributionsRoot: "",
     clipNorm: 1,
+    challengeSeed: "",
   };
 
   beforeAll(async () => {

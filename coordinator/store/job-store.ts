@@ -1,7 +1,15 @@
 import type { Redis } from "ioredis";
+import { quote } from "../../common/errors.js";
 import type { JobSpec } from "../../protocol/job/job-spec.js";
 import type { ProofRecord } from "../../protocol/provenance/round-leaves.js";
+import { challengeSeedAt } from "../../protocol/proving/challenge-seed.js";
+import {
+  type CreateRedisSendLockParameters,
+  createRedisSendLock,
+  type SendLock,
+} from "../chain/send-lock.js";
 import { InvalidTransitionError, NotFoundError } from "../errors.js";
+import type { JobCircuits } from "../jobs/job-circuits.js";
 import {
   assertJobTransition,
   assertRoundTransition,
@@ -53,6 +61,11 @@ export interface RoundRecord {
   anchorTx: string;
   contributionsRoot: string;
   clipNorm: number;
+  /**
+   * s_r of the job's challenge chain (hex), revealed with the round's tasks; every proof
+   * context of the round mixes it in. "" for rounds stored before seeds existed.
+   */
+  challengeSeed: string;
   /** Contributions whose proofs verified / were rejected (jobs with proofs only). */
   proofsVerified?: number;
   proofsRejected?: number;
@@ -102,7 +115,48 @@ export interface DeviceRecord {
 export interface SessionRecord {
   jobId: string;
   deviceId: string;
+  /** How long the session lives unused; every use (findSession) restarts the clock. */
+  ttlMs: number;
 }
+
+/**
+ * A resumable upload (coordinator/grpc/resumable-upload.ts): the SubmitUpdate header it
+ * began with and how many of its bytes are on disk. Lives until committed or expired.
+ */
+export interface UploadRecord {
+  uploadId: string;
+  sessionToken: string;
+  jobId: string;
+  deviceId: string;
+  round: number;
+  /** The header as an UpdateChunk on the wire (base64), replayed into SubmitUpdate at commit. */
+  header: string;
+  sizeBytes: number;
+  offset: number;
+  expiresAtMs: number;
+}
+
+// Moves an upload's offset only from the value the writer started at: two retried copies of
+// one chunk cannot both advance it. Returns {moved, offset now}; {0, -1} when it is gone.
+const ADVANCE_UPLOAD = `
+local current = redis.call('HGET', KEYS[1], 'offset')
+if not current then return {0, -1} end
+if current ~= ARGV[1] then return {0, tonumber(current)} end
+redis.call('HSET', KEYS[1], 'offset', ARGV[2])
+return {1, tonumber(ARGV[2])}
+`;
+
+/** Why a device may no longer take part in a job. */
+export interface DeviceExclusion {
+  /** The round whose data proof failed. */
+  round: number;
+  /** The rejection, as the device was told it. */
+  reason: string;
+  excludedAtMs: number;
+}
+
+/** Round counters a worker bumps on its own; accepted/rejected/late move with their records. */
+export type RoundCounter = "proofsVerified" | "proofsRejected";
 
 // Compare-and-set in one round trip: the state moves only if it still is what the caller
 // saw, so two coordinators (or a coordinator and a late worker) cannot both move it.
@@ -128,6 +182,55 @@ if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return -2 end
 return redis.call('HINCRBY', KEYS[1], 'accepted', 1)
 `;
 
+// A device has one session: the new token is stored and the device's previous one deleted in
+// one step, so a re-Join (which proves key possession) always revokes what came before.
+const OPEN_SESSION = `
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+if previous and previous ~= ARGV[2] then redis.call('DEL', ARGV[5] .. previous) end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if previous then return 1 end
+return 0
+`;
+
+// Reading a session refreshes it: a session lives as long as the device keeps using it.
+const TOUCH_SESSION = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local ttl = tonumber(ARGV[1])
+local ok, session = pcall(cjson.decode, raw)
+if ok and type(session) == 'table' and tonumber(session.ttlMs) then ttl = tonumber(session.ttlMs) end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return raw
+`;
+
+const CLOSE_SESSION = `
+redis.call('DEL', KEYS[2])
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+`;
+
+// Every live stream of one device leaves the online set (Leave); other devices' stay.
+const DEVICE_OFFLINE = `
+local prefix = ARGV[1] .. '/'
+local removed = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(member, 1, #prefix) == prefix then
+    removed = removed + redis.call('ZREM', KEYS[1], member)
+  end
+end
+return removed
+`;
+
+const CONSUME_NONCE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/** Sessions of rows written before sessions carried their TTL live this long per use. */
+const LEGACY_SESSION_TTL_MS = 3_600_000;
+
 type StoredHash = Record<string, string>;
 
 export interface JobStoreParameters {
@@ -135,9 +238,13 @@ export interface JobStoreParameters {
   prefix: string;
 }
 
-/** All job, round, device and contribution state, in Redis. */
+/**
+ * All job, round, device, contribution, model-index and circuit state, in Redis. The only
+ * code that talks to Redis for that state: callers name what they want, never a key.
+ */
 export class JobStore {
-  readonly redis: Redis;
+  private readonly redis: Redis;
+  /** Key and pub/sub channel names (keys.ts), for the subscribers and tests that need them. */
   readonly keys: Keys;
 
   constructor(parameters: JobStoreParameters) {
@@ -160,7 +267,7 @@ export class JobStore {
 
   async getJob(jobId: string): Promise<JobRecord> {
     const job = await this.findJob(jobId);
-    if (!job) throw new NotFoundError(`job ${jobId} not found`);
+    if (!job) throw new NotFoundError(`job ${quote(jobId)} not found`);
     return job;
   }
 
@@ -241,6 +348,11 @@ export class JobStore {
     await this.redis.hset(this.keys.round(jobId, round), encodeFields(fields));
   }
 
+  /** Atomic, so verify workers running side by side never lose a count. */
+  async incrementRoundCounter(jobId: string, round: number, counter: RoundCounter): Promise<void> {
+    await this.redis.hincrby(this.keys.round(jobId, round), counter, 1);
+  }
+
   async isSelected(jobId: string, round: number, deviceId: string): Promise<boolean> {
     return (await this.redis.sismember(this.keys.selected(jobId, round), deviceId)) === 1;
   }
@@ -252,6 +364,11 @@ export class JobStore {
   /** Claims the device's one upload slot for the round; false if it already uploaded. */
   async claimSubmission(jobId: string, round: number, deviceId: string): Promise<boolean> {
     return (await this.redis.sadd(this.keys.submitted(jobId, round), deviceId)) === 1;
+  }
+
+  /** Whether the device holds the round's upload slot: it uploaded (or is uploading) an update. */
+  async hasSubmitted(jobId: string, round: number, deviceId: string): Promise<boolean> {
+    return (await this.redis.sismember(this.keys.submitted(jobId, round), deviceId)) === 1;
   }
 
   async releaseSubmission(jobId: string, round: number, deviceId: string): Promise<void> {
@@ -303,8 +420,61 @@ export class JobStore {
     }));
   }
 
+  /** Writes a device's record as it is; Join enrols with `enrolDevice`, which never overwrites. */
   async registerDevice(jobId: string, device: DeviceRecord): Promise<void> {
     await this.redis.hset(this.keys.devices(jobId), device.deviceId, JSON.stringify(device));
+  }
+
+  /**
+   * The first Join of a device id: stores the record only if the id has none yet, so of two
+   * racing first Joins exactly one binds the id to its key. Returns the record the id was
+   * already bound to, or undefined when this call enrolled it.
+   */
+  async enrolDevice(jobId: string, device: DeviceRecord): Promise<DeviceRecord | undefined> {
+    const key = this.keys.devices(jobId);
+    for (;;) {
+      if ((await this.redis.hsetnx(key, device.deviceId, JSON.stringify(device))) === 1) {
+        return undefined;
+      }
+      const existing = await this.findDevice(jobId, device.deviceId);
+      if (existing) return existing;
+    }
+  }
+
+  /** Stores a single-use Join nonce for one device id, for `ttlMs`. */
+  async createJoinNonce(
+    jobId: string,
+    deviceId: string,
+    nonce: string,
+    ttlMs: number,
+  ): Promise<void> {
+    await this.redis.set(this.keys.joinNonce(jobId, nonce), deviceId, "PX", ttlMs, "NX");
+  }
+
+  /**
+   * Takes a Join nonce issued for `deviceId` out of the store; false when it was never issued
+   * (for this device), expired or was already used. One step: of two Joins carrying the same
+   * nonce only one gets it, and a nonce shown under another device id stays its device's.
+   */
+  async consumeJoinNonce(jobId: string, nonce: string, deviceId: string): Promise<boolean> {
+    const taken = await this.redis.eval(
+      CONSUME_NONCE,
+      1,
+      this.keys.joinNonce(jobId, nonce),
+      deviceId,
+    );
+    return Number(taken) === 1;
+  }
+
+  /** Counts one Join (or challenge) of the job in the current second; returns the count so far. */
+  async countJoinAttempt(
+    jobId: string,
+    kind: "join" | "challenge",
+    nowMs = Date.now(),
+  ): Promise<number> {
+    const key = this.keys.joinRate(jobId, kind, Math.floor(nowMs / 1000));
+    const result = await this.redis.multi().incr(key).pexpire(key, 2_000).exec();
+    return Number(result?.[0]?.[1] ?? 0);
   }
 
   async findDevice(jobId: string, deviceId: string): Promise<DeviceRecord | undefined> {
@@ -312,26 +482,218 @@ export class JobStore {
     return raw ? (JSON.parse(raw) as DeviceRecord) : undefined;
   }
 
-  async createSession(token: string, session: SessionRecord): Promise<void> {
-    await this.redis.set(this.keys.session(token), JSON.stringify(session));
+  /** Devices ever enrolled in the job, online or not: the population rounds sample from. */
+  async countDevices(jobId: string): Promise<number> {
+    return this.redis.hlen(this.keys.devices(jobId));
   }
 
+  /**
+   * Registers a global model of the job. Updates share the blob store; only hashes indexed
+   * here may be downloaded, so a device's update is never served to anyone.
+   */
+  async indexModel(modelHash: string, jobId: string): Promise<void> {
+    await this.redis.hset(this.keys.models, modelHash, jobId);
+  }
+
+  /** The job a global model belongs to; undefined for any other blob. */
+  async jobOfModel(modelHash: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.models, modelHash)) ?? undefined;
+  }
+
+  /**
+   * Stores the job's circuits, and registers their files by hash: only files named here can be
+   * fetched with GetArtifact, so the stream cannot be used to read anything else on disk.
+   */
+  async saveJobCircuits(jobId: string, circuits: JobCircuits): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.keys.circuits(jobId), JSON.stringify(circuits))
+      .hset(this.keys.circuitArtifacts, {
+        [circuits.updateNorm.wasmSha256]: circuits.updateNorm.wasmPath,
+        [circuits.updateNorm.zkeySha256]: circuits.updateNorm.zkeyPath,
+        [circuits.dataValidity.wasmSha256]: circuits.dataValidity.wasmPath,
+        [circuits.dataValidity.zkeySha256]: circuits.dataValidity.zkeyPath,
+      })
+      .exec();
+  }
+
+  /** The circuits stored with a job with proofs; undefined for a job without. */
+  async loadJobCircuits(jobId: string): Promise<JobCircuits | undefined> {
+    const raw = await this.redis.get(this.keys.circuits(jobId));
+    return raw ? (JSON.parse(raw) as JobCircuits) : undefined;
+  }
+
+  /**
+   * Keeps the secret end s_R of the job's challenge chain (challenge-seed.ts). Only the round
+   * engine reads it back, one revealed seed at a time; no handler serves it.
+   */
+  async saveChallengeSecret(jobId: string, secret: string): Promise<void> {
+    await this.redis.set(this.keys.challengeSecret(jobId), secret);
+  }
+
+  /** s_round of the job's chain of `rounds` seeds; undefined for a job stored without one. */
+  async challengeSeed(jobId: string, rounds: number, round: number): Promise<string | undefined> {
+    const secret = await this.redis.get(this.keys.challengeSecret(jobId));
+    return secret ? challengeSeedAt(secret, rounds, round) : undefined;
+  }
+
+  /**
+   * Excludes a device from the rest of a job (its data proof failed). The first exclusion is
+   * kept: a later one would only restate it with another round.
+   */
+  async excludeDevice(jobId: string, deviceId: string, exclusion: DeviceExclusion): Promise<void> {
+    await this.redis.hsetnx(this.keys.excluded(jobId), deviceId, JSON.stringify(exclusion));
+  }
+
+  /** Why the device is excluded from the job, or undefined when it is not. */
+  async findExclusion(jobId: string, deviceId: string): Promise<DeviceExclusion | undefined> {
+    const raw = await this.redis.hget(this.keys.excluded(jobId), deviceId);
+    return raw ? (JSON.parse(raw) as DeviceExclusion) : undefined;
+  }
+
+  /** Every device excluded from the job. */
+  async excludedDevices(jobId: string): Promise<string[]> {
+    return (await this.redis.hkeys(this.keys.excluded(jobId))).sort();
+  }
+
+  /** The circuit file registered under a SHA-256 by saveJobCircuits, if any. */
+  async artifactPath(sha256: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.circuitArtifacts, sha256)) ?? undefined;
+  }
+
+  /**
+   * Opens the device's session under `token`, expiring after `session.ttlMs` unused, and
+   * revokes the device's previous session. Returns whether there was one to revoke.
+   */
+  async openSession(token: string, session: SessionRecord): Promise<boolean> {
+    const revoked = await this.redis.eval(
+      OPEN_SESSION,
+      2,
+      this.keys.deviceSessions(session.jobId),
+      this.keys.session(token),
+      session.deviceId,
+      token,
+      JSON.stringify(session),
+      String(session.ttlMs),
+      this.keys.session(""),
+    );
+    return Number(revoked) === 1;
+  }
+
+  /** The session a token names, its expiry restarted; undefined if revoked or expired. */
   async findSession(token: string): Promise<SessionRecord | undefined> {
-    const raw = await this.redis.get(this.keys.session(token));
-    return raw ? (JSON.parse(raw) as SessionRecord) : undefined;
+    const raw = (await this.redis.eval(
+      TOUCH_SESSION,
+      1,
+      this.keys.session(token),
+      String(LEGACY_SESSION_TTL_MS),
+    )) as string | null;
+    if (!raw) return undefined;
+    const session = JSON.parse(raw) as Partial<SessionRecord>;
+    return {
+      jobId: session.jobId ?? "",
+      deviceId: session.deviceId ?? "",
+      ttlMs: session.ttlMs ?? LEGACY_SESSION_TTL_MS,
+    };
   }
 
-  async deleteSession(token: string): Promise<void> {
-    await this.redis.del(this.keys.session(token));
+  /** Ends a session (Leave). */
+  async deleteSession(token: string, session: SessionRecord): Promise<void> {
+    await this.redis.eval(
+      CLOSE_SESSION,
+      2,
+      this.keys.deviceSessions(session.jobId),
+      this.keys.session(token),
+      session.deviceId,
+      token,
+    );
   }
 
-  async setOnline(jobId: string, deviceId: string, online: boolean): Promise<void> {
-    if (online) await this.redis.sadd(this.keys.online(jobId), deviceId);
-    else await this.redis.srem(this.keys.online(jobId), deviceId);
+  /**
+   * Marks one task stream of a device live until `ttlMs` from now; the stream renews it while
+   * open. A device is online while any of its streams is, so one stream closing never takes a
+   * device with another live stream offline, and a coordinator that dies leaves no device
+   * online for longer than the mark's expiry.
+   */
+  async markStreamOnline(
+    jobId: string,
+    deviceId: string,
+    streamId: string,
+    ttlMs: number,
+  ): Promise<void> {
+    await this.redis.zadd(this.keys.online(jobId), Date.now() + ttlMs, `${deviceId}/${streamId}`);
   }
 
+  async markStreamOffline(jobId: string, deviceId: string, streamId: string): Promise<void> {
+    await this.redis.zrem(this.keys.online(jobId), `${deviceId}/${streamId}`);
+  }
+
+  /** Every stream of the device offline at once: the device left. */
+  async markDeviceOffline(jobId: string, deviceId: string): Promise<void> {
+    await this.redis.eval(DEVICE_OFFLINE, 1, this.keys.online(jobId), deviceId);
+  }
+
+  /** Devices with at least one live task stream, sorted; expired marks are dropped. */
   async onlineDevices(jobId: string): Promise<string[]> {
-    return (await this.redis.smembers(this.keys.online(jobId))).sort();
+    const key = this.keys.online(jobId);
+    const now = Date.now();
+    const result = await this.redis
+      .multi()
+      .zremrangebyscore(key, "-inf", now)
+      .zrangebyscore(key, now, "+inf")
+      .exec();
+    const members = (result?.[1]?.[1] as string[] | undefined) ?? [];
+    // Device ids never contain "/", so the device is everything before the last one.
+    const devices = new Set(members.map((member) => member.slice(0, member.lastIndexOf("/"))));
+    return [...devices].sort();
+  }
+
+  /**
+   * The transaction-send lock of this deployment (chain/send-lock.ts), on this store's Redis,
+   * so every worker and coordinator sharing the Redis and the signing key takes turns.
+   */
+  createSendLock(parameters: Omit<CreateRedisSendLockParameters, "redis" | "prefix">): SendLock {
+    return createRedisSendLock({ ...parameters, redis: this.redis, prefix: this.keys.prefix });
+  }
+
+  async createUpload(upload: UploadRecord): Promise<void> {
+    const { offset, ...record } = upload;
+    const key = this.uploadKey(upload.uploadId);
+    await this.redis
+      .multi()
+      .hset(key, { record: JSON.stringify(record), offset: String(offset) })
+      .pexpireat(key, upload.expiresAtMs)
+      .exec();
+  }
+
+  async findUpload(uploadId: string): Promise<UploadRecord | undefined> {
+    const raw = await this.redis.hgetall(this.uploadKey(uploadId));
+    if (!raw.record) return undefined;
+    return {
+      ...(JSON.parse(raw.record) as Omit<UploadRecord, "offset">),
+      offset: Number(raw.offset),
+    };
+  }
+
+  /** Moves the upload's offset from `from` to `to`; returns the offset it has now (-1: gone). */
+  async advanceUpload(uploadId: string, from: number, to: number): Promise<number> {
+    const [, offset] = (await this.redis.eval(
+      ADVANCE_UPLOAD,
+      1,
+      this.uploadKey(uploadId),
+      String(from),
+      String(to),
+    )) as [number, number];
+    return offset;
+  }
+
+  /** Removes the upload record; returns whether this call removed it (commits race on it). */
+  async deleteUpload(uploadId: string): Promise<boolean> {
+    return (await this.redis.del(this.uploadKey(uploadId))) === 1;
+  }
+
+  private uploadKey(uploadId: string): string {
+    return `${this.keys.prefix}upload:${uploadId}`;
   }
 
   private async compareAndSet(
@@ -409,6 +771,7 @@ function decodeRound(raw: StoredHash): RoundRecord {
     anchorTx: raw.anchorTx ?? "",
     contributionsRoot: raw.contributionsRoot ?? "",
     clipNorm: num("clipNorm"),
+    challengeSeed: raw.challengeSeed ?? "",
     proofsVerified: num("proofsVerified"),
     proofsRejected: num("proofsRejected"),
   };

@@ -2,23 +2,33 @@ import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bu
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Groth16Proof } from "snarkjs";
-import { ProofMissingError, ProofRejectedError } from "../../protocol/proofs/errors.js";
-import { schemaBounds } from "../../protocol/proving/dataset-commitment.js";
-import { decodeFieldElement, decodePublicKey } from "../../protocol/proving/proof-codec.js";
+import { contributionExpectations } from "../../protocol/proofs/check-contribution.js";
+import {
+  ProofMissingError,
+  ProofRejectedError,
+  UnregisteredKeyError,
+} from "../../protocol/proofs/errors.js";
+import { decodeFieldElement } from "../../protocol/proving/proof-codec.js";
 import {
   decodeUpdate,
   quantizedNormBound,
   squaredNormQuantized,
 } from "../../protocol/update/quantize.js";
 import { FedproofError } from "../errors.js";
-import { type JobCircuits, loadJobCircuits } from "../jobs/job-circuits.js";
+import type { JobCircuits } from "../jobs/job-circuits.js";
 import {
   type SubmittedProof,
   verifyContribution as verifyContributionProofs,
 } from "../proofs/verify-contribution.js";
 import { publishDeviceEvent } from "../round/device-events.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
-import type { ContributionRecord, JobRecord, JobStore, RoundRecord } from "../store/job-store.js";
+import type {
+  ContributionRecord,
+  JobRecord,
+  JobStore,
+  RoundCounter,
+  RoundRecord,
+} from "../store/job-store.js";
 import {
   bullPrefix,
   lockSettings,
@@ -70,6 +80,13 @@ export async function verifyContribution(
         `update is quantised to ${contribution.bits} bits, the job uses ${job.spec.quantization.bits}`,
       );
     }
+    // The weight is the count fixed at Join, re-read from the enrolment whatever the queued
+    // record says; with proofs, the DataValidity proof is checked against this same count.
+    const device = await store.findDevice(jobId, deviceId);
+    if (!device) {
+      throw new ContributionRejectedError(`device ${deviceId} never enrolled in job ${jobId}`);
+    }
+    contribution.samples = device.samples;
     const bytes = await artifacts.get(contribution.updateHash);
     if (job.spec.proofs) {
       const commitment = await checkProofs(dependencies, job, roundRecord, contribution, bytes);
@@ -139,7 +156,7 @@ async function checkProofs(
 ): Promise<bigint> {
   const { store } = dependencies;
   const { jobId, deviceId } = contribution;
-  const circuits: JobCircuits | undefined = await loadJobCircuits(store, jobId);
+  const circuits: JobCircuits | undefined = await store.loadJobCircuits(jobId);
   // A job with proofs always has circuits stored before it starts: their absence is a store
   // problem worth retrying, not the device's fault.
   if (!circuits) throw new FedproofError(`job ${jobId} requires proofs but has no circuits stored`);
@@ -149,13 +166,26 @@ async function checkProofs(
     if (contribution.proofs.length === 0) {
       throw new ProofMissingError("the job requires proofs and the update carries none");
     }
-    const publicKey = decodePublicKey(Buffer.from(device.publicKey, "hex"));
     const salt = decodeFieldElement(Buffer.from(contribution.salt ?? "", "hex"), "salt");
-    const bounds = schemaBounds({
-      featureScale: circuits.featureScale,
-      min: job.spec.schema.min,
-      max: job.spec.schema.max,
+    // The same expectations `fedproof verify` derives from the bundle (check-contribution.ts).
+    const derived = contributionExpectations({
+      spec: job.spec,
+      roundClipNorm: round.clipNorm,
+      featureBits: circuits.dataValidity.parameters.featureBits,
+      enrolment: { publicKey: device.publicKey, datasetCommitment: device.datasetCommitment },
+      context: {
+        jobId,
+        round: contribution.round,
+        globalModelHash: round.globalModelHash,
+        deviceId,
+        // The seed revealed with the round's task: a context made without it (computed before
+        // the task, to pick the challenged records) matches nothing.
+        roundSeed: round.challengeSeed,
+      },
+      samples: contribution.samples,
     });
+    const [unusable] = derived.problems;
+    if (unusable) throw new UnregisteredKeyError(unusable.message);
     const result = await verifyContributionProofs({
       circuits: {
         updateNorm: {
@@ -169,22 +199,7 @@ async function checkProofs(
         },
       },
       proofs: contribution.proofs.map(parseSubmittedProof),
-      expected: {
-        jobId,
-        round: contribution.round,
-        globalModelHash: round.globalModelHash,
-        deviceId,
-        c2: quantizedNormBound(round.clipNorm || job.spec.clipNorm, job.spec.quantization.scale),
-        data: {
-          datasetCommitment: BigInt(`0x${device.datasetCommitment || "0"}`),
-          publicKey: [publicKey.x, publicKey.y],
-          samples: contribution.samples,
-          minSamples: job.spec.minSamples,
-          featureMin: bounds.featureMin,
-          featureMax: bounds.featureMax,
-          classes: job.spec.schema.classes,
-        },
-      },
+      expected: derived.expected,
       uploadedBytes,
       bits: contribution.bits,
       paramCount: contribution.paramCount,
@@ -201,9 +216,19 @@ async function checkProofs(
           : undefined;
     if (!rejected) throw error;
     await countProofs(store, contribution, "proofsRejected");
-    throw new ContributionRejectedError(
-      `proof rejected (${rejected.name}): ${rejected.shortMessage}`,
-    );
+    const reason = `proof rejected (${rejected.name}): ${rejected.shortMessage}`;
+    if (rejected.proof === "data-validity") {
+      // A data proof that was sent and fails is an attempt to pass off data the check refuses
+      // (a ground context, a forged signal, a proof of nothing): once is enough to know. Left in,
+      // the device could try again every round until the spot check happened to miss.
+      await store.excludeDevice(jobId, deviceId, {
+        round: contribution.round,
+        reason,
+        excludedAtMs: Date.now(),
+      });
+      throw new ContributionRejectedError(`${reason}; device ${deviceId} is excluded from the job`);
+    }
+    throw new ContributionRejectedError(reason);
   }
 }
 
@@ -220,9 +245,9 @@ function parseSubmittedProof(record: ContributionRecord["proofs"][number]): Subm
 async function countProofs(
   store: JobStore,
   contribution: ContributionRecord,
-  field: "proofsVerified" | "proofsRejected",
+  field: RoundCounter,
 ): Promise<void> {
-  await store.redis.hincrby(store.keys.round(contribution.jobId, contribution.round), field, 1);
+  await store.incrementRoundCounter(contribution.jobId, contribution.round, field);
 }
 
 export interface StartVerifyWorkerParameters extends VerifyDependencies {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../coordinator/errors.js";
-import { parseJobSpec, specHash } from "./job-spec.js";
+import { jobSpecSchema, parseJobSpec, specHash } from "./job-spec.js";
 
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };
 
@@ -28,6 +28,105 @@ describe("parseJobSpec", () => {
     expect(() =>
       parseJobSpec({ schema, clipNorm: 10, quantization: { bits: 8, scale: 0.01 } }),
     ).toThrow(/spec\.quantization\.scale/);
+  });
+
+  it("refuses a model above the parameter limit without building it", () => {
+    const huge = { schema: { ...schema, featureShape: [20_000_000] }, model: "mlp" as const };
+    expect(() => parseJobSpec(huge)).toThrow(/spec\.model: mlp .* above .* maxParameters/);
+    // 16·200 + 200 + 200·200 + 200 + 200·4 + 4 = 44,404 parameters.
+    expect(() => parseJobSpec({ schema }, { maxParameters: 44_403 })).toThrow(/maxParameters/);
+    expect(parseJobSpec({ schema }, { maxParameters: 44_404 }).model).toBe("mlp");
+  });
+
+  it("caps waits below what a Node timer can hold", () => {
+    const tooLong = 25 * 24 * 3600; // above 2³¹ − 1 ms
+    expect(() => parseJobSpec({ schema, enrolmentTimeoutSeconds: tooLong })).toThrow(
+      /spec\.enrolmentTimeoutSeconds/,
+    );
+    expect(() => parseJobSpec({ schema, roundDeadlineSeconds: tooLong })).toThrow(
+      /spec\.roundDeadlineSeconds/,
+    );
+    expect(parseJobSpec({ schema, enrolmentTimeoutSeconds: 7 * 24 * 3600 }).rounds).toBe(3);
+  });
+
+  it("checks robust strategies against the fewest updates a round may aggregate", () => {
+    const krum = (byzantine: number, minClients: number) =>
+      parseJobSpec({
+        schema,
+        clientsPerRound: 10,
+        minClients,
+        strategy: { name: "krum", params: { byzantine } },
+      });
+    expect(() =>
+      parseJobSpec({
+        schema,
+        clientsPerRound: 2,
+        strategy: { name: "krum", params: { byzantine: 100 } },
+      }),
+    ).toThrow(
+      /spec\.strategy\.params\.byzantine: Krum with byzantine = 100 needs at least 2f \+ 3 = 203/,
+    );
+    expect(() => krum(2, 6)).toThrow(/spec\.strategy\.params\.byzantine/);
+    expect(krum(2, 7).strategy.params).toEqual({ byzantine: 2 });
+    expect(() =>
+      parseJobSpec({
+        schema,
+        clientsPerRound: 10,
+        minClients: 7,
+        strategy: { name: "multi-krum", params: { byzantine: 2, selected: 6 } },
+      }),
+    ).toThrow(/spec\.strategy\.params\.selected/);
+    const trimmed = (beta: number, minClients: number) =>
+      parseJobSpec({
+        schema,
+        clientsPerRound: 10,
+        minClients,
+        strategy: { name: "trimmed-mean", params: { beta } },
+      });
+    expect(() => trimmed(0.1, 5)).toThrow(/spec\.strategy\.params\.beta: trims/);
+    expect(trimmed(0.2, 5).strategy.name).toBe("trimmed-mean");
+  });
+
+  it("leaves the admission checks out of the schema the verifier reads old specs with", () => {
+    const old = { schema, clientsPerRound: 4, strategy: { name: "trimmed-mean", params: {} } };
+    expect(jobSpecSchema.safeParse(old).success).toBe(true);
+    expect(() => parseJobSpec(old)).toThrow(/spec\.strategy\.params\.beta/);
+  });
+
+  it("takes the DP population from the spec, never from the devices", () => {
+    expect(parseJobSpec({ schema }).privacy.population).toBe("none");
+    expect(parseJobSpec({ schema, privacy: { population: 1000 } }).privacy.population).toBe(1000);
+    expect(parseJobSpec({ schema, privacy: { population: "attested" } }).privacy.population).toBe(
+      "attested",
+    );
+    expect(() => parseJobSpec({ schema, clientsPerRound: 8, privacy: { population: 4 } })).toThrow(
+      /spec\.privacy\.population: a declared population must be at least clientsPerRound/,
+    );
+    expect(() => parseJobSpec({ schema, privacy: { population: "registered" } })).toThrow(
+      /spec\.privacy\.population/,
+    );
+    const a = parseJobSpec({ schema, privacy: { population: 1000 } });
+    const b = parseJobSpec({ schema, privacy: { population: 1001 } });
+    expect(specHash(a)).not.toBe(specHash(b));
+  });
+
+  it("caps the aggregation weight per device", () => {
+    expect(parseJobSpec({ schema }).maxSamplesPerDevice).toBe(100_000);
+    expect(() => parseJobSpec({ schema, minSamples: 10, maxSamplesPerDevice: 5 })).toThrow(
+      /spec\.maxSamplesPerDevice/,
+    );
+  });
+
+  it("quotes at most a bounded prefix of what it received", () => {
+    const key = "k".repeat(1_000_000);
+    let message = "";
+    try {
+      parseJobSpec({ schema, strategy: { name: "fedavg", params: { [key]: 1 } } });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/^invalid job spec: spec\.strategy\.params/);
+    expect(message.length).toBeLessThan(2_000);
   });
 
   it("hashes specs canonically", () => {

@@ -1,10 +1,12 @@
 import { sha256 } from "@noble/hashes/sha2";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils";
 import { z } from "zod";
-import { InvalidArgumentError } from "../../common/errors.js";
+import { InvalidArgumentError, quote } from "../../common/errors.js";
+import { parameterCount } from "../model/parameter-count.js";
 import {
   STRATEGY_NAMES,
   type StrategyName,
+  type StrategySpec,
   type StrategySpecInput,
   strategySpecSchema,
 } from "./strategy-spec.js";
@@ -13,6 +15,29 @@ export const MODEL_PRESETS = ["logreg", "mlp", "cnn", "cnn-fedavg"] as const;
 export { STRATEGY_NAMES };
 
 const positiveInt = z.number().int().positive();
+
+/**
+ * Longest timer a spec may set (the enrolment timeout): Node timers take at most 2³¹ − 1 ms
+ * (≈ 24.8 days) and fire after 1 ms when given more, which failed the job at once.
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/**
+ * Default cap on a job's parameter count. A float32 vector of 5·10⁷ parameters is 200 MB;
+ * building the initial model holds about three, and an aggregation one per update plus a
+ * float64 sum, so a round of ~100 updates fits a 24 GiB coordinator. Operators with more
+ * memory raise it (`maxParameters` of the coordinator, FEDPROOF_MAX_PARAMETERS).
+ */
+export const DEFAULT_MAX_PARAMETERS = 50_000_000;
+
+/** What the coordinator allows beyond the spec's own rules. */
+export interface JobSpecLimits {
+  /** Largest parameter count a job's model may have; DEFAULT_MAX_PARAMETERS by default. */
+  maxParameters?: number;
+}
+
+/** Strategies whose guarantee rests on a bound on the number of bad updates. */
+const ROBUST_STRATEGIES = ["median", "trimmed-mean", "krum", "multi-krum"];
 
 export const jobSpecSchema = z
   .object({
@@ -64,12 +89,40 @@ export const jobSpecSchema = z
         delta: z.number().gt(0).lt(1).default(1e-5),
         epsilonBudget: z.number().min(0).default(0),
         adaptiveClipQuantile: z.number().min(0).lt(1).default(0),
+        /**
+         * N in the accountant's sampling rate q = K/N (protocol/job/sampling-population.ts):
+         * "none" for q = 1, "attested" for the devices with an attested dataset, or a
+         * population the operator declares. Never the registered devices, which a sybil inflates.
+         */
+        population: z
+          .union([z.literal("none"), z.literal("attested"), positiveInt])
+          .default("none"),
       })
       .prefault({}),
     minSamples: z.number().int().min(0).default(1),
+    /**
+     * Cap on the sample count a device's update is weighted by: a device may claim any
+     * count, and the weight of a sample-weighted mean must not be its to choose.
+     */
+    maxSamplesPerDevice: positiveInt.max(1_000_000_000).default(100_000),
     seed: z.number().int().min(0).default(0),
-    enrolmentTimeoutSeconds: z.number().positive().default(300),
+    enrolmentTimeoutSeconds: z.number().positive().max(MAX_TIMER_SECONDS).default(300),
     proofs: z.boolean().default(false),
+    /**
+     * k, the records each DataValidity proof opens (the circuit's `samples`): a dataset with a
+     * fraction f of invalid records passes a round with probability (1 − f)^k
+     * (protocol/proving/spot-check.ts). It picks the job's data-validity circuit.
+     */
+    dataSpotChecks: positiveInt.max(64).default(8),
+    /**
+     * s_0 of the job's challenge-seed chain (protocol/proving/challenge-seed.ts), hex. Filled in
+     * by the coordinator when it creates the job, never by the researcher, so the spec hash the
+     * chain anchors pins every round's seed before any device enrols.
+     */
+    challengeCommitment: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits")
+      .optional(),
   })
   .superRefine((spec, context) => {
     // The strategy's own parameters are checked by its schema, so errors name e.g. spec.strategy.params.beta.
@@ -83,10 +136,7 @@ export const jobSpecSchema = z
         });
       }
     }
-    if (
-      spec.privacy.noiseMultiplier > 0 &&
-      ["median", "trimmed-mean", "krum", "multi-krum"].includes(spec.strategy.name)
-    ) {
+    if (spec.privacy.noiseMultiplier > 0 && ROBUST_STRATEGIES.includes(spec.strategy.name)) {
       context.addIssue({
         code: "custom",
         path: ["privacy", "noiseMultiplier"],
@@ -117,6 +167,21 @@ export const jobSpecSchema = z
         message: "the cnn preset needs an image shape [height, width, channels]",
       });
     }
+    const { population } = spec.privacy;
+    if (typeof population === "number" && population < spec.clientsPerRound) {
+      context.addIssue({
+        code: "custom",
+        path: ["privacy", "population"],
+        message: `a declared population must be at least clientsPerRound (${spec.clientsPerRound})`,
+      });
+    }
+    if (spec.maxSamplesPerDevice < spec.minSamples) {
+      context.addIssue({
+        code: "custom",
+        path: ["maxSamplesPerDevice"],
+        message: `must be at least minSamples (${spec.minSamples})`,
+      });
+    }
     const maxQ = 2 ** (spec.quantization.bits - 1) - 1;
     const scale = spec.quantization.scale ?? spec.clipNorm / maxQ;
     // A clipped coordinate can be as large as C, so C/scale must fit the signed range
@@ -131,7 +196,7 @@ export const jobSpecSchema = z
   })
   .transform((spec) => {
     const maxQ = 2 ** (spec.quantization.bits - 1) - 1;
-    const minClients = spec.minClients ?? Math.max(1, Math.ceil(spec.clientsPerRound / 2));
+    const minClients = defaultMinClients(spec);
     return {
       ...spec,
       minClients,
@@ -146,19 +211,98 @@ export const jobSpecSchema = z
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 export type JobSpec = z.output<typeof jobSpecSchema>;
 
-/** Validates a job spec, naming the first offending field in the error: `spec.rounds: …`. */
-export function parseJobSpec(input: unknown): JobSpec {
+/**
+ * Validates a job spec, naming the first offending field in the error: `spec.rounds: …`.
+ * The model's size is checked against `limits` from the architecture alone, before any
+ * weight is allocated.
+ */
+export function parseJobSpec(input: unknown, limits: JobSpecLimits = {}): JobSpec {
   const result = jobSpecSchema.safeParse(input);
   if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const field = ["spec", ...issue.path.map(String)].join(".");
-    throw new InvalidArgumentError(`invalid job spec: ${field}: ${issue.message}`, {
-      details: result.error.issues
-        .map((i) => `${["spec", ...i.path.map(String)].join(".")}: ${i.message}`)
-        .join("; "),
+    const issues = result.error.issues.map(
+      (issue) => `${fieldName(issue.path)}: ${boundedMessage(issue.message)}`,
+    );
+    throw new InvalidArgumentError(`invalid job spec: ${issues[0]}`, {
+      details: issues.slice(0, 10).join("; "),
     });
   }
-  return result.data;
+  const spec = result.data;
+  const robust = robustStrategyIssue(
+    strategySpecSchema.parse(strategySpecOf(spec)),
+    spec.minClients,
+  );
+  if (robust) {
+    throw new InvalidArgumentError(
+      `invalid job spec: spec.strategy.params.${robust.parameter}: ${robust.message}`,
+    );
+  }
+  const maxParameters = limits.maxParameters ?? DEFAULT_MAX_PARAMETERS;
+  const parameters = parameterCount(spec.model, spec.schema);
+  if (parameters > maxParameters) {
+    throw new InvalidArgumentError(
+      `invalid job spec: spec.model: ${spec.model} on features [${spec.schema.featureShape.join(", ")}] has ${parameters.toLocaleString("en-US")} parameters, above this coordinator's maxParameters ${maxParameters.toLocaleString("en-US")}`,
+      { details: "use fewer features or a smaller preset, or raise the coordinator's limit" },
+    );
+  }
+  return spec;
+}
+
+/** `spec.a.b`, quoting (and cutting) path segments that are not plain names, e.g. record keys. */
+function fieldName(path: readonly PropertyKey[]): string {
+  return ["spec", ...path.map(String)]
+    .map((segment) => (/^[A-Za-z0-9_-]{1,64}$/.test(segment) ? segment : quote(segment)))
+    .join(".");
+}
+
+/** Issue messages may echo what was sent (an unrecognised key); keep them short. */
+function boundedMessage(message: string): string {
+  return message.length > 200 ? quote(message, 200) : message;
+}
+
+/** minClients as the transform fills it in: half of clientsPerRound, rounded up. */
+function defaultMinClients(spec: { minClients?: number; clientsPerRound: number }): number {
+  return spec.minClients ?? Math.max(1, Math.ceil(spec.clientsPerRound / 2));
+}
+
+/**
+ * A robust rule's parameters must hold for the smallest round it may aggregate: a round
+ * closes with as few as minClients updates, and a rule that cannot run on them would fail
+ * only after the devices trained. Checked when a job is created, not in the schema, so
+ * that the verifier still reads the specs of jobs created before the check existed.
+ */
+function robustStrategyIssue(
+  strategy: StrategySpec,
+  minClients: number,
+): { parameter: string; message: string } | undefined {
+  const issue = (parameter: string, message: string) => ({ parameter, message });
+  const fewest = `a round may aggregate as few as minClients = ${minClients} updates`;
+  if (strategy.name === "krum" || strategy.name === "multi-krum") {
+    const needed = 2 * strategy.byzantine + 3;
+    if (minClients < needed) {
+      return issue(
+        "byzantine",
+        `Krum with byzantine = ${strategy.byzantine} needs at least 2f + 3 = ${needed} updates per round, but ${fewest}`,
+      );
+    } else if (
+      strategy.name === "multi-krum" &&
+      strategy.selected !== undefined &&
+      strategy.selected > minClients - strategy.byzantine
+    ) {
+      return issue(
+        "selected",
+        `Multi-Krum selects at most n − f updates; ${fewest}, so selected may be at most ${minClients - strategy.byzantine}`,
+      );
+    }
+  }
+  if (strategy.name === "trimmed-mean" && strategy.beta > 0) {
+    if (Math.floor(strategy.beta * minClients) < 1) {
+      return issue(
+        "beta",
+        `trims ⌊beta·n⌋ updates from each end, none when ${fewest}: the rule would be a plain mean; raise beta to at least 1/minClients or raise minClients`,
+      );
+    }
+  }
+  return undefined;
 }
 
 /** Canonical JSON (sorted keys) so the same spec always hashes the same. */

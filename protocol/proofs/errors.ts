@@ -9,8 +9,16 @@ type Parameters = Omit<FedproofErrorParameters, "code">;
  */
 export class ProofRejectedError extends FedproofError {
   override name = "ProofRejectedError";
-  constructor(shortMessage: string, parameters: Parameters = {}) {
-    super(shortMessage, { ...parameters, code: "INVALID_ARGUMENT" });
+  /**
+   * "data-validity" when the proof at fault is the contribution's data-validity proof: it was
+   * sent and does not hold, which gets the device excluded from the job (a missing proof only
+   * loses the round, like silence would).
+   */
+  readonly proof?: "data-validity";
+  constructor(shortMessage: string, parameters: Parameters & { proof?: "data-validity" } = {}) {
+    const { proof, ...rest } = parameters;
+    super(shortMessage, { ...rest, code: "INVALID_ARGUMENT" });
+    if (proof) this.proof = proof;
   }
 }
 

@@ -34,7 +34,10 @@ export function parseUpdateNormSignals(
   };
 }
 
-/** Public signals of a DataValidity proof (all inputs; the circuit has no outputs). */
+/**
+ * Public signals of a DataValidity proof (all inputs; the circuit has no outputs), in circuit
+ * order (`data-validity.circom`). Signals added later are appended, so indices 0..8 are stable.
+ */
 export interface DataValiditySignals {
   context: bigint;
   datasetCommitment: bigint;
@@ -45,6 +48,19 @@ export interface DataValiditySignals {
   classes: bigint;
   publicKeyX: bigint;
   publicKeyY: bigint;
+  /**
+   * Root of the job's attester tree (protocol/proving/attester-set.ts), or 0 for a
+   * self-attested proof. A verifier of a job with attesters must require its own root here:
+   * 0 is how a proof says "no attester checked".
+   */
+  attesterRoot: bigint;
+  /** The job id as a field element (`idToField(jobId)`); a verifier checks it is its job's. */
+  jobScope: bigint;
+  /**
+   * Poseidon(jobScope, root, sampleCount): the same for every enrolment of one dataset in
+   * one job, so a coordinator admits one device per (attested) dataset and job.
+   */
+  nullifier: bigint;
 }
 
 export const DATA_VALIDITY_SIGNAL_NAMES = [
@@ -57,7 +73,15 @@ export const DATA_VALIDITY_SIGNAL_NAMES = [
   "classes",
   "publicKeyX",
   "publicKeyY",
+  "attesterRoot",
+  "jobScope",
+  "nullifier",
 ] as const satisfies readonly (keyof DataValiditySignals)[];
+
+/** Position of each DataValidity signal, for readers that index the raw array. */
+export const DATA_VALIDITY_SIGNAL_INDEX = Object.fromEntries(
+  DATA_VALIDITY_SIGNAL_NAMES.map((name, i) => [name, i]),
+) as Record<keyof DataValiditySignals, number>;
 
 export function parseDataValiditySignals(signals: readonly string[]): DataValiditySignals {
   if (signals.length !== DATA_VALIDITY_SIGNAL_NAMES.length) {
@@ -70,6 +94,11 @@ export function parseDataValiditySignals(signals: readonly string[]): DataValidi
     out[name] = parseFieldSignal(signals[i], `data-validity ${name}`);
   });
   return out;
+}
+
+/** The inverse of parseDataValiditySignals: decimal strings in circuit order. */
+export function encodeDataValiditySignals(signals: DataValiditySignals): string[] {
+  return DATA_VALIDITY_SIGNAL_NAMES.map((name) => signals[name].toString());
 }
 
 function parseFieldSignal(text: string | undefined, what: string): bigint {

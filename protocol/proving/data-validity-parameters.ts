@@ -15,10 +15,20 @@ export interface DataValidityParameters {
   featureBits: number;
   /** Bits of a label (classes ≤ 2^labelBits). */
   labelBits: number;
+  /**
+   * Depth of the job's attester tree: up to 2^attesterDepth attester keys (sensors, data
+   * providers) whose signature over the dataset commitment the proof checks when the job's
+   * attesterRoot is non-zero. 0 compiles no attester check: the circuit then proves only
+   * self-attested data (attesterRoot = 0) and is ~4,400 + 243·depth constraints smaller.
+   */
+  attesterDepth: number;
 }
 
+/** Attester tree depth for jobs that name attesters: up to 1,024 keys, 2,430 constraints of path. */
+export const DEFAULT_ATTESTER_DEPTH = 10;
+
 export function checkDataValidityParameters(parameters: DataValidityParameters): void {
-  const { depth, features, samples, featureBits, labelBits } = parameters;
+  const { depth, features, samples, featureBits, labelBits, attesterDepth } = parameters;
   const check = (name: string, value: number, min: number, max: number) => {
     if (!Number.isInteger(value) || value < min || value > max) {
       throw new InvalidArgumentError(
@@ -31,4 +41,5 @@ export function checkDataValidityParameters(parameters: DataValidityParameters):
   check("samples", samples, 1, 256);
   check("featureBits", featureBits, 1, 64);
   check("labelBits", labelBits, 1, 32);
+  check("attesterDepth", attesterDepth, 0, 32);
 }

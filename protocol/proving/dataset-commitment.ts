@@ -1,4 +1,6 @@
 import { InvalidArgumentError } from "../../common/errors.js";
+import type { Dataset } from "../data/dataset.js";
+import type { DatasetAttestation } from "./attester-set.js";
 import {
   checkDataValidityParameters,
   type DataValidityParameters,
@@ -8,6 +10,7 @@ import {
   derivePublicKey,
   type EddsaPoseidonSignature,
   signPoseidon,
+  verifyPoseidon,
 } from "./eddsa-poseidon.js";
 import { hashElements, poseidonHash } from "./poseidon.js";
 import { packValues } from "./update-commitment.js";
@@ -60,6 +63,14 @@ export function encodeRecord(
     values[i] = BigInt(Math.round(features[i] * encoding.featureScale)) - featureMin;
   }
   return { values, label };
+}
+
+/** Every record of a dataset, encoded as the circuit stores it (what a device commits to). */
+export function encodeDataset(data: Dataset, encoding: FeatureEncoding): DatasetRecord[] {
+  const width = data.x.length / data.size;
+  return Array.from({ length: data.size }, (_, i) =>
+    encodeRecord(data.x.subarray(i * width, (i + 1) * width), data.y[i]!, encoding),
+  );
 }
 
 /** Leaf hash: HashElements([label, packed values...]), as the circuit computes it. */
@@ -121,6 +132,15 @@ export function datasetCommitment(root: bigint, sampleCount: number): bigint {
   return poseidonHash([root, BigInt(sampleCount)]);
 }
 
+/**
+ * Poseidon(jobScope, root, sampleCount): the DataValidity proof's public nullifier, one value
+ * per dataset and job (jobScope = idToField(jobId)). Derived from the dataset, not the device
+ * key, so many keys enrolling one attested dataset in one job all show the same value.
+ */
+export function datasetNullifier(jobScope: bigint, root: bigint, sampleCount: number): bigint {
+  return poseidonHash([jobScope, root, BigInt(sampleCount)]);
+}
+
 /** The record indices a context selects: (low 64 bits of Poseidon(context, s)) mod sampleCount. */
 export function sampledIndices(context: bigint, sampleCount: number, samples: number): number[] {
   if (!Number.isSafeInteger(sampleCount) || sampleCount < 1) {
@@ -143,6 +163,8 @@ export interface CommittedDataset {
   commitment: bigint;
   publicKey: BabyJubjubPublicKey;
   signature: EddsaPoseidonSignature;
+  /** An attester's signature over the same commitment, for jobs that name attesters. */
+  attestation?: DatasetAttestation;
 }
 
 export interface CommitDatasetParameters {
@@ -150,17 +172,51 @@ export interface CommitDatasetParameters {
   records: readonly DatasetRecord[];
   /** The device's 32-byte Baby Jubjub private key. */
   privateKey: Uint8Array;
+  /** The attester's signature over these records' commitment (`attestDataset`), if any. */
+  attestation?: DatasetAttestation;
 }
 
-/** Builds the Merkle tree, the commitment and the device's signature over it. */
-export function commitDataset(parameters: CommitDatasetParameters): CommittedDataset {
+export interface DatasetTreeParameters {
+  parameters: DataValidityParameters;
+  records: readonly DatasetRecord[];
+}
+
+export interface DatasetTreeReturnType {
+  tree: MerkleTree;
+  sampleCount: number;
+  /** Poseidon(tree.root, sampleCount). */
+  commitment: bigint;
+}
+
+/** The records' Merkle tree and commitment: what an attester signs, what a device commits to. */
+export function datasetTree(parameters: DatasetTreeParameters): DatasetTreeReturnType {
   checkDataValidityParameters(parameters.parameters);
-  const { records, privateKey } = parameters;
+  const { records } = parameters;
   if (records.length === 0) throw new InvalidArgumentError("cannot commit to an empty dataset");
   const leaves = records.map((r) => recordLeaf(r, parameters.parameters));
   const tree = buildMerkleTree(leaves, parameters.parameters.depth);
-  const commitment = datasetCommitment(tree.root, records.length);
   return {
+    tree,
+    sampleCount: records.length,
+    commitment: datasetCommitment(tree.root, records.length),
+  };
+}
+
+/**
+ * Builds the Merkle tree, the commitment and the device's signature over it. An attestation
+ * is checked here, so a device holding records other than the attested ones (one added, one
+ * changed, a different count) learns it before enrolling rather than at its first proof.
+ */
+export function commitDataset(parameters: CommitDatasetParameters): CommittedDataset {
+  const { records, privateKey, attestation } = parameters;
+  const { tree, commitment } = datasetTree(parameters);
+  if (attestation && !verifyPoseidon(attestation.publicKey, commitment, attestation.signature)) {
+    throw new InvalidArgumentError(
+      `the attestation does not sign this dataset (${records.length} records, root ${tree.root}): the records or their count differ from the attested ones`,
+    );
+  }
+  return {
+    ...(attestation ? { attestation } : {}),
     parameters: parameters.parameters,
     records,
     tree,

@@ -9,6 +9,13 @@ export interface ProofContextParameters {
   /** SHA-256 hex of the global model the update was trained from. */
   globalModelHash: string;
   deviceId: string;
+  /**
+   * The round's challenge seed s_r (hex, 32 bytes; protocol/proving/challenge-seed.ts), which
+   * the round's task reveals. Everything else in the context is known before the task arrives;
+   * without the seed a device could compute its DataValidity challenge in advance and commit
+   * to a dataset that is well formed only where it will be opened.
+   */
+  roundSeed: string;
 }
 
 /**
@@ -18,12 +25,13 @@ export interface ProofContextParameters {
 export const DATA_VALIDITY_INDEX = 2n ** 32n;
 
 /**
- * Poseidon(jobId, round, modelHashHigh, modelHashLow, deviceId, index): the public input
- * that binds a proof to its job, round, model, device and position. The model hash is split
- * into two 128-bit halves because a field element holds only 253 bits.
+ * Poseidon(jobId, round, modelHashHigh, modelHashLow, deviceId, seedHigh, seedLow, index):
+ * the public input that binds a proof to its job, round, model, device, round challenge seed
+ * and position. The model hash and the seed are split into two 128-bit halves because a field
+ * element holds only 253 bits.
  */
 export function contextValue(parameters: ProofContextParameters, index: bigint | number): bigint {
-  const { jobId, round, globalModelHash, deviceId } = parameters;
+  const { jobId, round, globalModelHash, deviceId, roundSeed } = parameters;
   if (!Number.isSafeInteger(round) || round < 0) {
     throw new InvalidArgumentError(`round must be a non-negative integer, got ${round}`);
   }
@@ -32,12 +40,15 @@ export function contextValue(parameters: ProofContextParameters, index: bigint |
     throw new InvalidArgumentError(`proof index ${slot} is out of range`);
   }
   const [modelHigh, modelLow] = hashToFieldPair(globalModelHash);
+  const [seedHigh, seedLow] = hashToFieldPair(roundSeed);
   return poseidonHash([
     idToField(jobId),
     BigInt(round),
     modelHigh,
     modelLow,
     idToField(deviceId),
+    seedHigh,
+    seedLow,
     slot,
   ]);
 }

@@ -9,6 +9,10 @@ import type { ArtifactStore } from "../../coordinator/store/artifact-store.js";
 import type { ContributionRecord, JobRecord, JobStore } from "../../coordinator/store/job-store.js";
 import { type JobSpec, parseJobSpec, specHash } from "../../protocol/job/job-spec.js";
 import type { ProofRecord } from "../../protocol/provenance/round-leaves.js";
+import {
+  type ChallengeChain,
+  createChallengeChain,
+} from "../../protocol/proving/challenge-seed.js";
 
 export interface SeedCompletedRoundsParameters {
   store: JobStore;
@@ -23,12 +27,25 @@ export interface SeedCompletedRoundsParameters {
   proofs?: (round: number, deviceId: string) => ProofRecord[];
   /** A contribution's commitment (hex); a deterministic stand-in by default. */
   commitment?: (round: number, deviceId: string) => string;
+  /** A contribution's claimed sample count (its weight); 100 + the device's index by default. */
+  samples?: (round: number, deviceId: string) => number;
+  /** A device's enrolment (hex); a stand-in key and no dataset by default. */
+  enrolment?: (deviceId: string) => FixtureEnrolment;
+  /** Parameters of the model (and of every update); 64 by default. */
+  paramCount?: number;
   /** A device's payout address; by default every third device has none, others share a few. */
   payout?: (deviceIndex: number) => string;
   epsilon?: number;
   /** Distinguishes the model bytes of two jobs seeded with the same shape. */
   salt?: string;
   spec?: Partial<JobSpec>;
+}
+
+export interface FixtureEnrolment {
+  publicKey: string;
+  datasetCommitment: string;
+  datasetSignature: string;
+  samples: number;
 }
 
 export interface SeededJob {
@@ -39,9 +56,17 @@ export interface SeededJob {
   deviceIds: string[];
 }
 
-/** The model bytes `seedCompletedRounds` stores for `round` (0: the initial model). */
-export function fixtureModel(salt: string, round: number): Uint8Array {
-  return deterministicBytes(`${salt} model ${round}`, 256);
+/** The challenge chain `seedCompletedRounds` commits the spec to: seeds[r] is round r's seed. */
+export function fixtureChallengeChain(salt: string, rounds: number): ChallengeChain {
+  return createChallengeChain(rounds, createHash("sha256").update(`${salt} challenge`).digest());
+}
+
+/**
+ * The model bytes `seedCompletedRounds` stores for `round` (0: the initial model): float32
+ * weights, `paramCount` of them, as `fedproof verify` counts them.
+ */
+export function fixtureModel(salt: string, round: number, paramCount = 64): Uint8Array {
+  return deterministicBytes(`${salt} model ${round}`, paramCount * 4);
 }
 
 export function deterministicBytes(label: string, size: number): Uint8Array {
@@ -78,9 +103,14 @@ export async function seedCompletedRounds(
     rounds,
     clientsPerRound: devicesPerRound,
     minClients: 1,
+    challengeCommitment: fixtureChallengeChain(salt, rounds).commitment,
     ...parameters.spec,
   });
-  const models = Array.from({ length: rounds + 1 }, (_, round) => fixtureModel(salt, round));
+  const challenge = fixtureChallengeChain(salt, rounds);
+  const paramCount = parameters.paramCount ?? 64;
+  const models = Array.from({ length: rounds + 1 }, (_, round) =>
+    fixtureModel(salt, round, paramCount),
+  );
   const modelHashes = models.map(sha256Hex);
   if (parameters.artifacts) for (const model of models) await parameters.artifacts.put(model);
 
@@ -94,7 +124,7 @@ export async function seedCompletedRounds(
     currentModelHash: modelHashes[0]!,
     specHash: specHash(spec),
     createdAtMs: Date.now(),
-    paramCount: 64,
+    paramCount,
     manifest: "{}",
     strategyStateHash: "",
     currentClipNorm: 0,
@@ -105,12 +135,15 @@ export async function seedCompletedRounds(
 
   const deviceIds = Array.from({ length: devicesPerRound }, (_, index) => deviceIdOf(index));
   for (const [index, deviceId] of deviceIds.entries()) {
+    const enrolment = parameters.enrolment?.(deviceId);
     await store.registerDevice(jobId, {
       deviceId,
-      publicKey: createHash("sha256").update(`${salt} key ${deviceId}`).digest("hex").repeat(2),
-      datasetCommitment: "",
-      datasetSignature: "",
-      samples: 100 + index,
+      publicKey:
+        enrolment?.publicKey ??
+        createHash("sha256").update(`${salt} key ${deviceId}`).digest("hex").repeat(2),
+      datasetCommitment: enrolment?.datasetCommitment ?? "",
+      datasetSignature: enrolment?.datasetSignature ?? "",
+      samples: enrolment?.samples ?? 100 + index,
       platform: "test",
       backend: "none",
       payoutAddress: (parameters.payout ?? defaultPayout)(index),
@@ -141,6 +174,7 @@ export async function seedCompletedRounds(
         anchorTx: "",
         contributionsRoot: "",
         clipNorm: spec.clipNorm,
+        challengeSeed: challenge.seeds[round]!,
       },
       deviceIds,
     );
@@ -150,9 +184,9 @@ export async function seedCompletedRounds(
         round,
         deviceId,
         updateHash: sha256Hex(deterministicBytes(`${salt} update ${round} ${deviceId}`, 32)),
-        samples: 100 + index,
+        samples: parameters.samples?.(round, deviceId) ?? 100 + index,
         bits: 16,
-        paramCount: 64,
+        paramCount,
         commitment:
           parameters.commitment?.(round, deviceId) ??
           (parameters.withCommitments === false

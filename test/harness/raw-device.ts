@@ -1,24 +1,41 @@
 import type * as grpc from "@grpc/grpc-js";
-import { submitUpdate } from "../../client/node/coordinator-client.js";
-import { createFedproofClients, unary } from "../../proto/clients.js";
-import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
+import {
+  type JoinJobParameters,
+  joinJob,
+  submitUpdate,
+} from "../../client/node/coordinator-client.js";
+import { createFedproofClients } from "../../proto/clients.js";
 import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import type { UpdateHeader } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
+import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
+
+/** What a raw device joins with beyond job, id and samples (its key: a fresh one by default). */
+export type RawDeviceOptions = Partial<Omit<JoinJobParameters, "jobId" | "deviceId" | "samples">>;
 
 /**
  * A device driven by hand over the real gRPC API, for tests that need to send what an
- * honest device never would (wrong shapes, late uploads).
+ * honest device never would (wrong shapes, late uploads). It joins as a device does: a nonce
+ * from GetJoinChallenge, a Join signed with its key (`privateKey`, kept for a re-Join).
  */
 export async function joinRawDevice(
   address: string,
   jobId: string,
   deviceId: string,
   samples = 100,
+  options: RawDeviceOptions = {},
 ) {
   const clients = createFedproofClients(address);
-  const session = await unary<JoinResponse__Output>((cb) =>
-    clients.coordinator.join({ jobId, deviceId, samples }, cb),
-  );
+  const privateKey = options.privateKey ?? randomPrivateKey();
+  const session = await joinJob(clients.coordinator, {
+    ...options,
+    jobId,
+    deviceId,
+    samples,
+    privateKey,
+  }).catch((error: unknown) => {
+    clients.close();
+    throw error;
+  });
   const stream = clients.coordinator.tasks({ sessionToken: session.sessionToken });
   const events: TaskEvent__Output[] = [];
   const waiters: (() => void)[] = [];
@@ -48,6 +65,7 @@ export async function joinRawDevice(
   return {
     session,
     clients,
+    privateKey,
     next,
     submit(header: Omit<UpdateHeader, "sessionToken">, bytes: Uint8Array) {
       return submitUpdate(

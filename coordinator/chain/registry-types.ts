@@ -1,0 +1,123 @@
+/** The registry's data as the client hands it out: jobs, rounds, anchors and their events. */
+import type { Address, Hex } from "viem";
+
+export interface TransactionOutcome {
+  txHash: Hex;
+  gasUsed: bigint;
+  blockNumber: bigint;
+}
+
+export interface RegistryJob {
+  jobId: bigint;
+  specHash: Hex;
+  initialModelHash: Hex;
+  vkeyHash: Hex;
+  coordinator: Address;
+  registeredBlock: bigint;
+}
+
+export interface RegistryRound {
+  jobId: bigint;
+  round: number;
+  modelHash: Hex;
+  parentHash: Hex;
+  /** hashPair(contributionsRoot, creditsRoot), the only root the contract stores. */
+  roundRoot: Hex;
+  contributors: number;
+  totalCredits: bigint;
+  epsilonMicro: bigint;
+  claimedCredits: bigint;
+}
+
+export interface RegisterJobParameters {
+  specHash: Hex;
+  initialModelHash: Hex;
+  /** Hash of the job's Groth16 verification key; zero when the job runs without proofs. */
+  vkeyHash: Hex;
+}
+
+export interface RegisterJobReturnType extends TransactionOutcome {
+  jobId: bigint;
+}
+
+/** What a round's anchor says, in the transaction and in its RoundAnchored event alike. */
+export interface RoundAnchor {
+  jobId: bigint;
+  round: number;
+  modelHash: Hex;
+  parentHash: Hex;
+  contributionsRoot: Hex;
+  creditsRoot: Hex;
+  contributors: number;
+  totalCredits: bigint;
+}
+
+export interface AnchorRoundParameters extends RoundAnchor {
+  /** Privacy budget ε of the round in millionths; 0 (the default) when the job adds no DP noise. */
+  epsilonMicro?: bigint;
+}
+
+export type AnchorRoundReturnType = TransactionOutcome;
+
+export interface AnchorRoundOnceReturnType extends TransactionOutcome {
+  /** True when the round was anchored before this call, which then sent nothing. */
+  alreadyAnchored: boolean;
+}
+
+export interface ClaimCreditsParameters {
+  jobId: bigint;
+  round: number;
+  account: Address;
+  amount: bigint;
+  /** From `buildRoundTree(…).creditProof(account).proof`. */
+  proof: readonly Hex[];
+}
+
+export interface RoundAnchoredEvent extends RoundAnchor {
+  epsilonMicro: bigint;
+  txHash: Hex;
+  blockNumber: bigint;
+}
+
+export interface JobRegisteredEvent {
+  jobId: bigint;
+  initialModelHash: Hex;
+  coordinator: Address;
+  specHash: Hex;
+  vkeyHash: Hex;
+  txHash: Hex;
+  blockNumber: bigint;
+}
+
+export interface GetRoundAnchoredEventsParameters {
+  jobId?: bigint;
+  round?: number;
+  modelHash?: Hex;
+  /** Defaults to the job's registration block when `jobId` is given, else to genesis. */
+  fromBlock?: bigint;
+}
+
+export interface AncestryRound extends RegistryRound {
+  /** From the round's `RoundAnchored` event, checked against `roundRoot`. */
+  contributionsRoot: Hex;
+  creditsRoot: Hex;
+  anchorTx: Hex;
+  anchorBlock: bigint;
+}
+
+export interface WalkAncestryReturnType {
+  job: RegistryJob;
+  /** Newest first, down to round 1 (whose parent is the job's initial model); empty for an initial model. */
+  rounds: AncestryRound[];
+}
+
+export interface VerifyContributionParameters {
+  jobId: bigint;
+  round: number;
+  deviceId: Hex;
+  commitment: Hex;
+  proofHash: Hex;
+  weight: bigint;
+  /** From `buildRoundTree(…).contributionProof(deviceId)`. */
+  proof: readonly Hex[];
+}

@@ -1,0 +1,158 @@
+import {
+  type Address,
+  type Chain,
+  type PublicClient,
+  parseEventLogs,
+  type TransactionReceipt,
+  type Transport,
+  zeroAddress,
+} from "viem";
+import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
+import { fedproofRegistryAbi } from "../../contracts/generated/fedproof-registry.js";
+import { hashPair } from "../../protocol/provenance/merkle.js";
+import { RoundAlreadyAnchoredError } from "./registry-errors.js";
+import { type RegistryReads, readRegistry } from "./registry-reads.js";
+import type { RegistrySend } from "./registry-send.js";
+import type {
+  AnchorRoundOnceReturnType,
+  AnchorRoundParameters,
+  AnchorRoundReturnType,
+  ClaimCreditsParameters,
+  RegisterJobParameters,
+  RegisterJobReturnType,
+  TransactionOutcome,
+} from "./registry-types.js";
+
+export interface CreateRegistryWritesParameters {
+  publicClient: PublicClient<Transport, Chain>;
+  registry: Address;
+  send: RegistrySend;
+  reads: RegistryReads;
+}
+
+/** Every registry transaction; each waits for its receipt before returning. */
+export interface RegistryWrites {
+  registerJob(parameters: RegisterJobParameters): Promise<RegisterJobReturnType>;
+  anchorRound(parameters: AnchorRoundParameters): Promise<AnchorRoundReturnType>;
+  /** Anchors unless the round already holds this very anchor; safe to run again after a crash. */
+  anchorRoundOnce(parameters: AnchorRoundParameters): Promise<AnchorRoundOnceReturnType>;
+  claimCredits(parameters: ClaimCreditsParameters): Promise<TransactionOutcome>;
+  grantCoordinator(account: Address): Promise<TransactionOutcome>;
+  revokeCoordinator(account: Address): Promise<TransactionOutcome>;
+}
+
+export function createRegistryWrites(parameters: CreateRegistryWritesParameters): RegistryWrites {
+  const { publicClient, registry, send, reads } = parameters;
+
+  async function anchorRound(anchor: AnchorRoundParameters): Promise<AnchorRoundReturnType> {
+    const receipt = await send({
+      functionName: "anchorRound",
+      args: [
+        anchor.jobId,
+        anchor.round,
+        anchor.modelHash,
+        anchor.parentHash,
+        anchor.contributionsRoot,
+        anchor.contributors,
+        anchor.creditsRoot,
+        anchor.totalCredits,
+        anchor.epsilonMicro ?? 0n,
+      ],
+    });
+    return outcome(receipt);
+  }
+
+  /** The existing anchor of the round if it is exactly `anchor`, null if the round is free. */
+  async function existingAnchor(
+    anchor: AnchorRoundParameters,
+  ): Promise<AnchorRoundOnceReturnType | null> {
+    const stored = await reads.getRound(anchor.jobId, anchor.round);
+    if (!stored) return null;
+    const expectedRoot = hashPair(anchor.contributionsRoot, anchor.creditsRoot);
+    if (stored.modelHash !== anchor.modelHash.toLowerCase() || stored.roundRoot !== expectedRoot) {
+      throw new RoundAlreadyAnchoredError(
+        `round ${anchor.round} of job ${anchor.jobId} is already anchored with a different model or roots`,
+        {
+          errorName: "RoundAlreadyAnchored",
+          args: [anchor.jobId, anchor.round],
+          details: `anchored model ${stored.modelHash}, root ${stored.roundRoot}; this anchor: model ${anchor.modelHash}, root ${expectedRoot}`,
+        },
+      );
+    }
+    const event = await reads.findAnchorEvent(anchor.jobId, anchor.round);
+    const receipt = await readRegistry(() =>
+      publicClient.getTransactionReceipt({ hash: event.txHash }),
+    );
+    return { ...outcome(receipt), alreadyAnchored: true };
+  }
+
+  async function anchorRoundOnce(
+    anchor: AnchorRoundParameters,
+  ): Promise<AnchorRoundOnceReturnType> {
+    const before = await existingAnchor(anchor);
+    if (before) return before;
+    try {
+      return { ...(await anchorRound(anchor)), alreadyAnchored: false };
+    } catch (error) {
+      // Another worker anchored between our read and our send: fine if it anchored the same thing.
+      // Its transaction may still be pending (the node simulates against pending state while
+      // reads see the latest block), so wait for it to be mined before deciding.
+      if (error instanceof RoundAlreadyAnchoredError) {
+        for (let attempt = 0; attempt < 50; attempt++) {
+          const after = await existingAnchor(anchor);
+          if (after) return after;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+      throw error;
+    }
+  }
+
+  return {
+    async registerJob({ specHash, initialModelHash, vkeyHash }) {
+      const receipt = await send({
+        functionName: "registerJob",
+        args: [specHash, initialModelHash, vkeyHash],
+      });
+      const [registered] = parseEventLogs({
+        abi: fedproofRegistryAbi,
+        eventName: "JobRegistered",
+        logs: receipt.logs.filter((log) => log.address.toLowerCase() === registry.toLowerCase()),
+      });
+      if (!registered)
+        throw new FedproofError(`registerJob ${receipt.transactionHash} emitted no JobRegistered`);
+      return { jobId: registered.args.jobId, ...outcome(receipt) };
+    },
+
+    anchorRound,
+    anchorRoundOnce,
+
+    async claimCredits({ jobId, round, account: claimant, amount, proof }) {
+      return outcome(
+        await send({ functionName: "claimCredits", args: [jobId, round, claimant, amount, proof] }),
+      );
+    },
+
+    async grantCoordinator(target) {
+      if (target === zeroAddress)
+        throw new InvalidArgumentError("cannot grant the coordinator role to the zero address");
+      return outcome(
+        await send({ functionName: "grantRole", args: [await reads.coordinatorRole(), target] }),
+      );
+    },
+
+    async revokeCoordinator(target) {
+      return outcome(
+        await send({ functionName: "revokeRole", args: [await reads.coordinatorRole(), target] }),
+      );
+    },
+  };
+}
+
+function outcome(receipt: TransactionReceipt): TransactionOutcome {
+  return {
+    txHash: receipt.transactionHash,
+    gasUsed: receipt.gasUsed,
+    blockNumber: receipt.blockNumber,
+  };
+}

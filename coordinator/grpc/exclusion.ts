@@ -1,0 +1,19 @@
+import { PermissionDeniedError } from "../errors.js";
+import type { JobStore } from "../store/job-store.js";
+
+/**
+ * Refuses a device excluded from the job (its data proof failed, verify-worker.ts): it may not
+ * join again, open a task stream or upload, whatever session or key it holds.
+ */
+export async function refuseExcludedDevice(
+  store: JobStore,
+  jobId: string,
+  deviceId: string,
+): Promise<void> {
+  const exclusion = await store.findExclusion(jobId, deviceId);
+  if (!exclusion) return;
+  throw new PermissionDeniedError(
+    `device ${deviceId} is excluded from job ${jobId}: data proof failed in round ${exclusion.round}`,
+    { details: exclusion.reason },
+  );
+}

@@ -1,0 +1,16 @@
+import type { JobSpec } from "./job-spec.js";
+
+/**
+ * What a contribution weighs in a sample-weighted mean: the sample count fixed at Join (in a
+ * job with proofs, the count its DataValidity proof proves), capped by the job's
+ * `maxSamplesPerDevice`. Never a number from the upload: a weight is not the device's to pick
+ * per round, and even an honest large device must not outweigh the cap.
+ */
+export function aggregationWeight(
+  samples: number,
+  spec: Partial<Pick<JobSpec, "maxSamplesPerDevice">>,
+): number {
+  // Specs stored before the cap existed have none.
+  const cap = spec.maxSamplesPerDevice ?? Number.POSITIVE_INFINITY;
+  return Math.min(samples, cap);
+}

@@ -1,0 +1,152 @@
+import { status } from "@grpc/grpc-js";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectRedis } from "../../coordinator/store/redis.js";
+import type { DeviceMetrics } from "../../proto/generated/fedproof/v1/DeviceMetrics.js";
+import { decodeModel } from "../../protocol/model/weights.js";
+import { encodeUpdate } from "../../protocol/update/quantize.js";
+import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
+import { joinRawDevice } from "../harness/raw-device.js";
+import { TEST_REDIS_URL } from "../harness/redis.js";
+
+const honestMetrics: DeviceMetrics = {
+  trainLoss: 1.2,
+  trainSeconds: 0.5,
+  holdoutAccuracy: 0.5,
+  holdoutLoss: 1.3,
+  holdoutSamples: 5,
+  updateNorm: 0.1,
+  proveSeconds: 0,
+};
+
+/**
+ * `UpdateHeader.samples` was never compared with what the device declared at Join: an update
+ * claiming 4294967295 samples moved the model by exactly that device's delta. Device metrics
+ * were not range-checked either (job status showed a federated accuracy of 10⁶). Now the weight
+ * is the count fixed at Join, capped by the spec's maxSamplesPerDevice; a header claiming
+ * another count, or metrics out of range, is refused before anything is stored.
+ */
+describe("an update that inflates its weight or its metrics", () => {
+  let coordinator: TestCoordinator;
+  let redis: Redis;
+  beforeAll(async () => {
+    coordinator = await startTestCoordinator("weight-inflation");
+    redis = await connectRedis(TEST_REDIS_URL);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await coordinator?.dispose();
+  });
+
+  it("is refused, and the model is the capped, enrolment-weighted mean", async () => {
+    const job = await coordinator.jobs.createJob({
+      model: "logreg",
+      schema: { featureShape: [16], min: 0, max: 1, classes: 4 },
+      rounds: 1,
+      clientsPerRound: 2,
+      minClients: 2,
+      overSelection: 1,
+      maxSamplesPerDevice: 50,
+    });
+    const [big, small] = await Promise.all([
+      // Declares 1000 samples at Join: allowed, but it weighs no more than the cap.
+      joinRawDevice(coordinator.address, job.jobId, "big", 1000),
+      joinRawDevice(coordinator.address, job.jobId, "small", 50),
+    ]);
+    try {
+      const [{ task }] = await Promise.all([big.next("task"), small.next("task")]);
+      const n = Number(task!.paramCount);
+      const header = {
+        jobId: job.jobId,
+        round: 1,
+        globalModelHash: task!.globalModelHash,
+        bits: 16,
+        paramCount: String(n),
+      };
+      const qSmall = new Int32Array(n).map((_, j) => (j % 5) - 2);
+      const qBig = new Int32Array(n).map((_, j) => 3 * ((j % 3) - 1));
+
+      const { keys } = coordinator.store;
+      const snapshot = () =>
+        Promise.all(
+          [
+            keys.round(job.jobId, 1),
+            keys.contributions(job.jobId, 1),
+            keys.rejections(job.jobId, 1),
+            keys.submitted(job.jobId, 1),
+          ].map((key) => redis.dumpBuffer(key)),
+        );
+      const before = await snapshot();
+
+      await expect(
+        small.submit(
+          { ...header, samples: 4294967295, metrics: honestMetrics },
+          encodeUpdate(qSmall, 16),
+        ),
+      ).rejects.toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details:
+          "update header claims 4294967295 samples, device small enrolled with 50: the weight is fixed at Join",
+      });
+      const inflated: [Partial<DeviceMetrics>, RegExp][] = [
+        [{ holdoutAccuracy: 1e6 }, /^metrics\.holdoutAccuracy = "1000000" must be in \[0, 1\]$/],
+        [{ holdoutAccuracy: Number.NaN }, /^metrics\.holdoutAccuracy = "NaN" must be in \[0, 1\]$/],
+        [{ trainLoss: -1 }, /^metrics\.trainLoss = "-1" must be a finite, non-negative number$/],
+        [{ holdoutLoss: Number.POSITIVE_INFINITY }, /^metrics\.holdoutLoss = "Infinity"/],
+        [
+          { holdoutSamples: 1_000_000 },
+          /^metrics\.holdoutSamples = "1000000" must be at most the 50/,
+        ],
+      ];
+      for (const [metrics, message] of inflated) {
+        await expect(
+          small.submit(
+            { ...header, samples: 50, metrics: { ...honestMetrics, ...metrics } },
+            encodeUpdate(qSmall, 16),
+          ),
+        ).rejects.toMatchObject({
+          code: status.INVALID_ARGUMENT,
+          details: expect.stringMatching(message),
+        });
+      }
+      // The refusals left the round exactly as it was: no slot claimed, nothing recorded.
+      expect(await snapshot()).toEqual(before);
+
+      // The same device, honest now, is still taken; so is the big one.
+      await small.submit(
+        { ...header, samples: 50, metrics: honestMetrics },
+        encodeUpdate(qSmall, 16),
+      );
+      await big.submit(
+        { ...header, samples: 1000, metrics: honestMetrics },
+        encodeUpdate(qBig, 16),
+      );
+      const deadline = Date.now() + 60_000;
+      while ((await coordinator.store.getRound(job.jobId, 1)).state !== "COMPLETED") {
+        if (Date.now() > deadline) throw new Error("round 1 did not complete");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const round = await coordinator.store.getRound(job.jobId, 1);
+      expect(round).toMatchObject({ accepted: 2, rejected: 0, late: 0 });
+      const contributions = await coordinator.store.contributions(job.jobId, 1);
+      expect(contributions.map((c) => [c.deviceId, c.samples])).toEqual([
+        ["big", 1000],
+        ["small", 50],
+      ]);
+
+      // Both weigh 50: the cap, not 1000 against 50, and never the header's 4294967295.
+      const scale = job.spec.quantization.scale;
+      const global = decodeModel(await coordinator.artifacts.get(job.initialModelHash), n);
+      const next = decodeModel(await coordinator.artifacts.get(round.modelHash), n);
+      for (let j = 0; j < n; j++) {
+        expect(next[j]).toBeCloseTo(global[j]! + ((qBig[j]! + qSmall[j]!) / 2) * scale, 5);
+      }
+      // Job status shows what honest devices measured, not 10⁶.
+      const described = await coordinator.jobs.describeJob(job.jobId);
+      expect(described.rounds![0]!.federatedAccuracy).toBeCloseTo(0.5, 9);
+    } finally {
+      big.close();
+      small.close();
+    }
+  });
+});

@@ -203,8 +203,17 @@ describe("DataValidity circuit", () => {
       privateKey: deviceKey,
     });
     await expect(proveData(bad)).rejects.toThrow(ProofGenerationError);
-    // A label outside the classes fails the same way.
-    await expect(proveData(dataset, context, { classes: 1 })).rejects.toThrow(ProofGenerationError);
+    // A label outside the classes fails the same way: every label here is ≥ 1 and the job
+    // allows class 0 only, so whichever records the challenge picks (it moves with the round's
+    // seed), the label check on them fails.
+    const mislabelled = commitDataset({
+      parameters: SHAPE,
+      records: records(40).map((record) => ({ ...record, label: CLASSES - 1 })),
+      privateKey: deviceKey,
+    });
+    await expect(proveData(mislabelled, context, { classes: 1 })).rejects.toThrow(
+      ProofGenerationError,
+    );
   });
 
   it("cannot prove with fewer samples than the job's minimum", async () => {

@@ -1,15 +1,26 @@
+import os from "node:os";
 import pino, { type Logger } from "pino";
 import { FedproofError } from "../common/errors.js";
+import { loggerRedaction } from "../common/log-redaction.js";
+import { redact } from "../common/redact.js";
 
 export interface GlobalOptions {
   json?: boolean;
   logLevel?: string;
 }
 
-/** Logs go to stderr, so that stdout carries only the answer (and `--json` stays parseable). */
+/**
+ * Logs go to stderr, so that stdout carries only the answer (and `--json` stays parseable). Each
+ * line names its process and host, so the lines of several coordinators and workers can be told
+ * apart once collected, and goes through the secret redaction.
+ */
 export function createLogger(options: GlobalOptions, fallback = "info"): Logger {
   return pino(
-    { level: options.logLevel ?? process.env.FEDPROOF_LOG_LEVEL ?? fallback, base: undefined },
+    {
+      level: options.logLevel ?? process.env.FEDPROOF_LOG_LEVEL ?? fallback,
+      base: { pid: process.pid, hostname: os.hostname() },
+      ...loggerRedaction,
+    },
     pino.destination(2),
   );
 }
@@ -28,14 +39,16 @@ export function progress(options: GlobalOptions, line: string): void {
 /** The one place CLI errors become text and exit codes. */
 export function reportError(error: unknown, options: GlobalOptions): never {
   const grpcDetails = typeof error === "object" && error && "details" in error && "code" in error;
-  const message =
+  // Library errors quote the URLs they failed on, credentials and API keys included.
+  const message = redact(
     error instanceof FedproofError
       ? error.message
       : grpcDetails
         ? `${(error as { details: string }).details} (gRPC status ${(error as { code: number }).code})`
         : error instanceof Error
           ? error.message
-          : String(error);
+          : String(error),
+  );
   const name = error instanceof Error ? error.name : "Error";
   if (options.json) process.stdout.write(`${JSON.stringify({ error: { name, message } })}\n`);
   process.stderr.write(`fedproof: ${message}\n`);

@@ -11,10 +11,17 @@ import { createProvenanceHandlers } from "./grpc/provenance-service.js";
 import { Subscriptions } from "./grpc/subscriptions.js";
 import { prepareModelBackend } from "./jobs/initial-model.js";
 import { JobService } from "./jobs/job-service.js";
+import { createMetricsInterceptor } from "./observability/grpc-metrics.js";
+import { addHealthService } from "./observability/health.js";
+import { MeteredJobStore } from "./observability/metered-job-store.js";
+import { FedproofMetrics } from "./observability/metrics.js";
+import { type MetricsServer, serveMetrics } from "./observability/metrics-server.js";
+import { instrumentWorkers } from "./observability/worker-metrics.js";
 import { RoundEngine } from "./round/round-engine.js";
 import { ArtifactStore } from "./store/artifact-store.js";
-import { JobStore } from "./store/job-store.js";
+import type { JobStore } from "./store/job-store.js";
 import { connectRedis, redisOptionsFromUrl } from "./store/redis.js";
+import { requirePersistence } from "./store/require-persistence.js";
 import { recordServices, startWeb, type WebOptions } from "./web/serve-web.js";
 import { createQueues } from "./workers/queues.js";
 import { type RunningWorkers, startWorkers, type WorkerKind } from "./workers/start-workers.js";
@@ -44,7 +51,25 @@ export interface StartCoordinatorParameters {
   joinsPerSecond?: number;
   /** Also serve gRPC-web for the same services, and the web app, over HTTP/1.1. */
   web?: WebOptions;
+  /** Serve gRPC over TLS (PEM contents); without it, plaintext. */
+  tls?: ServerTlsOptions;
+  /** Serve Prometheus metrics at http://host:port/metrics (host default 127.0.0.1). */
+  metrics?: { port: number; host?: string };
+  /**
+   * Run on a Redis without the append-only file (state lost on a restart): for demos and tests.
+   * Without it the coordinator refuses such a Redis at start.
+   */
+  ephemeral?: boolean;
   logger: Logger;
+}
+
+export interface ServerTlsOptions {
+  /** The server's certificate chain, PEM. */
+  cert: Buffer;
+  /** Its private key, PEM. */
+  key: Buffer;
+  /** With it, clients must present a certificate signed by this CA (mutual TLS). */
+  clientCa?: Buffer;
 }
 
 export interface StopCoordinatorParameters {
@@ -69,6 +94,9 @@ export interface RunningCoordinator {
   modelBackend: string;
   /** The web app and gRPC-web endpoint, when started with `web`. */
   webUrl?: string;
+  /** This process's metrics (served at `metricsUrl` when started with `metrics`). */
+  metrics: FedproofMetrics;
+  metricsUrl?: string;
   /** Ends open task streams, stops the server within the grace period, then the rest. */
   stop(parameters?: StopCoordinatorParameters): Promise<void>;
 }
@@ -85,12 +113,29 @@ export async function startCoordinator(
   const modelBackend = await prepareModelBackend();
   const token = parameters.token ?? randomBytes(24).toString("base64url");
   const redis: Redis = await connectRedis(parameters.redisUrl);
+  const metrics = new FedproofMetrics();
+  const store: JobStore = new MeteredJobStore({ redis, prefix, metrics });
+  if (parameters.ephemeral) {
+    logger.warn("ephemeral: Redis persistence not checked; a Redis restart loses all state");
+  } else {
+    try {
+      const persistence = await requirePersistence(store, parameters.redisUrl);
+      logger.info(persistence, "Redis persists with the append-only file");
+    } catch (error) {
+      redis.disconnect();
+      throw error;
+    }
+  }
   const subscriber = redis.duplicate();
-  const store = new JobStore({ redis, prefix });
   const artifacts = new ArtifactStore({ root: parameters.storeDir });
   const connection = redisOptionsFromUrl(parameters.redisUrl);
   const queues = createQueues({ connection, prefix });
   const anchorQueue = parameters.chain ? createAnchorQueue({ connection, prefix }) : undefined;
+  metrics.watchQueues(
+    anchorQueue
+      ? [queues.verify, queues.aggregate, anchorQueue]
+      : [queues.verify, queues.aggregate],
+  );
   const engine = new RoundEngine({
     store,
     queues,
@@ -126,11 +171,15 @@ export async function startCoordinator(
       lockDurationMs: parameters.lockDurationMs,
       stalledIntervalMs: parameters.stalledIntervalMs,
     });
+    instrumentWorkers(metrics, workers.workers);
   }
   await engine.start();
 
   const proto = loadFedproofProto();
-  const server = new grpc.Server(SERVER_OPTIONS);
+  const server = new grpc.Server({
+    ...SERVER_OPTIONS,
+    interceptors: [createMetricsInterceptor(metrics)],
+  });
   const webServices = recordServices(server);
   server.addService(
     proto.fedproof.v1.Coordinator.service,
@@ -154,16 +203,17 @@ export async function startCoordinator(
     proto.fedproof.v1.Provenance.service,
     createProvenanceHandlers({ store, logger }),
   );
+  const health = addHealthService(server);
   const host = parameters.host ?? "127.0.0.1";
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${host}:${parameters.port ?? 0}`,
-      grpc.ServerCredentials.createInsecure(),
+      serverCredentials(parameters.tls),
       (error, bound) => (error ? reject(error) : resolve(bound)),
     );
   });
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  logger.info({ address, modelBackend }, "coordinator listening");
+  logger.info({ address, modelBackend, tls: Boolean(parameters.tls) }, "coordinator listening");
   const web = parameters.web
     ? await startWeb({
         ...parameters.web,
@@ -173,7 +223,8 @@ export async function startCoordinator(
       })
     : undefined;
 
-  return {
+  let metricsServer: MetricsServer | undefined;
+  const running: RunningCoordinator = {
     address,
     port,
     token,
@@ -184,7 +235,11 @@ export async function startCoordinator(
     engine,
     modelBackend,
     webUrl: web?.url,
+    metrics,
     async stop(stopParameters = {}) {
+      // Before any stream is ended: a load balancer watching health stops sending devices here
+      // while those already connected are told to go.
+      health.notServing();
       shutdown.abort();
       await web?.close();
       await shutdownServer(server, stopParameters.graceMs ?? DEFAULT_GRACE_MS);
@@ -192,10 +247,31 @@ export async function startCoordinator(
       await workers?.close();
       await queues.close();
       await anchorQueue?.close();
+      await metricsServer?.close();
       subscriber.disconnect();
       redis.disconnect();
     },
   };
+  if (parameters.metrics) {
+    try {
+      metricsServer = await serveMetrics({ ...parameters.metrics, metrics, logger });
+    } catch (error) {
+      await running.stop({ graceMs: 0 });
+      throw error;
+    }
+    running.metricsUrl = metricsServer.url;
+  }
+  health.serving();
+  return running;
+}
+
+function serverCredentials(tls: ServerTlsOptions | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    tls.clientCa ?? null,
+    [{ cert_chain: tls.cert, private_key: tls.key }],
+    Boolean(tls.clientCa),
+  );
 }
 
 /**

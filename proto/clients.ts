@@ -11,10 +11,30 @@ export interface FedproofClients {
   close(): void;
 }
 
-/** gRPC clients for one coordinator address (host:port), sharing one channel's settings. */
-export function createFedproofClients(address: string): FedproofClients {
+/** How a client reaches a coordinator that serves TLS. */
+export interface ClientTlsOptions {
+  /** CA certificate(s), PEM, that the coordinator's certificate must chain to; default: system roots. */
+  ca?: Buffer;
+  /** This client's certificate and key, PEM, for a coordinator that requires mutual TLS. */
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** Channel credentials: TLS when `tls` is given (even `{}`: the system roots), else plaintext. */
+export function channelCredentials(tls?: ClientTlsOptions): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+}
+
+/**
+ * gRPC clients for one coordinator address (host:port), sharing one channel's settings;
+ * plaintext unless given credentials (`channelCredentials({ ca })`).
+ */
+export function createFedproofClients(
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): FedproofClients {
   const proto = loadFedproofProto();
-  const credentials = grpc.credentials.createInsecure();
   const coordinator = new proto.fedproof.v1.Coordinator(address, credentials, CHANNEL_OPTIONS);
   const jobs = new proto.fedproof.v1.Jobs(address, credentials, CHANNEL_OPTIONS);
   const provenance = new proto.fedproof.v1.Provenance(address, credentials, CHANNEL_OPTIONS);

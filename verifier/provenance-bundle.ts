@@ -13,6 +13,7 @@
  * each round's clip norm, and each contribution's enrolment (dataset commitment and signature,
  * beside the public key the device id hash pins).
  */
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Groth16VerificationKey } from "snarkjs";
 import { type Address, getAddress, type Hex, isAddress } from "viem";
 import { z } from "zod";
@@ -244,6 +245,8 @@ export interface FetchBundleChain {
 
 export interface FetchBundleOptions {
   verificationKeys?: VerificationKeys;
+  /** How to reach the coordinator (`channelCredentials({ ca })` for TLS); default plaintext. */
+  credentials?: ChannelCredentials;
   /** gRPC deadline per call; default 30 s. */
   timeoutMs?: number;
 }
@@ -259,7 +262,7 @@ export async function fetchBundleFromCoordinator(
   chain: FetchBundleChain,
   options: FetchBundleOptions = {},
 ): Promise<ProvenanceBundle> {
-  const clients = createFedproofClients(address);
+  const clients = createFedproofClients(address, options.credentials);
   const deadline = () => ({ deadline: Date.now() + (options.timeoutMs ?? 30_000) });
   try {
     const info = await unary<JobInfo__Output>((cb) =>

@@ -804,6 +804,12 @@ function checkRoundAgainstSpec(
       `round ${bundled.round}: the bundle does not say the round's clip norm (the job clips adaptively), so the proofs' clip bound is not checked`,
     );
   }
+  if (spec.proofs && !spec.challengeCommitment) {
+    push(
+      "spec",
+      "the job spec commits to no challenge-seed chain: its data challenges were predictable before the round's tasks, or chosen after enrolment",
+    );
+  }
   // Every round's seed is fixed by the commitment the spec hash anchors: a coordinator cannot
   // pick, after a device enrolled, the seed whose challenge opens its few good records.
   if (

@@ -65,7 +65,8 @@ export async function measureRoundOverhead(
   p: MeasureRoundOverheadParameters,
 ): Promise<MeasureRoundOverheadReturnType> {
   const log = p.onProgress ?? (() => {});
-  const coordinator = await startTestCoordinator("bench-round-overhead");
+  // All devices join at once: the per-job Join rate limit would measure itself, not rounds.
+  const coordinator = await startTestCoordinator("bench-round-overhead", { joinsPerSecond: 0 });
   const events = new Redis(TEST_REDIS_URL);
   const devices: Awaited<ReturnType<typeof joinRawDevice>>[] = [];
   try {

@@ -17,7 +17,13 @@ import { parseModelPreset } from "../../protocol/model/presets.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
 import { createRng } from "../../protocol/random.js";
 import { createLogger, emit, reportError } from "../output.js";
-import { coordinatorOf, int, withCommon, withCoordinatorAddress } from "./options.js";
+import {
+  channelCredentialsOf,
+  coordinatorOf,
+  int,
+  withCommon,
+  withCoordinatorAddress,
+} from "./options.js";
 
 export function registerClientCommand(program: Command): void {
   withCoordinatorAddress(withCommon(program.command("client")))
@@ -84,6 +90,7 @@ export function registerClientCommand(program: Command): void {
           );
         const device = new Device({
           address: coordinatorOf(options),
+          credentials: channelCredentialsOf(options),
           jobId: options.job,
           deviceId: options.deviceId,
           data,

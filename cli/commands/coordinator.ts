@@ -1,10 +1,25 @@
 import path from "node:path";
 import { type Command, Option } from "commander";
 import { type PreferredBackend, selectBackend } from "../../client/node/backend.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import { redact } from "../../common/redact.js";
 import { chainConfigFromFlags, describeChainConfig } from "../../coordinator/chain/chain-config.js";
+import type { ServerTlsOptions } from "../../coordinator/coordinator.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import { createLogger, emit, reportError } from "../output.js";
-import { int, redisUrlOf, withChain, withCommon, withRedis } from "./options.js";
+import {
+  coordinatorToken,
+  DEFAULT_TOKEN_FILE,
+  int,
+  metricsOf,
+  readPem,
+  redisUrlOf,
+  withChain,
+  withCommon,
+  withMetrics,
+  withRedis,
+  withToken,
+} from "./options.js";
 
 /** Open calls get this long to finish after SIGTERM; task streams are ended at once. */
 const SHUTDOWN_GRACE_MS = 3_000;
@@ -12,15 +27,30 @@ const SHUTDOWN_GRACE_MS = 3_000;
 const SHUTDOWN_LIMIT_MS = 10_000;
 
 export function registerCoordinatorCommand(program: Command): void {
-  withChain(withRedis(withCommon(program.command("coordinator"))))
+  withToken(
+    withMetrics(withChain(withRedis(withCommon(program.command("coordinator"))))),
+    "that job creation and cancellation need",
+    `created with a generated token, mode 600, if missing; default: $FEDPROOF_TOKEN, else $FEDPROOF_TOKEN_FILE, else ${DEFAULT_TOKEN_FILE}`,
+  )
     .description(
       "run the gRPC coordinator (Coordinator, Jobs, Provenance) and, by default, its workers",
     )
     .option("--host <host>", "address to bind", "127.0.0.1")
     .option("--port <port>", "port to bind (0 = any free port)", int("port"), 50051)
     .option(
-      "--token <token>",
-      "bearer token for job creation (default: $FEDPROOF_TOKEN, else generated and printed)",
+      "--web",
+      "also serve the web app (device page, dashboard) and gRPC-web over HTTP/1.1 on --web-port",
+    )
+    .option("--web-port <port>", "HTTP port of --web (0 = any free port)", int("web-port"), 8080)
+    .option("--tls-cert <file>", "serve gRPC over TLS with this certificate chain (PEM)")
+    .option("--tls-key <file>", "the private key (PEM) of --tls-cert")
+    .option(
+      "--tls-client-ca <file>",
+      "with --tls-cert: require client certificates signed by this CA (PEM)",
+    )
+    .option(
+      "--ephemeral",
+      "run on a Redis without the append-only file (state lost when Redis restarts): demos and tests only",
     )
     .option("--no-workers", "run no workers in this process (use `fedproof worker`)")
     .option(
@@ -42,7 +72,8 @@ export function registerCoordinatorCommand(program: Command): void {
     .action(async (options) => {
       const logger = createLogger(options);
       try {
-        const token = options.token ?? process.env.FEDPROOF_TOKEN;
+        const tls = await serverTlsOf(options);
+        const token = await coordinatorToken(options);
         // The same choice a device makes; without it the wasm backend, registered when the
         // CLI loads, is never initialised and every CreateJob would fail.
         const backend = await selectBackend({ preferred: options.backend as PreferredBackend });
@@ -51,14 +82,20 @@ export function registerCoordinatorCommand(program: Command): void {
           (options.rpcUrl ?? process.env.FEDPROOF_RPC_URL)
             ? await chainConfigFromFlags(options)
             : undefined;
-        if (chain) logger.info(describeChainConfig(chain), "anchoring on chain");
+        if (chain) {
+          const described = describeChainConfig(chain);
+          logger.info({ ...described, rpcUrl: redact(described.rpcUrl) }, "anchoring on chain");
+        }
         const running = await startCoordinator({
           redisUrl: redisUrlOf(options),
           prefix: options.prefix,
           storeDir: path.resolve(options.store),
           host: options.host,
           port: options.port,
-          token,
+          token: token.token,
+          tls,
+          metrics: metricsOf(options),
+          ephemeral: options.ephemeral === true,
           workers: options.workers
             ? chain
               ? ["verify", "aggregate", "anchor"]
@@ -67,6 +104,7 @@ export function registerCoordinatorCommand(program: Command): void {
           chain,
           maxParameters: options.maxParameters,
           joinsPerSecond: options.joinsPerSecond,
+          web: options.web ? { port: options.webPort } : undefined,
           logger,
         });
         emit(
@@ -75,18 +113,28 @@ export function registerCoordinatorCommand(program: Command): void {
             address: running.address,
             prefix: running.prefix,
             backend: backend.backend,
-            token: token ? undefined : running.token,
+            tls: Boolean(tls),
+            metricsUrl: running.metricsUrl,
+            webUrl: running.webUrl,
+            tokenSource: token.source,
+            tokenFile: token.file,
+            tokenFingerprint: token.fingerprint,
           },
           () =>
             [
-              `fedproof coordinator listening on ${running.address}`,
-              token
-                ? "job creation needs the bearer token you gave"
-                : `generated bearer token for job creation: ${running.token}`,
+              `fedproof coordinator listening on ${running.address}${tls ? " (TLS)" : ""}`,
+              token.generated
+                ? `generated a bearer token for job creation in ${token.file} (mode 600, ${token.fingerprint}); give clients --token-file ${token.file}`
+                : `job creation needs the bearer token from ${token.source} (${token.fingerprint})`,
+              ...(running.metricsUrl ? [`metrics at ${running.metricsUrl}`] : []),
+              ...(running.webUrl ? [`web app and dashboard at ${running.webUrl}`] : []),
             ].join("\n"),
         );
         const shutdown = async (signal: NodeJS.Signals) => {
-          logger.info({ signal }, "shutting down: ending task streams, closing workers");
+          logger.info(
+            { signal },
+            "shutting down: health NOT_SERVING, ending task streams, closing workers",
+          );
           setTimeout(() => {
             logger.error(
               `shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without waiting further`,
@@ -108,4 +156,25 @@ export function registerCoordinatorCommand(program: Command): void {
         reportError(error, options);
       }
     });
+}
+
+async function serverTlsOf(options: {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+}): Promise<ServerTlsOptions | undefined> {
+  if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
+    throw new InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (!options.tlsCert) {
+    if (options.tlsClientCa) throw new InvalidArgumentError("--tls-client-ca needs --tls-cert");
+    return undefined;
+  }
+  return {
+    cert: await readPem(options.tlsCert, "--tls-cert"),
+    key: await readPem(options.tlsKey!, "--tls-key"),
+    clientCa: options.tlsClientCa
+      ? await readPem(options.tlsClientCa, "--tls-client-ca")
+      : undefined,
+  };
 }

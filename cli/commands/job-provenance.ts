@@ -7,10 +7,17 @@ import type { Command } from "commander";
 import { CHAIN_ENV } from "../../coordinator/chain/chain-config.js";
 import { fetchBundleFromCoordinator } from "../../verifier/provenance-bundle.js";
 import { emit, reportError } from "../output.js";
-import { coordinatorOf, int, withCommon, withCoordinatorAddress } from "./options.js";
+import {
+  channelCredentialsOf,
+  coordinatorOf,
+  int,
+  type TlsFlags,
+  withCommon,
+  withCoordinatorAddress,
+} from "./options.js";
 import { readVerificationKeys } from "./verify.js";
 
-interface JobProvenanceOptions {
+interface JobProvenanceOptions extends TlsFlags {
   out: string;
   coordinator?: string;
   registry?: string;
@@ -52,6 +59,7 @@ export function registerJobProvenanceCommand(jobCommand: Command): void {
           },
           {
             verificationKeys: options.vkeys ? await readVerificationKeys(options.vkeys) : undefined,
+            credentials: channelCredentialsOf(options),
           },
         );
         await writeFile(options.out, `${JSON.stringify(bundle, null, 2)}\n`);

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { readModelStream } from "../../client/node/coordinator-client.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { specToMessage } from "../../coordinator/jobs/job-messages.js";
-import { bearer, createFedproofClients, unary } from "../../proto/clients.js";
+import { bearer, unary } from "../../proto/clients.js";
 import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEvent.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { ListJobsResponse__Output } from "../../proto/generated/fedproof/v1/ListJobsResponse.js";
@@ -12,11 +12,18 @@ import { emit, reportError } from "../output.js";
 import { renderJob } from "../render-job.js";
 import { registerJobProvenanceCommand } from "./job-provenance.js";
 import { addJobSpecOptions, DATASET_SCHEMAS, jobSpecFromFlags } from "./job-spec-options.js";
-import { coordinatorOf, int, withCommon, withCoordinatorAddress } from "./options.js";
+import {
+  clientToken,
+  coordinatorClients,
+  int,
+  TOKEN_FLAG_HELP,
+  type TokenFlags,
+  withCommon,
+  withCoordinatorAddress,
+} from "./options.js";
 
-function tokenOf(options: { token?: string }): string {
-  const token = options.token ?? process.env.FEDPROOF_TOKEN;
-  return token ?? "";
+async function tokenOf(options: TokenFlags): Promise<string> {
+  return (await clientToken(options)) ?? "";
 }
 
 export function registerJobCommands(program: Command): void {
@@ -26,10 +33,14 @@ export function registerJobCommands(program: Command): void {
 
   addJobSpecOptions(withCoordinatorAddress(withCommon(job.command("create"))))
     .description("create a job (needs the coordinator's bearer token)")
-    .option("--token <token>", "bearer token (default: $FEDPROOF_TOKEN)")
+    .option(
+      "--token-file <file>",
+      "file holding the bearer token (default: $FEDPROOF_TOKEN, else $FEDPROOF_TOKEN_FILE)",
+    )
+    .option("--token <token>", TOKEN_FLAG_HELP)
     .option("--schema <dataset>", "data schema of a built-in dataset: synthetic | fashion-mnist")
     .action(async (options) => {
-      const clients = createFedproofClients(coordinatorOf(options));
+      const clients = coordinatorClients(options);
       try {
         let schema: (typeof DATASET_SCHEMAS)[keyof typeof DATASET_SCHEMAS] | undefined;
         if (options.schema) {
@@ -43,7 +54,7 @@ export function registerJobCommands(program: Command): void {
           options,
           schema ? { schema: { ...schema, featureShape: [...schema.featureShape] } } : {},
         );
-        const token = tokenOf(options);
+        const token = await tokenOf(options);
         const created = await unary<JobInfo__Output>((cb) =>
           clients.jobs.createJob(
             { spec: specToMessage(spec) },
@@ -63,7 +74,7 @@ export function registerJobCommands(program: Command): void {
     .description("show a job and its rounds")
     .argument("<job-id>")
     .action(async (jobId: string, options) => {
-      const clients = createFedproofClients(coordinatorOf(options));
+      const clients = coordinatorClients(options);
       try {
         const info = await unary<JobInfo__Output>((cb) => clients.jobs.getJob({ jobId }, cb));
         emit(options, info, () => renderJob(info));
@@ -78,7 +89,7 @@ export function registerJobCommands(program: Command): void {
     .description("list recent jobs")
     .option("--limit <n>", "how many", int("limit", 1), 20)
     .action(async (options) => {
-      const clients = createFedproofClients(coordinatorOf(options));
+      const clients = coordinatorClients(options);
       try {
         const list = await unary<ListJobsResponse__Output>((cb) =>
           clients.jobs.listJobs({ limit: options.limit }, cb),
@@ -95,7 +106,7 @@ export function registerJobCommands(program: Command): void {
     .description("follow a job's rounds until it ends (JSON lines with --json)")
     .argument("<job-id>")
     .action(async (jobId: string, options) => {
-      const clients = createFedproofClients(coordinatorOf(options));
+      const clients = coordinatorClients(options);
       try {
         const stream = clients.jobs.watchJob({ jobId });
         let last: JobInfo__Output | undefined;
@@ -126,7 +137,7 @@ export function registerJobCommands(program: Command): void {
       "where to write the model bytes; the manifest goes to FILE.manifest.json",
     )
     .action(async (jobId: string, options) => {
-      const clients = createFedproofClients(coordinatorOf(options));
+      const clients = coordinatorClients(options);
       try {
         const { header, bytes } = await readModelStream(
           clients.jobs.downloadModel({ jobId, round: options.round }),
@@ -151,12 +162,16 @@ export function registerJobCommands(program: Command): void {
   withCoordinatorAddress(withCommon(job.command("cancel")))
     .description("cancel a job (needs the bearer token)")
     .argument("<job-id>")
-    .option("--token <token>", "bearer token (default: $FEDPROOF_TOKEN)")
+    .option(
+      "--token-file <file>",
+      "file holding the bearer token (default: $FEDPROOF_TOKEN, else $FEDPROOF_TOKEN_FILE)",
+    )
+    .option("--token <token>", TOKEN_FLAG_HELP)
     .option("--reason <text>", "why")
     .action(async (jobId: string, options) => {
-      const clients = createFedproofClients(coordinatorOf(options));
+      const clients = coordinatorClients(options);
       try {
-        const token = tokenOf(options);
+        const token = await tokenOf(options);
         const info = await unary<JobInfo__Output>((cb) =>
           clients.jobs.cancelJob(
             { jobId, reason: options.reason ?? "" },

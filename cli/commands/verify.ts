@@ -19,12 +19,12 @@ import {
 import { renderVerificationReport } from "../../verifier/report.js";
 import { verifyModel } from "../../verifier/verify-model.js";
 import { emit, reportError } from "../output.js";
-import { int, withCommon } from "./options.js";
+import { channelCredentialsOf, int, type TlsFlags, withCommon, withTls } from "./options.js";
 
 /** Exit code for "verification ran and something does not match, or could not be checked". */
 export const VERIFY_MISMATCH_EXIT_CODE = 2;
 
-interface VerifyOptions {
+interface VerifyOptions extends TlsFlags {
   model: string;
   rpcUrl?: string;
   registry?: string;
@@ -39,7 +39,7 @@ interface VerifyOptions {
 }
 
 export function registerVerifyCommand(program: Command): void {
-  withCommon(program.command("verify"))
+  withTls(withCommon(program.command("verify")))
     .description(
       "check a model file's provenance: its ancestry on chain, every round's Merkle roots and every proof; exit 0 when all match, 2 on a mismatch or anything left unchecked, 1 when it could not check",
     )
@@ -132,7 +132,10 @@ async function loadBundle(
       options.coordinator,
       options.job,
       { registry, rpcUrl, chainId: options.chainId, chainJobId: options.chainJobId },
-      { verificationKeys: options.vkeys ? await readVerificationKeys(options.vkeys) : undefined },
+      {
+        verificationKeys: options.vkeys ? await readVerificationKeys(options.vkeys) : undefined,
+        credentials: channelCredentialsOf(options),
+      },
     );
   }
   throw new InvalidArgumentError("pass --bundle FILE, or --coordinator HOST:PORT --job ID");

@@ -2,16 +2,25 @@ import path from "node:path";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { chainConfigFromFlags } from "../../coordinator/chain/chain-config.js";
+import { serveWorkerMetrics } from "../../coordinator/observability/worker-metrics.js";
 import {
   startWorkers,
   WORKER_KINDS,
   type WorkerKind,
 } from "../../coordinator/workers/start-workers.js";
 import { createLogger, emit, reportError } from "../output.js";
-import { int, redisUrlOf, withChain, withCommon, withRedis } from "./options.js";
+import {
+  int,
+  metricsOf,
+  redisUrlOf,
+  withChain,
+  withCommon,
+  withMetrics,
+  withRedis,
+} from "./options.js";
 
 export function registerWorkerCommand(program: Command): void {
-  withChain(withRedis(withCommon(program.command("worker"))))
+  withMetrics(withChain(withRedis(withCommon(program.command("worker")))))
     .description(
       "run BullMQ workers against the coordinator's Redis; start as many as you like, on any host",
     )
@@ -56,13 +65,25 @@ export function registerWorkerCommand(program: Command): void {
           lockDurationMs: options.lockDuration,
           stalledIntervalMs: options.stalledInterval,
         });
+        const metrics = metricsOf(options);
+        const metricsServer = metrics
+          ? await serveWorkerMetrics({
+              ...metrics,
+              workers: running.workers,
+              redisUrl: redisUrlOf(options),
+              prefix: options.prefix,
+              logger,
+            })
+          : undefined;
         emit(
           options,
-          { queues: kinds, pid: process.pid },
-          () => `fedproof worker ${process.pid} on queues ${kinds.join(", ")}`,
+          { queues: kinds, pid: process.pid, metricsUrl: metricsServer?.url },
+          () =>
+            `fedproof worker ${process.pid} on queues ${kinds.join(", ")}${metricsServer ? `; metrics at ${metricsServer.url}` : ""}`,
         );
         const shutdown = async () => {
           await running.close();
+          await metricsServer?.close();
           process.exit(0);
         };
         process.once("SIGINT", () => void shutdown());

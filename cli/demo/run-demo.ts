@@ -10,6 +10,7 @@ import { readModelStream } from "../../client/node/coordinator-client.js";
 import { type DatasetName, loadTestSet } from "../../client/node/simulated-data.js";
 import { prepareTrainingBackend } from "../../client/node/training-backend.js";
 import { FedproofError } from "../../common/errors.js";
+import { redact } from "../../common/redact.js";
 import {
   type ChainConfig,
   fetchChainId,
@@ -53,6 +54,8 @@ export interface DemoParameters {
   chain?: { rpcUrl: string; chainId?: number; registry?: string; privateKey: string };
   /** Skip the chain entirely (no anchoring). */
   noChain?: boolean;
+  /** Serve the web app (device page, dashboard) beside the demo; on by default, any free port. */
+  web?: { port?: number } | false;
   /** Called with each human progress line. */
   onProgress(line: string): void;
 }
@@ -132,6 +135,12 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
     const evaluator = new ModelEvaluator(preset, testSet);
     cleanups.push(async () => evaluator.dispose());
     const { job, circuits } = await createDemoJob(parameters, services, backend.backend);
+    const webUrl = services.coordinator.webUrl;
+    if (webUrl) {
+      parameters.onProgress(
+        `dashboard: ${webUrl}#/dashboard?job=${job.jobId} — join from a browser: ${webUrl}#/device?job=${job.jobId}`,
+      );
+    }
     const devices = startDevices(parameters, services.coordinator.address, job, backend.backend);
     cleanups.push(async () => void (await devices.stop()));
 
@@ -206,7 +215,7 @@ async function startServices(
   const chain = parameters.noChain ? undefined : await prepareChain(parameters, cleanups);
   if (chain)
     parameters.onProgress(
-      `anchoring on chain ${chain.chainId} at ${chain.rpcUrl}, registry ${chain.registry}`,
+      `anchoring on chain ${chain.chainId} at ${redact(chain.rpcUrl)}, registry ${chain.registry}`,
     );
   const coordinator = await startCoordinator({
     redisUrl,
@@ -215,6 +224,9 @@ async function startServices(
     port: 0,
     logger,
     chain,
+    web: parameters.web === false ? undefined : { port: parameters.web?.port ?? 0 },
+    // The demo's Redis (private, or $REDIS_URL under a prefix it deletes) holds throwaway state.
+    ephemeral: true,
   });
   const sharedRedisUrl = redisUrl;
   cleanups.push(async () => {
@@ -434,7 +446,7 @@ function describeResult(
     initialTestAccuracy: outcome.initialTestAccuracy,
     registry: chain?.registry ?? "",
     chainId: chain?.chainId ?? 0,
-    rpcUrl: chain?.rpcUrl ?? "",
+    rpcUrl: redact(chain?.rpcUrl ?? ""),
     chainJobId: final?.chainJobId ?? "",
     proofs: parameters.spec.proofs === true,
     circuits: circuits

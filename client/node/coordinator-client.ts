@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { FedproofError } from "../../common/errors.js";
 import { unary } from "../../proto/clients.js";
 import type { CoordinatorClient } from "../../proto/generated/fedproof/v1/Coordinator.js";
@@ -107,6 +107,11 @@ export interface JoinJobParameters {
   datasetCommitment?: Uint8Array;
   /** 96 bytes (jobs with proofs). */
   datasetSignature?: Uint8Array;
+  /**
+   * How many times to try again, after a random pause of up to a second, when the job's Join
+   * rate limit answers RESOURCE_EXHAUSTED (default 0: the caller sees the refusal).
+   */
+  rateLimitRetries?: number;
 }
 
 export type SignedJoinRequestParameters = JoinJobParameters & { deviceId: string; nonce: string };
@@ -141,6 +146,22 @@ export function signedJoinRequest(parameters: SignedJoinRequestParameters): Join
 
 /** Asks for a Join nonce (and a device id, when none is given), signs the Join, joins. */
 export async function joinJob(
+  client: CoordinatorClient,
+  parameters: JoinJobParameters,
+): Promise<JoinResponse__Output> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await joinOnce(client, parameters);
+    } catch (error) {
+      const limited = (error as Partial<grpc.ServiceError>).code === grpc.status.RESOURCE_EXHAUSTED;
+      if (!limited || attempt >= (parameters.rateLimitRetries ?? 0)) throw error;
+      // Jittered, so devices refused together do not come back together.
+      await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 800));
+    }
+  }
+}
+
+async function joinOnce(
   client: CoordinatorClient,
   parameters: JoinJobParameters,
 ): Promise<JoinResponse__Output> {

@@ -6,11 +6,11 @@
  */
 import { createHash } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
+import { FedproofError, quote } from "../../common/errors.js";
 import type { ArtifactChunk__Output } from "../../proto/generated/fedproof/v1/ArtifactChunk.js";
 import type { CoordinatorClient } from "../../proto/generated/fedproof/v1/Coordinator.js";
 import type { Proof } from "../../proto/generated/fedproof/v1/Proof.js";
 import type { ProofSetup__Output } from "../../proto/generated/fedproof/v1/ProofSetup.js";
-import { FedproofError, quote } from "../../common/errors.js";
 import type { Dataset } from "../../protocol/data/dataset.js";
 import { isChallengeSeed } from "../../protocol/proving/challenge-seed.js";
 import type { DataValidityParameters } from "../../protocol/proving/data-validity-parameters.js";

@@ -25,6 +25,8 @@ import { DeviceProver, requireCommittedSeed, requiresProofs } from "./device-pro
 
 export interface DeviceParameters {
   address: string;
+  /** How to reach the coordinator (`channelCredentials({ ca })` for TLS); default plaintext. */
+  credentials?: grpc.ChannelCredentials;
   jobId: string;
   deviceId?: string;
   /** All the device's records; a held-out share (the job's holdoutFraction) is kept for evaluation. */
@@ -83,7 +85,7 @@ export class Device {
   private enrolledSamples = 0;
 
   constructor(private readonly parameters: DeviceParameters) {
-    this.clients = createFedproofClients(parameters.address);
+    this.clients = createFedproofClients(parameters.address, parameters.credentials);
     this.privateKey = parameters.privateKey ?? randomPrivateKey();
   }
 
@@ -128,6 +130,8 @@ export class Device {
         payoutAddress: this.parameters.payoutAddress,
         datasetCommitment: enrolment?.datasetCommitment,
         datasetSignature: enrolment?.datasetSignature,
+        // Many devices starting together can meet the job's Join rate limit: wait and retry.
+        rateLimitRetries: 20,
       });
       const spec = this.session.spec!;
       const local = conformToSchema(data, spec.schema!);

@@ -141,6 +141,14 @@ export function createCoordinatorHandlers(
             `device holds ${request.samples} samples, the job needs at least ${Math.max(1, job.spec.minSamples)}`,
           );
         }
+        // The enrolled count is both the aggregation weight and the credit: refusing counts
+        // above the cap keeps the two equal, so no device earns credit the model ignores.
+        const cap = job.spec.maxSamplesPerDevice;
+        if (cap !== undefined && request.samples > cap) {
+          throw new InvalidArgumentError(
+            `device declares ${request.samples} samples, above the job's maxSamplesPerDevice ${cap}: enrol with at most ${cap} records`,
+          );
+        }
         const circuits = job.spec.proofs ? await store.loadJobCircuits(job.jobId) : undefined;
         if (job.spec.proofs) {
           if (!circuits)

@@ -147,7 +147,10 @@ export function createResumableUploadHandlers(
         async (outcome) => {
           if ("status" in outcome) return callback(null, outcome.status);
           await submit(encoded, []).then(
-            () => callback(toServiceError(new InvalidArgumentError("an empty update was accepted"), logger)),
+            () =>
+              callback(
+                toServiceError(new InvalidArgumentError("an empty update was accepted"), logger),
+              ),
             (error: Partial<ServiceError>) => callback(error),
           );
         },
@@ -263,4 +266,3 @@ async function sweepExpired(dir: string, olderThanMs: number): Promise<void> {
     if (info && info.mtimeMs < cutoff) await rm(file, { force: true });
   }
 }
-

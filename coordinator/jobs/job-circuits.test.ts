@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { productionChunkSize } from "../../circuits/circuit-catalog.js";
-import { chunkCircuitFor, featureScaleFor } from "./job-circuits.js";
+import { parseJobSpec } from "../../protocol/job/job-spec.js";
+import { chunkCircuitFor, featureScaleFor, productionCircuitPlan } from "./job-circuits.js";
 
 describe("chunkCircuitFor", () => {
   it("proves a small model in one chunk that fills whole sponge blocks", () => {
@@ -21,5 +22,17 @@ describe("featureScaleFor", () => {
   it("maps the schema range onto the circuit's feature bits", () => {
     expect(featureScaleFor({ featureShape: [4], min: 0, max: 1, classes: 2 }, 8)).toBe(255);
     expect(featureScaleFor({ featureShape: [4], min: -1, max: 1, classes: 2 }, 8)).toBe(127.5);
+  });
+});
+
+describe("productionCircuitPlan", () => {
+  it("opens the spec's dataSpotChecks records per round, 8 by default", () => {
+    const schema = { featureShape: [4], min: 0, max: 1, classes: 2 };
+    expect(productionCircuitPlan(parseJobSpec({ schema }), 10).dataValidity.samples).toBe(8);
+    const spec = parseJobSpec({ schema, dataSpotChecks: 16 });
+    expect(productionCircuitPlan(spec, 10).dataValidity).toMatchObject({
+      samples: 16,
+      features: 4,
+    });
   });
 });

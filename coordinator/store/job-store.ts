@@ -233,6 +233,15 @@ const LEGACY_SESSION_TTL_MS = 3_600_000;
 
 type StoredHash = Record<string, string>;
 
+/** What `JobStore.persistence` found out about the Redis server. */
+export interface RedisPersistence {
+  /** `appendonly yes`: every write also goes to the append-only file. */
+  appendOnly: boolean;
+  /** `always`, `everysec` or `no`, when CONFIG could be read. */
+  appendFsync?: string;
+  source: "CONFIG GET" | "INFO persistence";
+}
+
 export interface JobStoreParameters {
   redis: Redis;
   prefix: string;
@@ -654,6 +663,22 @@ export class JobStore {
    */
   createSendLock(parameters: Omit<CreateRedisSendLockParameters, "redis" | "prefix">): SendLock {
     return createRedisSendLock({ ...parameters, redis: this.redis, prefix: this.keys.prefix });
+  }
+
+  /**
+   * Whether Redis keeps what it is told across a restart: with the append-only file on, it
+   * loses at most the last fsync interval; without it, everything since the last snapshot (or,
+   * with snapshots off too, everything). Managed Redis often refuses CONFIG; INFO says the same.
+   */
+  async persistence(): Promise<RedisPersistence> {
+    try {
+      const [, appendOnly] = (await this.redis.config("GET", "appendonly")) as string[];
+      const [, appendFsync] = (await this.redis.config("GET", "appendfsync")) as string[];
+      return { appendOnly: appendOnly === "yes", appendFsync, source: "CONFIG GET" };
+    } catch {
+      const info = await this.redis.info("persistence");
+      return { appendOnly: /^aof_enabled:1\s*$/m.test(info), source: "INFO persistence" };
+    }
   }
 
   async createUpload(upload: UploadRecord): Promise<void> {

@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { redact } from "../../common/redact.js";
 import { FedproofError } from "../errors.js";
 
 /** The connection settings both ioredis and BullMQ accept. */
@@ -46,7 +47,7 @@ export async function connectRedis(url: string): Promise<Redis> {
     await redis.ping();
   } catch (error) {
     redis.disconnect();
-    throw new FedproofError(`cannot reach Redis at ${url}`, {
+    throw new FedproofError(`cannot reach Redis at ${redact(url)}`, {
       code: "UNAVAILABLE",
       cause: error,
       details: "start it (redis-server) or point REDIS_URL / --redis-url at a running one",

@@ -6,7 +6,9 @@ describe("challenge seed chain", () => {
   it("links each seed to the commitment by SHA-256, cross-checked with node:crypto", () => {
     const chain = createChallengeChain(5);
     for (let r = 1; r <= 5; r++) {
-      const previous = createHash("sha256").update(Buffer.from(chain.seeds[r]!, "hex")).digest("hex");
+      const previous = createHash("sha256")
+        .update(Buffer.from(chain.seeds[r]!, "hex"))
+        .digest("hex");
       expect(previous).toBe(chain.seeds[r - 1]);
       expect(isChallengeSeed(chain.commitment, r, chain.seeds[r]!)).toBe(true);
     }
@@ -29,7 +31,8 @@ describe("challenge seed chain", () => {
 describe("challengeSeedAt", () => {
   it("derives every round's seed from the secret end alone", () => {
     const chain = createChallengeChain(6);
-    for (let r = 0; r <= 6; r++) expect(challengeSeedAt(chain.seeds[6]!, 6, r)).toBe(chain.seeds[r]);
+    for (let r = 0; r <= 6; r++)
+      expect(challengeSeedAt(chain.seeds[6]!, 6, r)).toBe(chain.seeds[r]);
     expect(() => challengeSeedAt(chain.seeds[6]!, 6, 7)).toThrow(/outside the challenge chain/);
   });
 });

@@ -30,7 +30,9 @@ function step(seed: Uint8Array): Uint8Array {
 /** Draws s_R from a CSPRNG (Web Crypto: browsers and Node alike) and derives the chain. */
 export function createChallengeChain(rounds: number, secret?: Uint8Array): ChallengeChain {
   if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 1_000_000) {
-    throw new InvalidArgumentError(`challenge chain length must be 1..1000000 rounds, got ${rounds}`);
+    throw new InvalidArgumentError(
+      `challenge chain length must be 1..1000000 rounds, got ${rounds}`,
+    );
   }
   let current = secret ?? globalThis.crypto.getRandomValues(new Uint8Array(32));
   if (current.length !== 32) throw new InvalidArgumentError("a challenge secret is 32 bytes");
@@ -48,9 +50,12 @@ export function createChallengeChain(rounds: number, secret?: Uint8Array): Chall
  * coordinator keeps is the secret alone, and each round's seed is derived when it is revealed.
  */
 export function challengeSeedAt(secret: string, rounds: number, round: number): string {
-  if (!SEED_HEX.test(secret)) throw new InvalidArgumentError("a challenge secret is 32 bytes of hex");
+  if (!SEED_HEX.test(secret))
+    throw new InvalidArgumentError("a challenge secret is 32 bytes of hex");
   if (!Number.isSafeInteger(round) || round < 0 || round > rounds) {
-    throw new InvalidArgumentError(`round ${round} is outside the challenge chain of ${rounds} rounds`);
+    throw new InvalidArgumentError(
+      `round ${round} is outside the challenge chain of ${rounds} rounds`,
+    );
   }
   let current = hexToBytes(secret);
   for (let i = round; i < rounds; i++) current = step(current);

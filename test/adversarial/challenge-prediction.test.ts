@@ -61,7 +61,10 @@ describe("challenge prediction", () => {
     const { store } = coordinator;
     const job = await harness.jobs.createJob(provingJobSpec({ roundDeadlineSeconds: 600 }));
     const circuits = (await harness.jobs.jobCircuits(job.jobId))!;
-    const circuitIds = { updateNorm: circuits.updateNorm.id, dataValidity: circuits.dataValidity.id };
+    const circuitIds = {
+      updateNorm: circuits.updateNorm.id,
+      dataValidity: circuits.dataValidity.id,
+    };
     // The seeds are fixed by a commitment the spec hash (what the chain registers) covers.
     const commitment = job.spec.challengeCommitment!;
     expect(commitment).toMatch(/^[0-9a-f]{64}$/);
@@ -128,7 +131,11 @@ describe("challenge prediction", () => {
         rejected: before.rejected + 1,
         proofsRejected: (before.proofsRejected ?? 0) + 1,
       });
-      expect(after).toMatchObject({ state: "OPEN", accepted: 0, challengeSeed: task!.challengeSeed });
+      expect(after).toMatchObject({
+        state: "OPEN",
+        accepted: 0,
+        challengeSeed: task!.challengeSeed,
+      });
       expect(await store.contributions(job.jobId, 1)).toEqual([]);
       expect((await store.getJob(job.jobId)).currentModelHash).toBe(job.initialModelHash);
     } finally {

@@ -49,7 +49,10 @@ describe("data-proof exclusion", () => {
       }),
     );
     const circuits = (await harness.jobs.jobCircuits(job.jobId))!;
-    const circuitIds = { updateNorm: circuits.updateNorm.id, dataValidity: circuits.dataValidity.id };
+    const circuitIds = {
+      updateNorm: circuits.updateNorm.id,
+      dataValidity: circuits.dataValidity.id,
+    };
     const honest = await joinProvingDevice(address, job.jobId, "honest", testRecords(40));
     const cheater = await joinProvingDevice(
       address,
@@ -124,7 +127,10 @@ describe("data-proof exclusion", () => {
 
       const denied = `device cheater is excluded from job ${job.jobId}: data proof failed in round 1`;
       const refusedUpload = await cheater
-        .submit({ ...forged.header, round: 2, globalModelHash: second!.globalModelHash }, forged.bytes)
+        .submit(
+          { ...forged.header, round: 2, globalModelHash: second!.globalModelHash },
+          forged.bytes,
+        )
         .catch((error: unknown) => error);
       expect(isServiceError(refusedUpload) && refusedUpload.code).toBe(status.PERMISSION_DENIED);
       expect(isServiceError(refusedUpload) && refusedUpload.details).toBe(denied);
@@ -138,7 +144,8 @@ describe("data-proof exclusion", () => {
 
       // The job finishes without it.
       for (const device of [honest, late]) {
-        const { task: own } = device === honest ? { task: second } : await device.next("task", 60_000);
+        const { task: own } =
+          device === honest ? { task: second } : await device.next("task", 60_000);
         const next = await provenUpload({
           harness,
           task: own!,

@@ -38,7 +38,7 @@ describe("an update that inflates its weight or its metrics", () => {
     await coordinator?.dispose();
   });
 
-  it("is refused, and the model is the capped, enrolment-weighted mean", async () => {
+  it("is refused, and the model is the enrolment-weighted mean (counts above the cap refused at Join)", async () => {
     const job = await coordinator.jobs.createJob({
       model: "logreg",
       schema: { featureShape: [16], min: 0, max: 1, classes: 4 },
@@ -48,10 +48,16 @@ describe("an update that inflates its weight or its metrics", () => {
       overSelection: 1,
       maxSamplesPerDevice: 50,
     });
+    // Declaring more than the cap at Join is refused: the enrolled count is both the weight
+    // and the credit, so a count above the cap would earn credit the model ignores.
+    await expect(joinRawDevice(coordinator.address, job.jobId, "huge", 1000)).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining("above the job's maxSamplesPerDevice 50"),
+    });
+    expect(await coordinator.store.findDevice(job.jobId, "huge")).toBeUndefined();
     const [big, small] = await Promise.all([
-      // Declares 1000 samples at Join: allowed, but it weighs no more than the cap.
-      joinRawDevice(coordinator.address, job.jobId, "big", 1000),
-      joinRawDevice(coordinator.address, job.jobId, "small", 50),
+      joinRawDevice(coordinator.address, job.jobId, "big", 50),
+      joinRawDevice(coordinator.address, job.jobId, "small", 25),
     ]);
     try {
       const [{ task }] = await Promise.all([big.next("task"), small.next("task")]);
@@ -86,7 +92,7 @@ describe("an update that inflates its weight or its metrics", () => {
       ).rejects.toMatchObject({
         code: status.INVALID_ARGUMENT,
         details:
-          "update header claims 4294967295 samples, device small enrolled with 50: the weight is fixed at Join",
+          "update header claims 4294967295 samples, device small enrolled with 25: the weight is fixed at Join",
       });
       const inflated: [Partial<DeviceMetrics>, RegExp][] = [
         [{ holdoutAccuracy: 1e6 }, /^metrics\.holdoutAccuracy = "1000000" must be in \[0, 1\]$/],
@@ -95,13 +101,13 @@ describe("an update that inflates its weight or its metrics", () => {
         [{ holdoutLoss: Number.POSITIVE_INFINITY }, /^metrics\.holdoutLoss = "Infinity"/],
         [
           { holdoutSamples: 1_000_000 },
-          /^metrics\.holdoutSamples = "1000000" must be at most the 50/,
+          /^metrics\.holdoutSamples = "1000000" must be at most the 25/,
         ],
       ];
       for (const [metrics, message] of inflated) {
         await expect(
           small.submit(
-            { ...header, samples: 50, metrics: { ...honestMetrics, ...metrics } },
+            { ...header, samples: 25, metrics: { ...honestMetrics, ...metrics } },
             encodeUpdate(qSmall, 16),
           ),
         ).rejects.toMatchObject({
@@ -114,11 +120,11 @@ describe("an update that inflates its weight or its metrics", () => {
 
       // The same device, honest now, is still taken; so is the big one.
       await small.submit(
-        { ...header, samples: 50, metrics: honestMetrics },
+        { ...header, samples: 25, metrics: honestMetrics },
         encodeUpdate(qSmall, 16),
       );
       await big.submit(
-        { ...header, samples: 1000, metrics: honestMetrics },
+        { ...header, samples: 50, metrics: honestMetrics },
         encodeUpdate(qBig, 16),
       );
       const deadline = Date.now() + 60_000;
@@ -130,16 +136,16 @@ describe("an update that inflates its weight or its metrics", () => {
       expect(round).toMatchObject({ accepted: 2, rejected: 0, late: 0 });
       const contributions = await coordinator.store.contributions(job.jobId, 1);
       expect(contributions.map((c) => [c.deviceId, c.samples])).toEqual([
-        ["big", 1000],
-        ["small", 50],
+        ["big", 50],
+        ["small", 25],
       ]);
 
-      // Both weigh 50: the cap, not 1000 against 50, and never the header's 4294967295.
+      // Weighted 50 : 25 by the enrolled counts, never by the header's 4294967295.
       const scale = job.spec.quantization.scale;
       const global = decodeModel(await coordinator.artifacts.get(job.initialModelHash), n);
       const next = decodeModel(await coordinator.artifacts.get(round.modelHash), n);
       for (let j = 0; j < n; j++) {
-        expect(next[j]).toBeCloseTo(global[j]! + ((qBig[j]! + qSmall[j]!) / 2) * scale, 5);
+        expect(next[j]).toBeCloseTo(global[j]! + ((2 * qBig[j]! + qSmall[j]!) / 3) * scale, 5);
       }
       // Job status shows what honest devices measured, not 10⁶.
       const described = await coordinator.jobs.describeJob(job.jobId);

@@ -10,10 +10,11 @@ import { uploadUpdate } from "../../web/src/rpc/upload.js";
 import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
 
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };
-const root = createProtoRoot([
-  "fedproof/v1/types.proto",
-  ...PROTO_FILES.filter((file) => !file.endsWith("types.proto")),
-].map((file) => readFileSync(path.join(PROTO_ROOT, file), "utf8")));
+const root = createProtoRoot(
+  ["fedproof/v1/types.proto", ...PROTO_FILES.filter((file) => !file.endsWith("types.proto"))].map(
+    (file) => readFileSync(path.join(PROTO_ROOT, file), "utf8"),
+  ),
+);
 
 interface TaskEvent {
   task?: { round: number; globalModelHash: string; paramCount: string } | null;

@@ -121,6 +121,8 @@ export async function startCoordinatorProcess(
       "--json",
       "--log-level",
       options.logLevel ?? "info",
+      // The shared test Redis runs without the append-only file; test state is thrown away.
+      "--ephemeral",
       ...(options.extraArgs ?? []),
     ],
     { FEDPROOF_TOKEN: options.token },

@@ -31,6 +31,8 @@ export async function startTestCoordinator(
     port: 0,
     token: "test-token",
     logger: testLogger,
+    // The shared test Redis runs without the append-only file; test state is thrown away.
+    ephemeral: true,
     ...overrides,
   });
   return {

@@ -175,7 +175,9 @@ export async function provenUpload(parameters: ProvenUploadParameters) {
     classes: PROVING_SCHEMA.classes,
   });
   const proved = await harness.dataProver(
-    parameters.dataContext === undefined ? input : openedFor(input, dataset, parameters.dataContext),
+    parameters.dataContext === undefined
+      ? input
+      : openedFor(input, dataset, parameters.dataContext),
   );
   const data = parameters.tamperData ? parameters.tamperData(proved) : proved;
   const header: Omit<UpdateHeader, "sessionToken"> = {

@@ -27,7 +27,10 @@ function App() {
     <>
       <header>
         <strong>fedproof</strong>
-        <a href={`#/dashboard${job ? `?job=${job}` : ""}`} class={page === "dashboard" ? "active" : ""}>
+        <a
+          href={`#/dashboard${job ? `?job=${job}` : ""}`}
+          class={page === "dashboard" ? "active" : ""}
+        >
           Dashboard
         </a>
         <a href={`#/device${job ? `?job=${job}` : ""}`} class={page === "device" ? "active" : ""}>
@@ -36,7 +39,11 @@ function App() {
       </header>
       <main>
         {page === "device" ? (
-          <DevicePage jobId={job} backend={params.get("backend") ?? undefined} samples={Number(params.get("samples") ?? 200)} />
+          <DevicePage
+            jobId={job}
+            backend={params.get("backend") ?? undefined}
+            samples={Number(params.get("samples") ?? 200)}
+          />
         ) : (
           <Dashboard jobId={job} />
         )}

@@ -20,10 +20,22 @@ export function RoundChart(props: { title: string; rounds: number[]; series: Cha
       width: Math.max(200, element.clientWidth),
       height: 180,
       scales: { x: { time: false } },
-      axes: [{ label: "round" }, {}],
-      series: [{ label: "round" }, ...props.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true } }))],
+      axes: [{ label: "round", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}],
+      series: [
+        { label: "round" },
+        ...props.series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: 2,
+          points: { show: true },
+        })),
+      ],
     };
-    plot.current = new uPlot(options, [props.rounds, ...props.series.map((s) => s.values)], element);
+    plot.current = new uPlot(
+      options,
+      [props.rounds, ...props.series.map((s) => s.values)],
+      element,
+    );
     const resize = new ResizeObserver(() =>
       plot.current?.setSize({ width: Math.max(200, element.clientWidth), height: 180 }),
     );

@@ -42,7 +42,11 @@ function usePoll<T>(load: () => Promise<T>, deps: unknown[], everyMs = 2_000) {
     let stopped = false;
     const tick = () =>
       load().then(
-        (next) => !stopped && (setValue(next), setError(undefined)),
+        (next) => {
+          if (stopped) return;
+          setValue(next);
+          setError(undefined);
+        },
         (failure: Error) => !stopped && setError(failure.message),
       );
     void tick();
@@ -66,7 +70,10 @@ export function Dashboard(props: { jobId: string }) {
   );
   const selected = props.jobId || jobs.value?.[0]?.jobId || "";
   const job = usePoll(
-    () => (selected ? api.unary<JobInfo>(JOBS, "GetJob", { jobId: selected }) : Promise.resolve(undefined)),
+    () =>
+      selected
+        ? api.unary<JobInfo>(JOBS, "GetJob", { jobId: selected })
+        : Promise.resolve(undefined),
     [selected],
   );
   const auth = { metadata: { authorization: `Bearer ${token}` } };
@@ -105,7 +112,12 @@ export function Dashboard(props: { jobId: string }) {
 
   const cancel = async () => {
     try {
-      await api.unary(JOBS, "CancelJob", { jobId: selected, reason: "cancelled from the dashboard" }, auth);
+      await api.unary(
+        JOBS,
+        "CancelJob",
+        { jobId: selected, reason: "cancelled from the dashboard" },
+        auth,
+      );
       setNotice(`cancelled ${selected}`);
     } catch (error) {
       setNotice((error as Error).message);
@@ -145,8 +157,14 @@ export function Dashboard(props: { jobId: string }) {
             <Stat label="state" value={short(info.state)} />
             <Stat label="round" value={`${info.currentRound} / ${info.spec.rounds}`} />
             <Stat label="devices online" value={String(info.onlineDevices)} id="online" />
-            <Stat label="proofs verified / rejected" value={`${sum((r) => r.proofsVerified)} / ${sum((r) => r.proofsRejected)}`} />
-            <Stat label="model" value={`${info.spec.model}${info.spec.proofs ? " · proofs" : ""}`} />
+            <Stat
+              label="proofs verified / rejected"
+              value={`${sum((r) => r.proofsVerified)} / ${sum((r) => r.proofsRejected)}`}
+            />
+            <Stat
+              label="model"
+              value={`${info.spec.model}${info.spec.proofs ? " · proofs" : ""}`}
+            />
           </div>
           {info.reason ? <p class="muted">{info.reason}</p> : null}
           <p class="muted">
@@ -165,12 +183,20 @@ export function Dashboard(props: { jobId: string }) {
           <RoundChart
             title="federated held-out accuracy"
             rounds={xs}
-            series={[{ label: "accuracy", color: "#1a73e8", values: rounds.map((r) => r.federatedAccuracy || null) }]}
+            series={[
+              {
+                label: "accuracy",
+                color: "#1a73e8",
+                values: rounds.map((r) => r.federatedAccuracy || null),
+              },
+            ]}
           />
           <RoundChart
             title="privacy spent (ε)"
             rounds={xs}
-            series={[{ label: "ε", color: "#9334e6", values: rounds.map((r) => r.epsilon || null) }]}
+            series={[
+              { label: "ε", color: "#9334e6", values: rounds.map((r) => r.epsilon || null) },
+            ]}
           />
           <div class="scroll">
             <table id="rounds">
@@ -202,7 +228,9 @@ export function Dashboard(props: { jobId: string }) {
                     <td>
                       {r.proofsVerified}/{r.proofsRejected}
                     </td>
-                    <td class="mono">{r.anchorTx ? `${r.anchorTx.slice(0, 10)}…${r.anchorTx.slice(-6)}` : ""}</td>
+                    <td class="mono">
+                      {r.anchorTx ? `${r.anchorTx.slice(0, 10)}…${r.anchorTx.slice(-6)}` : ""}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -253,13 +281,16 @@ export function Dashboard(props: { jobId: string }) {
             rounds <input name="rounds" type="number" min="1" value="3" style={{ width: "4rem" }} />
           </label>
           <label>
-            clients <input name="clients" type="number" min="1" value="2" style={{ width: "4rem" }} />
+            clients{" "}
+            <input name="clients" type="number" min="1" value="2" style={{ width: "4rem" }} />
           </label>
           <label>
-            min <input name="minClients" type="number" min="1" value="1" style={{ width: "4rem" }} />
+            min{" "}
+            <input name="minClients" type="number" min="1" value="1" style={{ width: "4rem" }} />
           </label>
           <label>
-            deadline s <input name="deadline" type="number" min="5" value="60" style={{ width: "5rem" }} />
+            deadline s{" "}
+            <input name="deadline" type="number" min="5" value="60" style={{ width: "5rem" }} />
           </label>
           <label>
             <input name="proofs" type="checkbox" /> proofs
@@ -268,7 +299,11 @@ export function Dashboard(props: { jobId: string }) {
             Create job
           </button>
         </form>
-        {notice ? <p class="muted" id="notice">{notice}</p> : null}
+        {notice ? (
+          <p class="muted" id="notice">
+            {notice}
+          </p>
+        ) : null}
       </section>
     </>
   );

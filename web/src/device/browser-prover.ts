@@ -6,13 +6,18 @@ export interface BrowserProver {
   close(): void;
 }
 
-type Reply = ({ id: number; ok: true } & ProofWithSignals) | { id: number; ok: false; message: string };
+type Reply =
+  | ({ id: number; ok: true } & ProofWithSignals)
+  | { id: number; ok: false; message: string };
 
 /**
  * snarkjs in a Web Worker, one per circuit: witness generation and the Groth16 MSMs take
  * seconds of CPU per chunk and would freeze the page (and its task stream) on the main thread.
  */
-export function createBrowserProver(artifacts: { wasm: Uint8Array; zkey: Uint8Array }): BrowserProver {
+export function createBrowserProver(artifacts: {
+  wasm: Uint8Array;
+  zkey: Uint8Array;
+}): BrowserProver {
   const worker = new Worker(new URL("./prove-worker.ts", import.meta.url), { type: "module" });
   worker.postMessage({ kind: "init", wasm: artifacts.wasm, zkey: artifacts.zkey });
   const pending = new Map<number, { resolve(p: ProofWithSignals): void; reject(e: Error): void }>();
@@ -25,7 +30,8 @@ export function createBrowserProver(artifacts: { wasm: Uint8Array; zkey: Uint8Ar
     else waiter.reject(new Error(`proof failed: ${data.message}`));
   };
   worker.onerror = (event) => {
-    for (const waiter of pending.values()) waiter.reject(new Error(`prover worker: ${event.message}`));
+    for (const waiter of pending.values())
+      waiter.reject(new Error(`prover worker: ${event.message}`));
     pending.clear();
   };
   return {

@@ -67,7 +67,10 @@ export function DevicePage(props: { jobId: string; backend?: string; samples: nu
       </section>
       <section>
         <h2>
-          Now: <span class="phase" data-phase={event.phase}>{event.phase}</span>
+          Now:{" "}
+          <span class="phase" data-phase={event.phase}>
+            {event.phase}
+          </span>
           {event.round ? <span class="muted"> round {event.round}</span> : null}
         </h2>
         <p id="device-status">{event.message}</p>
@@ -108,7 +111,6 @@ export function DevicePage(props: { jobId: string; backend?: string; samples: nu
         <h2>Log</h2>
         <ol class="log">
           {log.map((entry, i) => (
-            // biome-ignore lint/suspicious/noArrayIndexKey: the log only grows at its end
             <li key={i}>
               <b>{entry.phase}</b> {entry.round ? `r${entry.round} ` : ""}
               {entry.message}

@@ -20,7 +20,10 @@ function openDb(): Promise<IDBDatabase> {
   });
 }
 
-function transact<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest): Promise<T> {
+function transact<T>(
+  mode: IDBTransactionMode,
+  work: (store: IDBObjectStore) => IDBRequest,
+): Promise<T> {
   return openDb().then(
     (db) =>
       new Promise<T>((resolve, reject) => {
@@ -46,4 +49,3 @@ export async function loadIdentity(): Promise<WebIdentity> {
 export function saveIdentity(identity: WebIdentity): Promise<void> {
   return transact<void>("readwrite", (s) => s.put(identity, KEY)).then(() => undefined);
 }
-

@@ -19,6 +19,10 @@ self.onmessage = async ({ data }: MessageEvent) => {
     );
     self.postMessage({ id: data.id, ok: true, proof, publicSignals });
   } catch (error) {
-    self.postMessage({ id: data.id, ok: false, message: (error as Error)?.message ?? String(error) });
+    self.postMessage({
+      id: data.id,
+      ok: false,
+      message: (error as Error)?.message ?? String(error),
+    });
   }
 };

@@ -31,8 +31,8 @@ import { api } from "../api.js";
 import { COORDINATOR, type JoinAnswer, joinOverWeb } from "../rpc/coordinator-api.js";
 import { GrpcWebError } from "../rpc/grpc-web-client.js";
 import { uploadUpdate } from "../rpc/upload.js";
+import { type BrowserProver, createBrowserProver } from "./browser-prover.js";
 import { loadIdentity, saveIdentity } from "./identity-store.js";
-import { createBrowserProver, type BrowserProver } from "./browser-prover.js";
 import { selectWebBackend, type WebBackend } from "./web-backend.js";
 
 export type DevicePhase =
@@ -114,10 +114,12 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
   const backend = await selectWebBackend(parameters.backend);
   const identity = await loadIdentity();
   const known = identity.jobs[jobId];
-  const seed = known?.seed ?? (crypto.getRandomValues(new Uint32Array(1))[0] >>> 1);
+  const seed = known?.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] >>> 1;
 
   const setup = await call<ProofSetup>("GetProofSetup", { jobId });
-  const job = await api.unary<{ spec: JoinAnswer["spec"] }>("fedproof.v1.Jobs", "GetJob", { jobId });
+  const job = await api.unary<{ spec: JoinAnswer["spec"] }>("fedproof.v1.Jobs", "GetJob", {
+    jobId,
+  });
   const schema = job.spec.schema;
   const data = localData(schema, parameters.samples, seed);
 
@@ -159,7 +161,7 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
       deviceId: known?.deviceId,
       privateKey: identity.privateKey,
       samples: prover ? prover.dataset.sampleCount : data.size,
-      platform: `browser ${navigator.userAgent.slice(0, 80)}`,
+      platform: browserPlatform(),
       backend,
       ...(prover && {
         datasetCommitment: encodeFieldElement(prover.dataset.commitment),
@@ -171,7 +173,10 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
   identity.jobs[jobId] = { deviceId: session.deviceId, seed };
   await saveIdentity(identity);
   const split = splitHoldout(data, session.spec.training?.holdoutFraction ?? 0.1, seed);
-  onEvent({ phase: "waiting", message: `joined as ${session.deviceId} (${backend}); waiting for a round` });
+  onEvent({
+    phase: "waiting",
+    message: `joined as ${session.deviceId} (${backend}); waiting for a round`,
+  });
 
   let model: tf.LayersModel | undefined;
   let work = Promise.resolve();
@@ -234,7 +239,11 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
     };
     const dataProof = prover && startDataProof(prover, setup, schema, context);
     dataProof?.catch(() => {});
-    onEvent({ phase: "download", round, message: `downloading model ${task.globalModelHash.slice(0, 12)}…` });
+    onEvent({
+      phase: "download",
+      round,
+      message: `downloading model ${task.globalModelHash.slice(0, 12)}…`,
+    });
     const bytes = await downloadModel(task.globalModelHash, signal, (progress) =>
       onEvent({ phase: "download", round, progress, message: "downloading the global model" }),
     );
@@ -243,7 +252,11 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
     const model = current ?? createModel(preset, split.train.schema, seed);
     setFlatWeights(model, global);
     const before = await evaluate(model, split.holdout);
-    onEvent({ phase: "training", round, message: `training ${task.training.epochs} epoch(s) on ${split.train.size} records` });
+    onEvent({
+      phase: "training",
+      round,
+      message: `training ${task.training.epochs} epoch(s) on ${split.train.size} records`,
+    });
     const trained = await trainLocal({
       model,
       data: split.train,
@@ -261,8 +274,15 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
       stochastic: task.quantization.stochastic,
       rng: createRng(deriveSeed(seed, round, 1)),
     });
-    outcomes.set(round, { round, reason: "", trainLoss: trained.loss, holdoutAccuracy: before.accuracy });
-    let proven: { proofs: object[]; commitment: Uint8Array; salt: Uint8Array; seconds: number } | undefined;
+    outcomes.set(round, {
+      round,
+      reason: "",
+      trainLoss: trained.loss,
+      holdoutAccuracy: before.accuracy,
+    });
+    let proven:
+      | { proofs: object[]; commitment: Uint8Array; salt: Uint8Array; seconds: number }
+      | undefined;
     if (prover && dataProof) {
       const circuit = JSON.parse(setup.updateNorm!.parametersJson) as UpdateNormParameters;
       const started = performance.now();
@@ -276,7 +296,12 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
         c2: quantizedNormBound(task.clipNorm, task.quantization.scale),
         prover: async (input) => {
           const total = Math.ceil(update.q.length / circuit.n);
-          onEvent({ phase: "proving", round, progress: done / total, message: `proving chunk ${done + 1} of ${total}` });
+          onEvent({
+            phase: "proving",
+            round,
+            progress: done / total,
+            message: `proving chunk ${done + 1} of ${total}`,
+          });
           const proof = await prover!.update.prove(input);
           done++;
           return proof;
@@ -299,7 +324,12 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
         seconds: (performance.now() - started) / 1000,
       };
     }
-    onEvent({ phase: "upload", round, progress: 0, message: `uploading ${update.bytes.byteLength} bytes` });
+    onEvent({
+      phase: "upload",
+      round,
+      progress: 0,
+      message: `uploading ${update.bytes.byteLength} bytes`,
+    });
     await uploadUpdate({
       client: api,
       signal,
@@ -308,7 +338,8 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
         jobId: task.jobId,
         round,
         globalModelHash: task.globalModelHash,
-        samples: prover ? prover.dataset.sampleCount : split.train.size,
+        // Exactly the count declared at Join: the coordinator refuses any other.
+        samples: prover ? prover.dataset.sampleCount : data.size,
         paramCount: String(global.length),
         bits: task.quantization.bits,
         commitment: proven?.commitment ?? new Uint8Array(),
@@ -326,7 +357,12 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
       },
       bytes: update.bytes,
       onProgress: ({ offset, size }) =>
-        onEvent({ phase: "upload", round, progress: offset / size, message: `uploaded ${offset} of ${size} bytes` }),
+        onEvent({
+          phase: "upload",
+          round,
+          progress: offset / size,
+          message: `uploaded ${offset} of ${size} bytes`,
+        }),
     });
     onEvent({ phase: "verifying", round, message: "uploaded; the coordinator is verifying" });
     return model;
@@ -393,12 +429,10 @@ async function readChunked(
   let size = 0;
   let announced = 0;
   const parts: Uint8Array[] = [];
-  for await (const chunk of api.stream<{ header?: { sizeBytes: string } | null; data?: Uint8Array }>(
-    COORDINATOR,
-    method,
-    request,
-    { signal },
-  )) {
+  for await (const chunk of api.stream<{
+    header?: { sizeBytes: string } | null;
+    data?: Uint8Array;
+  }>(COORDINATOR, method, request, { signal })) {
     if (chunk.header) announced = Number(chunk.header.sizeBytes);
     else if (chunk.data) {
       parts.push(chunk.data);
@@ -412,8 +446,17 @@ async function readChunked(
     bytes.set(part, offset);
     offset += part.byteLength;
   }
-  if (size !== announced) throw new Error(`${method}: got ${size} bytes, the header announced ${announced}`);
+  if (size !== announced)
+    throw new Error(`${method}: got ${size} bytes, the header announced ${announced}`);
   const actual = bytesToHex(sha256(bytes));
   if (actual !== hash) throw new Error(`${method}: bytes hash to ${actual}, expected ${hash}`);
   return bytes;
+}
+
+/** "browser Chrome/156.0.8078.114": the coordinator takes at most 64 printable characters. */
+function browserPlatform(): string {
+  const agent = navigator.userAgent;
+  const product = /(Firefox|Edg|OPR|Chrome|Version)\/[\d.]+/.exec(agent)?.[0] ?? "unknown";
+  const mobile = /Mobile|Android|iPhone/.test(agent) ? " mobile" : "";
+  return `browser ${product}${mobile}`.replace(/[^\x20-\x7e]/g, "").slice(0, 64);
 }

@@ -126,6 +126,9 @@ export class GrpcWebClient {
     }
     const reader = response.body.getReader();
     let buffered: Uint8Array = new Uint8Array(0);
+    // Read to its trailers, the body is done; anything else (an error, a caller that stopped
+    // iterating) cancels the request so the coordinator sees the stream end.
+    let complete = false;
     try {
       for (;;) {
         while (buffered.byteLength >= 5) {
@@ -137,6 +140,9 @@ export class GrpcWebClient {
           if (flag & 0x80) {
             const trailers = parseTrailers(payload);
             const code = Number(trailers["grpc-status"] ?? 2);
+            // Read the end of the body too: a body left unread counts as an aborted request.
+            await reader.read().catch(() => undefined);
+            complete = true;
             if (code !== 0) {
               throw new GrpcWebError(
                 code,
@@ -148,7 +154,7 @@ export class GrpcWebClient {
           }
           yield responseType.toObject(responseType.decode(payload), TO_OBJECT) as Response;
         }
-        let next: ReadableStreamReadResult<Uint8Array>;
+        let next: Awaited<ReturnType<typeof reader.read>>;
         try {
           next = await reader.read();
         } catch (error) {
@@ -161,7 +167,7 @@ export class GrpcWebClient {
         buffered = concat(buffered, next.value);
       }
     } finally {
-      reader.cancel().catch(() => {});
+      if (!complete) reader.cancel().catch(() => {});
     }
   }
 }

@@ -34,7 +34,9 @@ export interface UploadUpdateParameters {
  * is in, CommitUpload. A dropped connection (or a chunk whose answer was lost) costs only
  * that chunk: the client asks GetUpload where the upload stands and goes on from there.
  */
-export async function uploadUpdate(parameters: UploadUpdateParameters): Promise<SubmitUpdateAnswer> {
+export async function uploadUpdate(
+  parameters: UploadUpdateParameters,
+): Promise<SubmitUpdateAnswer> {
   const { client, header, bytes } = parameters;
   const sessionToken = header.sessionToken;
   const chunkBytes = parameters.chunkBytes ?? 256 * 1024;
@@ -50,7 +52,10 @@ export async function uploadUpdate(parameters: UploadUpdateParameters): Promise<
   const { uploadId } = status;
   const size = Number(status.sizeBytes);
   if (size !== bytes.byteLength) {
-    throw new GrpcWebError(3, `the coordinator expects ${size} bytes, the update has ${bytes.byteLength}`);
+    throw new GrpcWebError(
+      3,
+      `the coordinator expects ${size} bytes, the update has ${bytes.byteLength}`,
+    );
   }
   let offset = Number(status.offset);
   parameters.onProgress?.({ uploadId, offset, size });
@@ -67,7 +72,8 @@ export async function uploadUpdate(parameters: UploadUpdateParameters): Promise<
       failures = 0;
     } catch (error) {
       const resumable =
-        error instanceof GrpcWebError && (error.code === 14 || error.fedproofError === "UploadOffsetError");
+        error instanceof GrpcWebError &&
+        (error.code === 14 || error.fedproofError === "UploadOffsetError");
       if (!resumable || ++failures >= attempts) throw error;
       await sleep(backoff(failures), parameters.signal);
       status = await retrying(attempts, () =>
@@ -77,7 +83,9 @@ export async function uploadUpdate(parameters: UploadUpdateParameters): Promise<
     }
     parameters.onProgress?.({ uploadId, offset, size });
   }
-  return retrying(attempts, () => call<SubmitUpdateAnswer>("CommitUpload", { sessionToken, uploadId }));
+  return retrying(attempts, () =>
+    call<SubmitUpdateAnswer>("CommitUpload", { sessionToken, uploadId }),
+  );
 }
 
 /** Retries a call only while the coordinator is unreachable (UNAVAILABLE). */

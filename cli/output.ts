@@ -44,7 +44,7 @@ export function reportError(error: unknown, options: GlobalOptions): never {
     error instanceof FedproofError
       ? error.message
       : grpcDetails
-        ? `${(error as { details: string }).details} (gRPC status ${(error as { code: number }).code})`
+        ? grpcMessage(error as { details: string; code: number })
         : error instanceof Error
           ? error.message
           : String(error),
@@ -53,4 +53,20 @@ export function reportError(error: unknown, options: GlobalOptions): never {
   if (options.json) process.stdout.write(`${JSON.stringify({ error: { name, message } })}\n`);
   process.stderr.write(`fedproof: ${message}\n`);
   process.exit(1);
+}
+
+const UNAVAILABLE = 14;
+
+/**
+ * A gRPC failure as text. A client and a coordinator that disagree on TLS only ever see
+ * UNAVAILABLE ("Failed to connect", "self-signed certificate", "wrong version number"), so that
+ * answer says what to check.
+ */
+function grpcMessage(error: { details: string; code: number }): string {
+  const message = `${error.details} (gRPC status ${error.code})`;
+  // grpc-js's words for a connection that never came up (not a coordinator shutting down).
+  if (error.code !== UNAVAILABLE || !/no connection established/i.test(error.details)) {
+    return message;
+  }
+  return `${message}\ncannot reach the coordinator: check that it runs at that address and that both sides agree on TLS (a coordinator started with --tls-cert needs --tls-ca FILE, or --tls for a publicly trusted certificate; one without it needs neither)`;
 }

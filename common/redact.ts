@@ -13,7 +13,9 @@ export const REDACTED = "***";
 const URL_PATTERN = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi;
 // Punctuation that ends a sentence around a URL, not the URL itself.
 const TRAILING_PUNCTUATION = /[.,;:!?)\]}]+$/;
-const BEARER_PATTERN = /\b(bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
+// A credential, not prose ("missing bearer token"): 8+ token characters, at least one of them
+// a digit or a symbol.
+const BEARER_PATTERN = /\b(bearer\s+)(?=[A-Za-z]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}/gi;
 // A Redis URL's path is its database number, which is safe and useful to see.
 const KEEP_PATH_PROTOCOLS = new Set(["redis:", "rediss:"]);
 

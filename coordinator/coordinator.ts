@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { loadFedproofProto, SERVER_OPTIONS } from "../proto/load.js";
 import { createAnchorQueue } from "./chain/anchor-queue.js";
@@ -20,7 +19,12 @@ import { instrumentWorkers } from "./observability/worker-metrics.js";
 import { RoundEngine } from "./round/round-engine.js";
 import { ArtifactStore } from "./store/artifact-store.js";
 import type { JobStore } from "./store/job-store.js";
-import { connectRedis, redisOptionsFromUrl } from "./store/redis.js";
+import {
+  connectRedis,
+  duplicateClient,
+  openBullConnection,
+  type RedisClient,
+} from "./store/redis.js";
 import { requirePersistence } from "./store/require-persistence.js";
 import { recordServices, startWeb, type WebOptions } from "./web/serve-web.js";
 import { createQueues } from "./workers/queues.js";
@@ -112,7 +116,7 @@ export async function startCoordinator(
   // Before anything serves: CreateJob builds the initial model synchronously with tfjs.
   const modelBackend = await prepareModelBackend();
   const token = parameters.token ?? randomBytes(24).toString("base64url");
-  const redis: Redis = await connectRedis(parameters.redisUrl);
+  const redis: RedisClient = await connectRedis(parameters.redisUrl);
   const metrics = new FedproofMetrics();
   const store: JobStore = new MeteredJobStore({ redis, prefix, metrics });
   if (parameters.ephemeral) {
@@ -126,9 +130,10 @@ export async function startCoordinator(
       throw error;
     }
   }
-  const subscriber = redis.duplicate();
+  const subscriber = duplicateClient(redis);
   const artifacts = new ArtifactStore({ root: parameters.storeDir });
-  const connection = redisOptionsFromUrl(parameters.redisUrl);
+  const bull = openBullConnection(parameters.redisUrl);
+  const connection = bull.connection;
   const queues = createQueues({ connection, prefix });
   const anchorQueue = parameters.chain ? createAnchorQueue({ connection, prefix }) : undefined;
   metrics.watchQueues(
@@ -247,6 +252,7 @@ export async function startCoordinator(
       await workers?.close();
       await queues.close();
       await anchorQueue?.close();
+      await bull.close();
       await metricsServer?.close();
       subscriber.disconnect();
       redis.disconnect();

@@ -32,9 +32,10 @@ const { deployRegistry, createRegistryClient } = await import(
 const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
 const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
 const { registerJobOnChain } = await import("../coordinator/chain/register-job.js");
-const { buildBundleRound, fetchBundleFromCoordinator, parseProvenanceBundle } = await import(
+const { buildBundleRound, parseProvenanceBundle } = await import(
   "../verifier/provenance-bundle.js"
 );
+const { fetchBundleFromCoordinator } = await import("../verifier/fetch-bundle.js");
 const { exportBundle } = await import("../coordinator/chain/export-bundle.js");
 const { verifyModel } = await import("../verifier/verify-model.js");
 const { jobVerificationKeyHash } = await import("../protocol/provenance/job-vkey-hash.js");

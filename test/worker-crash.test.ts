@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { Job, Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redisOptionsFromUrl } from "../coordinator/store/redis.js";
+import { bullPrefix } from "../coordinator/workers/queues.js";
 import { type RunningWorkers, startWorkers } from "../coordinator/workers/start-workers.js";
 import { decodeModel } from "../protocol/model/weights.js";
 import { encodeUpdate } from "../protocol/update/quantize.js";
@@ -135,7 +136,7 @@ describe("a worker process killed in the middle of aggregation", () => {
       }
       const queue = new Queue("aggregate", {
         connection: redisOptionsFromUrl(TEST_REDIS_URL),
-        prefix: `${coordinator.prefix}:bull`,
+        prefix: bullPrefix(coordinator.prefix),
       });
       try {
         const bullJob = await Job.fromId(queue, `aggregate-${job.jobId}-1`);

@@ -13,13 +13,11 @@
  * each round's clip norm, and each contribution's enrolment (dataset commitment and signature,
  * beside the public key the device id hash pins).
  */
-import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Groth16VerificationKey } from "snarkjs";
-import { type Address, getAddress, type Hex, isAddress } from "viem";
+import { type Address, bytesToHex, getAddress, type Hex, isAddress } from "viem";
 import { z } from "zod";
 import { InvalidArgumentError } from "../common/errors.js";
-import { fetchChainId } from "../coordinator/chain/chain-config.js";
-import { createFedproofClients, unary } from "../proto/clients.js";
+import { fetchChainId } from "../coordinator/chain/chain-id.js";
 import type { JobInfo__Output } from "../proto/generated/fedproof/v1/JobInfo.js";
 import type { RoundProvenance__Output } from "../proto/generated/fedproof/v1/RoundProvenance.js";
 import { type JobSpec, jobSpecSchema } from "../protocol/job/job-spec.js";
@@ -243,99 +241,94 @@ export interface FetchBundleChain {
   chainJobId?: string;
 }
 
-export interface FetchBundleOptions {
+export interface BundleFromCoordinatorParameters {
+  jobId: string;
+  /** The job as the coordinator's Jobs.GetJob answered. */
+  info: JobInfo__Output;
+  /** Provenance.GetRound for one round of the job, over whichever transport the caller has. */
+  getRound(round: number): Promise<RoundProvenance__Output>;
+  chain: FetchBundleChain;
   verificationKeys?: VerificationKeys;
-  /** How to reach the coordinator (`channelCredentials({ ca })` for TLS); default plaintext. */
-  credentials?: ChannelCredentials;
-  /** gRPC deadline per call; default 30 s. */
-  timeoutMs?: number;
 }
 
 /**
  * The bundle of a job as the coordinator's public Jobs and Provenance services describe it, with
  * Merkle proofs computed here from what they returned: the spec the job runs under, each round's
- * clip norm and each contribution's enrolment and payout address.
+ * clip norm and each contribution's enrolment and payout address. The transport is the caller's:
+ * native gRPC in `fetchBundleFromCoordinator` (fetch-bundle.ts), gRPC-web in the web app.
  */
-export async function fetchBundleFromCoordinator(
-  address: string,
-  jobId: string,
-  chain: FetchBundleChain,
-  options: FetchBundleOptions = {},
+export async function bundleFromCoordinator(
+  parameters: BundleFromCoordinatorParameters,
 ): Promise<ProvenanceBundle> {
-  const clients = createFedproofClients(address, options.credentials);
-  const deadline = () => ({ deadline: Date.now() + (options.timeoutMs ?? 30_000) });
-  try {
-    const info = await unary<JobInfo__Output>((cb) =>
-      clients.jobs.getJob({ jobId }, deadline(), cb),
+  const { jobId, info, chain } = parameters;
+  const chainJobId = chain.chainJobId ?? info.chainJobId;
+  if (!chainJobId) {
+    throw new InvalidArgumentError(
+      `the coordinator does not say which registry job ${jobId} is: pass its chain job id`,
     );
-    const chainJobId = chain.chainJobId ?? info.chainJobId;
-    if (!chainJobId) {
-      throw new InvalidArgumentError(
-        `the coordinator does not say which registry job ${jobId} is: pass its chain job id`,
-      );
-    }
-    const registry = chain.registry || info.registry;
-    if (!registry) {
-      throw new InvalidArgumentError(
-        `the coordinator does not say which registry anchors job ${jobId}: pass the registry address`,
-      );
-    }
-    let chainId = chain.chainId;
-    if (chainId === undefined) {
-      if (!chain.rpcUrl) {
-        throw new InvalidArgumentError("pass the chain id, or an RPC URL to ask for it");
-      }
-      chainId = await fetchChainId(chain.rpcUrl);
-    }
-    const rounds: BundleRound[] = [];
-    let spec: unknown;
-    const done = new Set(["ROUND_STATE_COMPLETED", "ROUND_STATE_ANCHORED"]);
-    const summaries = [...info.rounds].sort((a, b) => a.round - b.round);
-    for (const summary of summaries) {
-      if (!done.has(String(summary.state)) || !summary.modelHash) break;
-      const provenance = await unary<RoundProvenance__Output>((cb) =>
-        clients.provenance.getRound({ jobId, round: summary.round }, deadline(), cb),
-      );
-      if (provenance.specJson && spec === undefined) spec = parseSpecJson(provenance.specJson);
-      const clipNorm = provenance.round?.clipNorm || summary.clipNorm;
-      rounds.push(
-        buildBundleRound({
-          round: summary.round,
-          modelHash: summary.modelHash,
-          parentHash: provenance.parentHash || summary.globalModelHash,
-          epsilon: summary.epsilon,
-          ...(clipNorm ? { clipNorm } : {}),
-          challengeSeed: provenance.round?.challengeSeed || summary.challengeSeed,
-          anchorTx: provenance.anchorTx || summary.anchorTx,
-          contributions: provenance.contributions.map((c) => ({
-            deviceId: c.deviceId,
-            publicKey: Buffer.from(c.publicKey ?? []).toString("hex"),
-            payoutAddress: c.payoutAddress,
-            commitment: Buffer.from(c.commitment ?? []).toString("hex"),
-            samples: c.samples,
-            updateHash: c.updateHash,
-            proofs: leafProofsOf(c.proofs, c.deviceId),
-            datasetCommitment: Buffer.from(c.datasetCommitment ?? []).toString("hex"),
-            datasetSignature: Buffer.from(c.datasetSignature ?? []).toString("hex"),
-          })),
-        }),
-      );
-    }
-    const verificationKeys = { ...(options.verificationKeys ?? {}) };
-    return {
-      format: BUNDLE_FORMAT,
-      jobId,
-      chain: normaliseChain({ chainId, registry: registry as Address, chainJobId }),
-      specHash: sha256HexToBytes32(info.specHash, "spec hash"),
-      ...(spec === undefined ? {} : { spec: spec as JobSpec }),
-      initialModelHash: sha256HexToBytes32(info.initialModelHash, "initial model hash"),
-      vkeyHash: jobVerificationKeyHash(verificationKeys),
-      verificationKeys,
-      rounds,
-    };
-  } finally {
-    clients.close();
   }
+  const registry = chain.registry || info.registry;
+  if (!registry) {
+    throw new InvalidArgumentError(
+      `the coordinator does not say which registry anchors job ${jobId}: pass the registry address`,
+    );
+  }
+  let chainId = chain.chainId;
+  if (chainId === undefined) {
+    if (!chain.rpcUrl) {
+      throw new InvalidArgumentError("pass the chain id, or an RPC URL to ask for it");
+    }
+    chainId = await fetchChainId(chain.rpcUrl);
+  }
+  const rounds: BundleRound[] = [];
+  let spec: unknown;
+  const done = new Set(["ROUND_STATE_COMPLETED", "ROUND_STATE_ANCHORED"]);
+  const summaries = [...info.rounds].sort((a, b) => a.round - b.round);
+  for (const summary of summaries) {
+    if (!done.has(String(summary.state)) || !summary.modelHash) break;
+    const provenance = await parameters.getRound(summary.round);
+    if (provenance.specJson && spec === undefined) spec = parseSpecJson(provenance.specJson);
+    const clipNorm = provenance.round?.clipNorm || summary.clipNorm;
+    rounds.push(
+      buildBundleRound({
+        round: summary.round,
+        modelHash: summary.modelHash,
+        parentHash: provenance.parentHash || summary.globalModelHash,
+        epsilon: summary.epsilon,
+        ...(clipNorm ? { clipNorm } : {}),
+        challengeSeed: provenance.round?.challengeSeed || summary.challengeSeed,
+        anchorTx: provenance.anchorTx || summary.anchorTx,
+        contributions: provenance.contributions.map((c) => ({
+          deviceId: c.deviceId,
+          publicKey: hexOf(c.publicKey),
+          payoutAddress: c.payoutAddress,
+          commitment: hexOf(c.commitment),
+          samples: c.samples,
+          updateHash: c.updateHash,
+          proofs: leafProofsOf(c.proofs, c.deviceId),
+          datasetCommitment: hexOf(c.datasetCommitment),
+          datasetSignature: hexOf(c.datasetSignature),
+        })),
+      }),
+    );
+  }
+  const verificationKeys = { ...(parameters.verificationKeys ?? {}) };
+  return {
+    format: BUNDLE_FORMAT,
+    jobId,
+    chain: normaliseChain({ chainId, registry: registry as Address, chainJobId }),
+    specHash: sha256HexToBytes32(info.specHash, "spec hash"),
+    ...(spec === undefined ? {} : { spec: spec as JobSpec }),
+    initialModelHash: sha256HexToBytes32(info.initialModelHash, "initial model hash"),
+    vkeyHash: jobVerificationKeyHash(verificationKeys),
+    verificationKeys,
+    rounds,
+  };
+}
+
+/** Bytes as unprefixed hex ("" for none): Buffers from grpc-js, Uint8Arrays from gRPC-web. */
+function hexOf(bytes: Uint8Array | null | undefined): string {
+  return bytes && bytes.byteLength > 0 ? bytesToHex(bytes).slice(2) : "";
 }
 
 function parseSpecJson(text: string): unknown {

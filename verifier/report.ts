@@ -15,6 +15,12 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
     lines.push(`spec      ${report.job.specHash}`);
     lines.push(`initial   ${report.job.initialModelHash}`);
     if (report.job.population) lines.push(`privacy   population: ${report.job.population}`);
+    const { attesters } = report.job;
+    if (attesters) {
+      lines.push(
+        `attesters root ${short(attesters.root)} (depth ${attesters.depth}${attesters.keys > 0 ? `, ${attesters.keys} keys` : ""}), pinned by the spec hash`,
+      );
+    }
   }
   if (report.rounds.length > 0) {
     const header = [
@@ -53,6 +59,11 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
   } else if (report.job) {
     lines.push("", "the model is the job's initial model: no rounds to check");
   }
+  // Per contribution, who vouches for its data (its DataValidity proof's attester root).
+  const attested = report.rounds.flatMap((round) =>
+    round.contributions.map((c) => `round ${round.round} ${c.deviceId}: ${c.data}`),
+  );
+  if (attested.length > 0) lines.push("", ...attested.map((line) => `data      ${line}`));
   const contributions = report.rounds.reduce((sum, round) => sum + round.contributors, 0);
   const proofs = {
     verified: `verified (${report.proofs.valid} of ${report.proofs.checked} valid)`,

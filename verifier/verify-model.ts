@@ -3,7 +3,7 @@
  * bundle can establish about where the model came from.
  *
  * 1. The file's sha256 must be anchored on the registry; its ancestry is walked on chain back to
- *    the job's initial model (registry-client.ts `walkAncestry`, which also checks that each
+ *    the job's initial model (walk-ancestry.ts, which also checks that each
  *    round's event roots hash to the stored round root).
  * 2. The bundle must describe that job: registry, chain, job id, spec hash, initial model and the
  *    verification keys the job pinned.
@@ -26,13 +26,12 @@
  * error (nothing was verified).
  */
 import * as snarkjs from "snarkjs";
-import { type Address, getAddress, type Hex, sha256, zeroHash } from "viem";
-import { fetchChainId } from "../coordinator/chain/chain-config.js";
-import {
-  type AncestryRound,
-  createRegistryClient,
-  type RegistryJob,
-} from "../coordinator/chain/registry-client.js";
+import { type Address, getAddress, type Hex, hexToBytes, sha256, zeroHash } from "viem";
+import { createChainClients } from "../coordinator/chain/chain-clients.js";
+import { fetchChainId } from "../coordinator/chain/chain-id.js";
+import type { AncestryRound, RegistryJob } from "../coordinator/chain/registry-client.js";
+import { createRegistryReads } from "../coordinator/chain/registry-reads.js";
+import { walkAncestry } from "../coordinator/chain/walk-ancestry.js";
 import {
   AncestryMismatchError,
   ModelNotAnchoredError,
@@ -46,6 +45,11 @@ import {
   checkContribution,
 } from "../protocol/proofs/check-contribution.js";
 import { circuitOfId } from "../protocol/proofs/circuit-id.js";
+import {
+  type DataAttestation,
+  dataAttestationOf,
+  jobAttesterRoot,
+} from "../protocol/proofs/data-attestation.js";
 import { parseDataValiditySignals } from "../protocol/proofs/public-signals.js";
 import { jobVerificationKeyHash } from "../protocol/provenance/job-vkey-hash.js";
 import {
@@ -118,6 +122,12 @@ export interface RoundVerification {
   contributionsRoot: "match" | "mismatch" | "unchecked";
   creditsRoot: "match" | "mismatch" | "unchecked";
   proofs: { status: ProofStatus; checked: number; valid: number };
+  /**
+   * Who vouches for each contribution's data, from its DataValidity proof's attesterRoot:
+   * "attested by the job's set" (the root the spec, hence the chain, pins) or "self-attested".
+   * Empty when the round's proofs could not be read against a spec.
+   */
+  contributions: { deviceId: string; data: DataAttestation }[];
   ok: boolean;
 }
 
@@ -140,6 +150,8 @@ export interface VerificationReport {
      * (q = 1)"), from the bundle's spec; absent without central DP or without a spec.
      */
     population?: string;
+    /** The attester set the spec (whose hash the chain registers) pins; absent without one. */
+    attesters?: { root: string; depth: number; keys: number };
   } | null;
   /** Round 1 first; empty when the model is the job's initial model. */
   rounds: RoundVerification[];
@@ -180,10 +192,12 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
   const report = (job: VerificationReport["job"], rounds: RoundVerification[]) =>
     finish({ modelHash, registry, chainId, job, rounds, notes, unchecked, mismatches });
 
-  const client = createRegistryClient({ rpcUrl: parameters.rpcUrl, chainId, registry });
+  // Reads only, with no signer or send lock: the verifier runs in browsers too (web/src/verify).
+  const { publicClient } = createChainClients({ rpcUrl: parameters.rpcUrl, chainId });
+  const reads = createRegistryReads({ publicClient, registry });
   let ancestry: { job: RegistryJob; rounds: AncestryRound[] };
   try {
-    ancestry = await client.walkAncestry(modelHash);
+    ancestry = await walkAncestry(reads, registry, modelHash);
   } catch (error) {
     if (error instanceof ModelNotAnchoredError) {
       mismatches.push({
@@ -208,6 +222,13 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
     coordinator: onChain.coordinator,
     ...(bundle.spec?.privacy?.noiseMultiplier && {
       population: samplingPopulation(bundle.spec).description,
+    }),
+    ...(bundle.spec?.attesters && {
+      attesters: {
+        root: bundle.spec.attesters.root,
+        depth: bundle.spec.attesters.depth,
+        keys: bundle.spec.attesters.keys?.length ?? 0,
+      },
     }),
   };
 
@@ -379,6 +400,7 @@ async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVeri
     contributionsRoot: "unchecked",
     creditsRoot: "unchecked",
     proofs: { status: "unchecked", checked: 0, valid: 0 },
+    contributions: [],
     ok: false,
   };
   if (!bundled) {
@@ -444,6 +466,7 @@ async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVeri
     leaves.map((entry) => entry.contribution),
     push,
   );
+  result.contributions = dataAttestations(parameters.context, bundled.contributions);
   result.ok = mismatches.length === before && result.proofs.status !== "unchecked";
   return result;
 }
@@ -883,6 +906,9 @@ function contributionProblems(
     samples: contribution.samples,
     commitment: contribution.commitment,
     proofs: contribution.proofs,
+    // The spec's root, and the spec is the one whose hash the chain registered: a proof
+    // against any other attester tree, or a self-attested one in a job with attesters, fails.
+    attesterRoot: jobAttesterRoot(spec),
   });
   problems.push(...result.problems);
 
@@ -924,6 +950,31 @@ function contributionProblems(
   return problems;
 }
 
+/**
+ * Who vouches for each contribution's data. Only contributions whose data proof carries the
+ * spec's root or 0 get a label; any other root is a binding mismatch reported above.
+ */
+function dataAttestations(
+  context: JobContext,
+  contributions: readonly BundleContribution[],
+): RoundVerification["contributions"] {
+  const { spec, circuits } = context;
+  if (!spec || !circuits) return [];
+  const labelled: RoundVerification["contributions"] = [];
+  for (const contribution of contributions) {
+    const proof = contribution.proofs.find((p) => p.circuitId === circuits.dataValidity.id);
+    if (!proof) continue;
+    let data: DataAttestation | undefined;
+    try {
+      data = dataAttestationOf(spec, parseDataValiditySignals(proof.publicSignals).attesterRoot);
+    } catch {
+      data = undefined;
+    }
+    if (data) labelled.push({ deviceId: contribution.deviceId, data });
+  }
+  return labelled;
+}
+
 /** No two devices of a job may show one dataset nullifier: one enrolment per dataset. */
 function checkDevicesAcrossRounds(context: JobContext, mismatches: Mismatch[]): void {
   const byNullifier = new Map<bigint, string[]>();
@@ -944,12 +995,12 @@ function enrolmentSignatureProblem(contribution: BundleContribution): string | u
   const signature = contribution.datasetSignature?.replace(/^0x/, "") ?? "";
   if (signature === "") return undefined;
   try {
-    const key = decodePublicKey(Buffer.from(contribution.publicKey.replace(/^0x/, ""), "hex"));
+    const key = decodePublicKey(bytesOfHex(contribution.publicKey));
     const commitment = decodeFieldElement(
-      Buffer.from((contribution.datasetCommitment ?? "").replace(/^0x/, ""), "hex"),
+      bytesOfHex(contribution.datasetCommitment ?? ""),
       "dataset commitment",
     );
-    if (verifyPoseidon(key, commitment, decodeSignature(Buffer.from(signature, "hex")))) {
+    if (verifyPoseidon(key, commitment, decodeSignature(bytesOfHex(signature)))) {
       return undefined;
     }
   } catch {
@@ -966,4 +1017,9 @@ function signalHex(signal: string | undefined): string {
   } catch {
     return "";
   }
+}
+
+/** Hex with or without 0x (throws on anything else); not Buffer, which browsers lack. */
+function bytesOfHex(hex: string): Uint8Array {
+  return hexToBytes(`0x${hex.replace(/^0x/, "")}`);
 }

@@ -14,6 +14,14 @@ import { prepareTrainingBackend } from "../../client/node/training-backend.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import type { Dataset } from "../../protocol/data/dataset.js";
 import { parseModelPreset } from "../../protocol/model/presets.js";
+import {
+  type AttesterSet,
+  type AttesterSetJson,
+  attesterSetFromJson,
+  type DatasetAttestation,
+  type DatasetAttestationJson,
+  datasetAttestationFromJson,
+} from "../../protocol/proving/attester-set.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
 import { createRng } from "../../protocol/random.js";
 import { createLogger, emit, reportError } from "../output.js";
@@ -60,6 +68,26 @@ export function registerClientCommand(program: Command): void {
       "--payout-address <0x…>",
       "EVM address credited for this device's contributions (fixed at the first Join)",
     )
+    .option(
+      "--attestation <file>",
+      "an attester's signature over this device's records (`fedproof attester sign`): the device proves in attested mode when the job names attesters",
+    )
+    .option(
+      "--attester-set <file>",
+      "the job's attester set (`fedproof attester set`), when the job's spec pins only its root",
+    )
+    .option(
+      "--reconnect-attempts <n>",
+      "reconnect attempts in a row (exponential backoff with jitter, cycling through the --coordinator list a:1,b:2) before the device gives up",
+      int("reconnect-attempts"),
+      20,
+    )
+    .option(
+      "--reconnect-for <seconds>",
+      "give up reconnecting once no attempt has succeeded for this long",
+      int("reconnect-for", 1),
+      120,
+    )
     .addOption(
       new Option(
         "--attack <kind>",
@@ -99,6 +127,9 @@ export function registerClientCommand(program: Command): void {
           logger,
           privateKey: options.keyFile ? await deviceKey(options.keyFile) : undefined,
           payoutAddress: options.payoutAddress,
+          ...(options.attestation && { attestation: await readAttestation(options.attestation) }),
+          ...(options.attesterSet && { attesterSet: await readAttesterSet(options.attesterSet) }),
+          reconnect: { attempts: options.reconnectAttempts, forMs: options.reconnectFor * 1000 },
           tamper: options.attack
             ? (delta, clipNorm) =>
                 applyAttack(delta, options.attack as ByzantineAttack, {
@@ -122,6 +153,25 @@ export function registerClientCommand(program: Command): void {
         reportError(error, options);
       }
     });
+}
+
+async function readJson<T>(file: string, what: string): Promise<T> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as T;
+  } catch (error) {
+    throw new InvalidArgumentError(`${file} is not ${what} (JSON)`, { cause: error });
+  }
+}
+
+/** An attestation file; its signature is checked against the device's records before Join. */
+async function readAttestation(file: string): Promise<DatasetAttestation> {
+  const json = await readJson<DatasetAttestationJson>(file, "an attestation");
+  return datasetAttestationFromJson(json).attestation;
+}
+
+/** An attester set file; the keys must hash to the root it states. */
+async function readAttesterSet(file: string): Promise<AttesterSet> {
+  return attesterSetFromJson(await readJson<AttesterSetJson>(file, "an attester set"));
 }
 
 /**

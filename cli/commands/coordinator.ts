@@ -30,7 +30,7 @@ export function registerCoordinatorCommand(program: Command): void {
   withToken(
     withMetrics(withChain(withRedis(withCommon(program.command("coordinator"))))),
     "that job creation and cancellation need",
-    `created with a generated token, mode 600, if missing; default: $FEDPROOF_TOKEN, else $FEDPROOF_TOKEN_FILE, else ${DEFAULT_TOKEN_FILE}`,
+    `created with a generated token, mode 600, if missing; without it: $FEDPROOF_TOKEN, else the file $FEDPROOF_TOKEN_FILE or ${DEFAULT_TOKEN_FILE}`,
   )
     .description(
       "run the gRPC coordinator (Coordinator, Jobs, Provenance) and, by default, its workers",

@@ -80,6 +80,11 @@ export function registerDemoCommand(program: Command): void {
       "make k simulated devices malicious within the clip bound: scale | signflip | noise",
     )
     .option(
+      "--attesters <n>",
+      "generate n attester keys, pin their set in the job's spec and give every device an attestation of its records by one of them: the job accepts only attested data",
+      int("attesters", 1),
+    )
+    .option(
       "--no-proofs",
       "COMPARISON MODE: updates carry no zero-knowledge proofs (labelled as such in the output)",
     )
@@ -111,6 +116,11 @@ export function registerDemoCommand(program: Command): void {
             `--byzantine ${byzantine.count} exceeds --clients ${options.clients}`,
           );
         }
+        if (options.attesters !== undefined && options.proofs === false) {
+          throw new InvalidArgumentError(
+            "--attesters needs proofs: attested data is checked by the data-validity proof",
+          );
+        }
         let chain:
           | { rpcUrl: string; chainId?: number; registry?: string; privateKey: string }
           | undefined;
@@ -135,6 +145,7 @@ export function registerDemoCommand(program: Command): void {
           byzantine,
           chain,
           noChain: options.chain === false,
+          attesters: options.attesters,
           onProgress: (line) => progress(options, line),
           spec: {
             name: `demo-${dataset}-${options.model}`,

@@ -5,7 +5,7 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { CHAIN_ENV } from "../../coordinator/chain/chain-config.js";
-import { fetchBundleFromCoordinator } from "../../verifier/provenance-bundle.js";
+import { fetchBundleFromCoordinator } from "../../verifier/fetch-bundle.js";
 import { emit, reportError } from "../output.js";
 import {
   channelCredentialsOf,

@@ -11,11 +11,8 @@ import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs
 import { InvalidArgumentError } from "../../common/errors.js";
 import { CHAIN_ENV } from "../../coordinator/chain/chain-config.js";
 import type { VerificationKeys } from "../../protocol/provenance/job-vkey-hash.js";
-import {
-  fetchBundleFromCoordinator,
-  type ProvenanceBundle,
-  parseProvenanceBundle,
-} from "../../verifier/provenance-bundle.js";
+import { fetchBundleFromCoordinator } from "../../verifier/fetch-bundle.js";
+import { type ProvenanceBundle, parseProvenanceBundle } from "../../verifier/provenance-bundle.js";
 import { renderVerificationReport } from "../../verifier/report.js";
 import { verifyModel } from "../../verifier/verify-model.js";
 import { emit, reportError } from "../output.js";

@@ -7,7 +7,11 @@ import type { Logger } from "pino";
 import { type Hex, zeroHash } from "viem";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import { readModelStream } from "../../client/node/coordinator-client.js";
-import { type DatasetName, loadTestSet } from "../../client/node/simulated-data.js";
+import {
+  type DatasetName,
+  loadSimulatedPartition,
+  loadTestSet,
+} from "../../client/node/simulated-data.js";
 import { prepareTrainingBackend } from "../../client/node/training-backend.js";
 import { FedproofError } from "../../common/errors.js";
 import { redact } from "../../common/redact.js";
@@ -28,6 +32,17 @@ import type { JobEvent__Output } from "../../proto/generated/fedproof/v1/JobEven
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { JobSpecInput } from "../../protocol/job/job-spec.js";
 import type { ModelPreset } from "../../protocol/model/presets.js";
+import { type DataAttestation, dataAttestationOf } from "../../protocol/proofs/data-attestation.js";
+import { parseDataValiditySignals } from "../../protocol/proofs/public-signals.js";
+import {
+  type AttesterSet,
+  attestDataset,
+  attesterSetToJson,
+  buildAttesterSet,
+  datasetAttestationToJson,
+} from "../../protocol/proving/attester-set.js";
+import { datasetTree, encodeDataset } from "../../protocol/proving/dataset-commitment.js";
+import { derivePublicKey, randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
 import { createLogger } from "../output.js";
 import { startAnvil } from "./anvil.js";
 import { chainStatePath, writeChainDescriptor } from "./chain-state-dir.js";
@@ -56,6 +71,11 @@ export interface DemoParameters {
   noChain?: boolean;
   /** Serve the web app (device page, dashboard) beside the demo; on by default, any free port. */
   web?: { port?: number } | false;
+  /**
+   * Generate this many attester keys, name their set in the job's spec, and give device i an
+   * attestation of its records by key i mod n: the job then accepts only attested data.
+   */
+  attesters?: number;
   /** Called with each human progress line. */
   onProgress(line: string): void;
 }
@@ -80,6 +100,8 @@ export interface DemoRound {
   proofsRejected: number;
   /** Mean seconds a device spent proving its accepted contribution (0 without proofs). */
   meanProveSeconds: number;
+  /** Per accepted contribution, who vouches for its data (from its DataValidity proof). */
+  contributions: { deviceId: string; data: DataAttestation | "no data proof" }[];
   seconds: number;
 }
 
@@ -110,6 +132,8 @@ export interface DemoResult {
   vkeyHash: string;
   /** What ε is accounted against, e.g. "no amplification (q = 1)"; "" without central DP. */
   population: string;
+  /** The attester set the job's spec pins (root, depth, keys); null for self-attested data. */
+  attesters: { root: string; depth: number; keys: number } | null;
   rounds: DemoRound[];
   finalModelHash: string;
   totalSeconds: number;
@@ -134,6 +158,7 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
     const testSet = await loadTestSet(parameters.dataset, parameters.seed);
     const evaluator = new ModelEvaluator(preset, testSet);
     cleanups.push(async () => evaluator.dispose());
+    const attesters = parameters.attesters ? demoAttesters(parameters) : undefined;
     const { job, circuits } = await createDemoJob(parameters, services, backend.backend);
     const webUrl = services.coordinator.webUrl;
     if (webUrl) {
@@ -141,7 +166,17 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
         `dashboard: ${webUrl}#/dashboard?job=${job.jobId} — join from a browser: ${webUrl}#/device?job=${job.jobId}`,
       );
     }
-    const devices = startDevices(parameters, services.coordinator.address, job, backend.backend);
+    const attestations =
+      attesters && circuits
+        ? await writeAttestations(parameters, attesters, circuits, services.workDir)
+        : undefined;
+    const devices = startDevices(
+      parameters,
+      services.coordinator.address,
+      job,
+      backend.backend,
+      attestations,
+    );
     cleanups.push(async () => void (await devices.stop()));
 
     const initialBytes = await download(services.clients, job.jobId, 0);
@@ -194,6 +229,8 @@ interface DemoServices {
   coordinator: RunningCoordinator;
   clients: FedproofClients;
   chain?: ChainConfig;
+  /** Scratch space removed when the demo ends. */
+  workDir: string;
 }
 
 /** Redis (private unless REDIS_URL is set), the chain unless turned off, the coordinator. */
@@ -238,7 +275,85 @@ async function startServices(
   );
   const clients = createFedproofClients(coordinator.address);
   cleanups.push(async () => clients.close());
-  return { coordinator, clients, chain };
+  return { coordinator, clients, chain, workDir };
+}
+
+interface DemoAttesters {
+  privateKeys: Uint8Array[];
+  set: AttesterSet;
+}
+
+/**
+ * `attesters` fresh keys and their set, named in the job's spec (`spec.attesters`), so the spec
+ * hash the chain registers pins the set's root; the smallest tree that holds the keys.
+ */
+function demoAttesters(parameters: DemoParameters): DemoAttesters {
+  const count = parameters.attesters!;
+  const privateKeys = Array.from({ length: count }, () => randomPrivateKey());
+  const depth = Math.max(1, Math.ceil(Math.log2(count)));
+  const set = buildAttesterSet({ keys: privateKeys.map(derivePublicKey), depth });
+  parameters.spec = { ...parameters.spec, attesters: attesterSetToJson(set) };
+  parameters.onProgress(
+    `attester set of ${count} generated keys (depth ${depth}), root ${set.root.toString().slice(0, 12)}…: the job accepts only data they signed`,
+  );
+  return { privateKeys, set };
+}
+
+/**
+ * What each simulated device's data provider hands it: an attestation of exactly its records,
+ * encoded as the job's data-validity circuit encodes them, signed by attester i mod n (what
+ * `fedproof attester sign --simulate` does), and the set, as `--attestation` / `--attester-set`.
+ */
+async function writeAttestations(
+  parameters: DemoParameters,
+  attesters: DemoAttesters,
+  circuits: JobCircuits,
+  workDir: string,
+): Promise<{ attestation: string; attesterSet: string }[]> {
+  const dir = path.join(workDir, "attestations");
+  await mkdir(dir, { recursive: true });
+  const attesterSet = path.join(dir, "attester-set.json");
+  await writeFile(attesterSet, `${JSON.stringify(attesterSetToJson(attesters.set), null, 2)}\n`);
+  const files: { attestation: string; attesterSet: string }[] = [];
+  for (let index = 0; index < parameters.clients; index++) {
+    const data = await loadSimulatedPartition({
+      dataset: parameters.dataset,
+      partition: parameters.partition,
+      clients: parameters.clients,
+      index,
+      seed: parameters.seed,
+    });
+    const records = encodeDataset(data, {
+      featureScale: circuits.featureScale,
+      min: data.schema.min,
+      max: data.schema.max,
+    });
+    const { tree, sampleCount } = datasetTree({
+      parameters: circuits.dataValidity.parameters,
+      records,
+    });
+    const privateKey = attesters.privateKeys[index % attesters.privateKeys.length]!;
+    const attestation = attestDataset({ privateKey, root: tree.root, sampleCount });
+    const file = path.join(dir, `device-${index}.json`);
+    await writeFile(
+      file,
+      `${JSON.stringify(datasetAttestationToJson(attestation, { root: tree.root, sampleCount }), null, 2)}\n`,
+    );
+    files.push({ attestation: file, attesterSet });
+  }
+  return files;
+}
+
+/** Who vouches for a contribution's data, as `fedproof verify` reports it. */
+function contributionAttestation(
+  spec: JobSpecInput,
+  proofs: readonly { circuitId: string; publicSignals: string[] }[],
+  dataValidityId: string | undefined,
+): DataAttestation | "no data proof" {
+  const proof = proofs.find((p) => p.circuitId === dataValidityId);
+  if (!proof) return "no data proof";
+  const root = parseDataValiditySignals(proof.publicSignals).attesterRoot;
+  return dataAttestationOf({ attesters: spec.attesters }, root) ?? "no data proof";
 }
 
 /** Creates the job through the Jobs API, as a researcher would, and says what it is. */
@@ -288,6 +403,7 @@ function startDevices(
   address: string,
   job: JobInfo__Output,
   backend: string,
+  attestations?: { attestation: string; attesterSet: string }[],
 ): DeviceProcesses {
   const children: ChildProcess[] = [];
   const exits: Promise<number | null>[] = [];
@@ -322,6 +438,14 @@ function startDevices(
         parameters.logLevel ?? "warn",
         ...(index < (parameters.byzantine?.count ?? 0)
           ? ["--attack", parameters.byzantine!.attack]
+          : []),
+        ...(attestations
+          ? [
+              "--attestation",
+              attestations[index]!.attestation,
+              "--attester-set",
+              attestations[index]!.attesterSet,
+            ]
           : []),
       ],
       { stdio: ["ignore", "ignore", "inherit"] },
@@ -363,6 +487,9 @@ async function watchJob(
 ): Promise<{ rounds: DemoRound[]; final?: JobInfo__Output }> {
   const { coordinator, clients } = services;
   const proofs = parameters.spec.proofs === true;
+  const dataValidityId = proofs
+    ? (await coordinator.jobs.jobCircuits(job.jobId))?.dataValidity.id
+    : undefined;
   const rounds: DemoRound[] = [];
   let final: JobInfo__Output | undefined;
   let roundStarted = Date.now();
@@ -395,12 +522,19 @@ async function watchJob(
             ? contributions.reduce((sum, c) => sum + c.metrics.proveSeconds, 0) /
               contributions.length
             : 0,
+        contributions: proofs
+          ? contributions.map((c) => ({
+              deviceId: c.deviceId,
+              data: contributionAttestation(parameters.spec, c.proofs, dataValidityId),
+            }))
+          : [],
         seconds: (Date.now() - roundStarted) / 1000,
       };
       rounds.push(round);
       parameters.onProgress(
         `round ${round.round}/${job.spec?.rounds}: ${round.accepted} accepted, ${round.rejected} rejected, ${round.late} late · test accuracy ${round.testAccuracy.toFixed(4)}${round.epsilon > 0 ? ` · ε ${round.epsilon.toFixed(3)}` : ""}${proofs ? ` · ${round.proofsVerified} proven, ${round.proofsRejected} proofs rejected, ${round.meanProveSeconds.toFixed(1)} s proving per device` : ""} · model ${round.modelHash.slice(0, 12)}… · ${round.seconds.toFixed(1)} s`,
       );
+      for (const c of round.contributions) parameters.onProgress(`  ${c.deviceId}: ${c.data}`);
     } else if (
       event.type === "round-failed" ||
       event.type === "job-failed" ||
@@ -458,6 +592,13 @@ function describeResult(
       : [],
     vkeyHash: circuits?.vkeyHash ?? zeroHash,
     population: job.population ?? "",
+    attesters: parameters.spec.attesters
+      ? {
+          root: parameters.spec.attesters.root,
+          depth: parameters.spec.attesters.depth,
+          keys: parameters.spec.attesters.keys?.length ?? 0,
+        }
+      : null,
     rounds: outcome.rounds,
     finalModelHash: final?.currentModelHash ?? "",
     totalSeconds: (Date.now() - outcome.started) / 1000,

@@ -6,12 +6,17 @@
  */
 import { createHash } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
-import { FedproofError, quote } from "../../common/errors.js";
+import { FedproofError, InvalidArgumentError, quote } from "../../common/errors.js";
 import type { ArtifactChunk__Output } from "../../proto/generated/fedproof/v1/ArtifactChunk.js";
 import type { CoordinatorClient } from "../../proto/generated/fedproof/v1/Coordinator.js";
 import type { Proof } from "../../proto/generated/fedproof/v1/Proof.js";
 import type { ProofSetup__Output } from "../../proto/generated/fedproof/v1/ProofSetup.js";
 import type { Dataset } from "../../protocol/data/dataset.js";
+import {
+  type AttesterSet,
+  attesterSetFromJson,
+  type DatasetAttestation,
+} from "../../protocol/proving/attester-set.js";
 import { isChallengeSeed } from "../../protocol/proving/challenge-seed.js";
 import type { DataValidityParameters } from "../../protocol/proving/data-validity-parameters.js";
 import {
@@ -42,6 +47,12 @@ export interface DeviceProverParameters {
   data: Dataset;
   /** The 32-byte Baby Jubjub private key; a fresh random one by default. */
   privateKey?: Uint8Array;
+  /**
+   * An attester's signature over these records' commitment (`fedproof attester sign`):
+   * checked here, before Join, so a device whose records differ from the attested ones learns
+   * it before enrolling.
+   */
+  attestation?: DatasetAttestation;
 }
 
 /** The Join fields of a device with proofs. */
@@ -68,6 +79,12 @@ export interface RoundProofsReturnType {
 }
 
 export class DeviceProver {
+  /**
+   * The job's attester set, once the device knows the job names one (from the Join's spec):
+   * data proofs then show that a key of the set signed the dataset. Unset: self-attested.
+   */
+  attesterSet?: AttesterSet;
+
   private constructor(
     readonly setup: ProofSetup__Output,
     readonly dataset: CommittedDataset,
@@ -96,6 +113,7 @@ export class DeviceProver {
       parameters: parameters_,
       records: encodeDataset(data, encoding),
       privateKey: parameters.privateKey ?? randomPrivateKey(),
+      ...(parameters.attestation ? { attestation: parameters.attestation } : {}),
     });
     const updateProver = await createWorkerProver({ wasm: uWasm, zkey: uZkey });
     const dataProver = await createWorkerProver({ wasm: dWasm, zkey: dZkey }).catch(
@@ -133,6 +151,7 @@ export class DeviceProver {
       featureMin: bounds.featureMin,
       featureMax: bounds.featureMax,
       classes: schema.classes,
+      ...(this.attesterSet ? { attesterSet: this.attesterSet } : {}),
     });
     return this.dataProver.prove(input).then((proof) => ({
       proof,
@@ -225,6 +244,39 @@ export function requireCommittedSeed(commitment: string, round: number, seed: st
     `the coordinator's challenge seed for round ${round} is not in the chain the job committed to`,
     { details: `seed ${quote(seed)}, commitment ${quote(commitment)}` },
   );
+}
+
+/**
+ * The attester set a device proves membership in, from what the job pins (the Join's spec:
+ * root, depth, perhaps the keys) and the set the device was given (`--attester-set`): the
+ * given set must hash to the job's root, so a device never proves against a set the chain
+ * does not pin. Undefined for a job without attesters: its proofs are self-attested.
+ */
+export function jobAttesterSet(parameters: {
+  pinned: { root: string; depth: number; keys: readonly { x: string; y: string }[] } | null;
+  given?: AttesterSet;
+  attested: boolean;
+}): AttesterSet | undefined {
+  const { pinned, given } = parameters;
+  if (!pinned?.root) return undefined;
+  const set =
+    given ?? (pinned.keys.length > 0 ? attesterSetFromJson({ ...pinned, keys: [...pinned.keys] }) : undefined);
+  if (!set) {
+    throw new InvalidArgumentError(
+      `the job pins attester root ${pinned.root} but publishes no keys: give the set with --attester-set FILE`,
+    );
+  }
+  if (set.root.toString() !== pinned.root || set.depth !== pinned.depth) {
+    throw new InvalidArgumentError(
+      `the attester set given has root ${set.root} (depth ${set.depth}), the job pins root ${pinned.root} (depth ${pinned.depth})`,
+    );
+  }
+  if (!parameters.attested) {
+    throw new InvalidArgumentError(
+      "the job accepts only data signed by its attester set: give the attester's signature with --attestation FILE",
+    );
+  }
+  return set;
 }
 
 /** Whether a setup asks for proofs (a job without proofs answers an empty one). */

@@ -1,7 +1,8 @@
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import type * as tf from "@tensorflow/tfjs";
 import type { Logger } from "pino";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { failpoint } from "../../common/failpoints.js";
 import { createFedproofClients, type FedproofClients, unary } from "../../proto/clients.js";
 import type { DataSchema__Output } from "../../proto/generated/fedproof/v1/DataSchema.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
@@ -16,14 +17,24 @@ import {
 } from "../../protocol/data/dataset.js";
 import { createModel, parseModelPreset } from "../../protocol/model/presets.js";
 import { decodeModel, getFlatWeights, setFlatWeights } from "../../protocol/model/weights.js";
+import type { AttesterSet, DatasetAttestation } from "../../protocol/proving/attester-set.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
 import { createRng, deriveSeed } from "../../protocol/random.js";
 import { computeDelta, evaluate, trainLocal } from "../core/train.js";
 import { prepareUpdate } from "../core/update/prepare-update.js";
 import { joinJob, readModelStream, submitUpdate } from "./coordinator-client.js";
-import { DeviceProver, requireCommittedSeed, requiresProofs } from "./device-proofs.js";
+import {
+  DeviceProver,
+  jobAttesterSet,
+  requireCommittedSeed,
+  requiresProofs,
+} from "./device-proofs.js";
 
 export interface DeviceParameters {
+  /**
+   * The coordinator, or several separated by commas (`a:1,b:2`): coordinators sharing one
+   * Redis serve the same jobs, so a device whose connection drops goes on with the next one.
+   */
   address: string;
   /** How to reach the coordinator (`channelCredentials({ ca })` for TLS); default plaintext. */
   credentials?: grpc.ChannelCredentials;
@@ -45,7 +56,56 @@ export interface DeviceParameters {
   privateKey?: Uint8Array;
   /** EVM address credited for this device's contributions; fixed at first Join. */
   payoutAddress?: string;
+  /**
+   * An attester's signature over the device's dataset (`fedproof attester sign`), for jobs
+   * that name attesters; without it the device's data is self-attested.
+   */
+  attestation?: DatasetAttestation;
+  /** The job's attester set, when the job's spec pins only its root (`--attester-set`). */
+  attesterSet?: AttesterSet;
+  /** How hard to try again when the connection to the coordinator drops. */
+  reconnect?: ReconnectOptions;
 }
+
+export interface ReconnectOptions {
+  /** Attempts in a row without getting connected before giving up (default 20). */
+  attempts?: number;
+  /** Give up once no attempt has succeeded for this long (default 120 s). */
+  forMs?: number;
+  /** First pause; it doubles per failed attempt, with jitter (default 250 ms). */
+  baseDelayMs?: number;
+  /** Longest pause (default 5 s). */
+  maxDelayMs?: number;
+}
+
+/**
+ * Codes after which the same request may succeed on another connection: the coordinator
+ * went away (UNAVAILABLE, also what a stopping coordinator ends task streams with), took too
+ * long, failed inside (its Redis restarting), or revoked the session (a newer Join, expiry).
+ */
+const RETRYABLE_CODES: ReadonlySet<number> = new Set([
+  grpc.status.UNAVAILABLE,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.INTERNAL,
+  grpc.status.UNKNOWN,
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.CANCELLED,
+]);
+
+function isRetryable(error: unknown): boolean {
+  const code = (error as Partial<grpc.ServiceError>).code;
+  return typeof code === "number" && RETRYABLE_CODES.has(code);
+}
+
+/** A round the device has taken up: at most one piece of work per round, whatever is re-sent. */
+interface RoundWork {
+  task: RoundTask__Output;
+  status: "working" | "uploaded" | "done";
+  /** The task came again while working: if this attempt is interrupted, do it once more. */
+  resent: boolean;
+}
+
+type TaskOutcome = "uploaded" | "done" | "interrupted";
 
 export interface RoundReport {
   round: number;
@@ -72,7 +132,10 @@ export interface DeviceRunReturnType {
  * quantises Δ and uploads it. Runs until the coordinator says the job ended.
  */
 export class Device {
-  private readonly clients: FedproofClients;
+  private clients: FedproofClients;
+  private readonly addresses: string[];
+  private addressIndex = 0;
+  private readonly roundWork = new Map<number, RoundWork>();
   private session?: JoinResponse__Output;
   private model?: tf.LayersModel;
   private train?: Dataset;
@@ -85,7 +148,12 @@ export class Device {
   private enrolledSamples = 0;
 
   constructor(private readonly parameters: DeviceParameters) {
-    this.clients = createFedproofClients(parameters.address, parameters.credentials);
+    this.addresses = parameters.address
+      .split(",")
+      .map((address) => address.trim())
+      .filter(Boolean);
+    if (this.addresses.length === 0) throw new InvalidArgumentError("no coordinator address given");
+    this.clients = createFedproofClients(this.addresses[0]!, parameters.credentials);
     this.privateKey = parameters.privateKey ?? randomPrivateKey();
   }
 
@@ -98,8 +166,10 @@ export class Device {
     try {
       // A job with proofs needs the key and the signed dataset commitment at Join, so the
       // circuits (and the record encoding they imply) are fetched first.
-      const setup = await unary<ProofSetup__Output>((callback) =>
-        this.clients.coordinator.getProofSetup({ jobId: this.parameters.jobId }, callback),
+      const setup = await this.withReconnect(() =>
+        unary<ProofSetup__Output>((callback) =>
+          this.clients.coordinator.getProofSetup({ jobId: this.parameters.jobId }, callback),
+        ),
       );
       if (requiresProofs(setup)) {
         if (setup.updateNorm?.insecure || setup.dataValidity?.insecure) {
@@ -116,35 +186,52 @@ export class Device {
           setup,
           data,
           privateKey: this.privateKey,
+          attestation: this.parameters.attestation,
         });
       }
       const enrolment = this.prover?.enrolment();
       this.enrolledSamples = enrolment?.samples ?? data.size;
-      this.session = await joinJob(this.clients.coordinator, {
-        jobId: this.parameters.jobId,
-        deviceId: this.parameters.deviceId,
-        privateKey: this.privateKey,
-        samples: this.enrolledSamples,
-        platform: `node ${process.version}`,
-        backend: this.parameters.backend ?? "",
-        payoutAddress: this.parameters.payoutAddress,
-        datasetCommitment: enrolment?.datasetCommitment,
-        datasetSignature: enrolment?.datasetSignature,
-        // Many devices starting together can meet the job's Join rate limit: wait and retry.
-        rateLimitRetries: 20,
+      const ended = await this.withReconnect(async (connected) => {
+        // A re-Join is signed with the same key under the id the first Join got, and revokes
+        // the session before it: the coordinator knows the device again, on any coordinator.
+        this.session = await joinJob(this.clients.coordinator, {
+          jobId: this.parameters.jobId,
+          deviceId: this.session?.deviceId ?? this.parameters.deviceId,
+          privateKey: this.privateKey,
+          samples: this.enrolledSamples,
+          platform: `node ${process.version}`,
+          backend: this.parameters.backend ?? "",
+          payoutAddress: this.parameters.payoutAddress,
+          datasetCommitment: enrolment?.datasetCommitment,
+          datasetSignature: enrolment?.datasetSignature,
+          // Many devices starting together can meet the job's Join rate limit: wait and retry.
+          rateLimitRetries: 20,
+        });
+        if (!this.train) {
+          const spec = this.session.spec!;
+          if (this.prover) {
+            this.prover.attesterSet = jobAttesterSet({
+              pinned: spec.attesters,
+              given: this.parameters.attesterSet,
+              attested: Boolean(this.parameters.attestation),
+            });
+          }
+          const local = conformToSchema(data, spec.schema!);
+          const split = splitHoldout(
+            local,
+            spec.training?.holdoutFraction ?? 0.1,
+            this.parameters.seed,
+          );
+          this.train = split.train;
+          this.holdout = split.holdout;
+          logger.info({ deviceId: this.deviceId, samples: data.size }, "joined");
+        } else {
+          logger.info({ deviceId: this.deviceId, address: this.address }, "joined again");
+        }
+        connected();
+        const stream = this.clients.coordinator.tasks({ sessionToken: this.session.sessionToken });
+        return this.listen(stream);
       });
-      const spec = this.session.spec!;
-      const local = conformToSchema(data, spec.schema!);
-      const split = splitHoldout(
-        local,
-        spec.training?.holdoutFraction ?? 0.1,
-        this.parameters.seed,
-      );
-      this.train = split.train;
-      this.holdout = split.holdout;
-      logger.info({ deviceId: this.deviceId, samples: data.size }, "joined");
-      const stream = this.clients.coordinator.tasks({ sessionToken: this.session.sessionToken });
-      const ended = await this.listen(stream);
       await this.work;
       return {
         deviceId: this.deviceId,
@@ -163,22 +250,26 @@ export class Device {
     stream: grpc.ClientReadableStream<TaskEvent__Output>,
   ): Promise<{ state: string; reason: string }> {
     return new Promise((resolve, reject) => {
+      let ended = false;
       stream.on("data", (event: TaskEvent__Output) => {
         if (event.task) {
-          const task = event.task;
-          this.work = this.work
-            .then(() => this.handleTask(task))
-            .catch((error: unknown) => {
-              this.parameters.logger.error(
-                { err: error, round: task.round },
-                "round failed on this device",
-              );
-            });
+          this.takeTask(event.task);
         } else if (event.result) {
           const report = this.reports.get(event.result.round);
           if (report) {
             report.accepted = event.result.accepted;
             report.reason = event.result.reason;
+          }
+          // The coordinator could not judge the update (its verification gave up) and freed
+          // the upload slot: the same work is uploaded again.
+          const work = this.roundWork.get(event.result.round);
+          if (
+            !event.result.accepted &&
+            work?.status === "uploaded" &&
+            /upload it again/.test(event.result.reason)
+          ) {
+            this.roundWork.delete(event.result.round);
+            this.takeTask(work.task);
           }
           this.parameters.logger.info(
             {
@@ -189,24 +280,118 @@ export class Device {
             "contribution verified",
           );
         } else if (event.ended) {
+          ended = true;
           resolve({ state: String(event.ended.state), reason: event.ended.reason });
           stream.cancel();
         }
       });
       stream.on("error", (error: grpc.ServiceError) => {
-        if (error.code === 1 /* CANCELLED: we hung up after the job ended */) return;
+        if (ended) return; // CANCELLED: we hung up after the job ended
         reject(error);
       });
-      stream.on("end", () =>
-        resolve({ state: "UNKNOWN", reason: "the coordinator closed the task stream" }),
-      );
+      // A stream that ends before the job did is a dropped connection, like an error.
+      stream.on("end", () => {
+        if (!ended)
+          reject(
+            Object.assign(new Error("the coordinator closed the task stream"), {
+              code: grpc.status.UNAVAILABLE,
+            }),
+          );
+      });
     });
   }
 
-  private async handleTask(task: RoundTask__Output): Promise<void> {
+  private get address(): string {
+    return this.addresses[this.addressIndex % this.addresses.length]!;
+  }
+
+  /**
+   * Runs `attempt` (connect, Join, listen) until it returns, reconnecting after a retryable
+   * failure with exponential backoff and full jitter, to the next coordinator of the list.
+   * The budget restarts whenever an attempt got connected (`connected()`).
+   */
+  private async withReconnect<T>(attempt: (connected: () => void) => Promise<T>): Promise<T> {
     const { logger } = this.parameters;
-    const session = this.session!;
-    const spec = session.spec!;
+    const options = this.parameters.reconnect ?? {};
+    const maxAttempts = options.attempts ?? 20;
+    const forMs = options.forMs ?? 120_000;
+    const baseDelayMs = options.baseDelayMs ?? 250;
+    const maxDelayMs = options.maxDelayMs ?? 5_000;
+    let failures = 0;
+    let since = Date.now();
+    for (;;) {
+      try {
+        return await attempt(() => {
+          failures = 0;
+          since = Date.now();
+        });
+      } catch (error) {
+        failures++;
+        if (!isRetryable(error) || failures > maxAttempts || Date.now() - since > forMs) {
+          throw error;
+        }
+        const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (failures - 1));
+        const delayMs = ceiling / 2 + Math.random() * (ceiling / 2);
+        logger.warn(
+          {
+            address: this.address,
+            code: (error as grpc.ServiceError).code,
+            err: (error as Error).message,
+            attempt: failures,
+            delayMs: Math.round(delayMs),
+          },
+          "connection to the coordinator lost; reconnecting",
+        );
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        this.addressIndex++;
+        const previous = this.clients;
+        this.clients = createFedproofClients(this.address, this.parameters.credentials);
+        previous.close();
+      }
+    }
+  }
+
+  /**
+   * One piece of work per round: a task sent again (after a reconnect, or by a coordinator
+   * that took over) while the device works on it or after it uploaded is ignored, unless the
+   * attempt in hand is interrupted, in which case it is done once more.
+   */
+  private takeTask(task: RoundTask__Output): void {
+    const existing = this.roundWork.get(task.round);
+    if (existing) {
+      if (existing.status === "working") existing.resent = true;
+      return;
+    }
+    if (Number(task.deadlineUnixMs) > 0 && Date.now() > Number(task.deadlineUnixMs)) return;
+    const work: RoundWork = { task, status: "working", resent: false };
+    this.roundWork.set(task.round, work);
+    this.work = this.work
+      .then(() => this.handleTask(task))
+      .catch((error: unknown): TaskOutcome => {
+        if (isRetryable(error)) return "interrupted";
+        this.parameters.logger.error(
+          { err: error, round: task.round },
+          "round failed on this device",
+        );
+        return "done";
+      })
+      .then((outcome) => {
+        if (outcome !== "interrupted") {
+          work.status = outcome;
+          return;
+        }
+        this.roundWork.delete(task.round);
+        this.parameters.logger.info(
+          { round: task.round, again: work.resent },
+          "round interrupted by the connection",
+        );
+        if (work.resent) this.takeTask(task);
+      });
+  }
+
+  private async handleTask(task: RoundTask__Output): Promise<TaskOutcome> {
+    const { logger } = this.parameters;
+    const spec = this.session!.spec!;
     const preset = parseModelPreset(task.model || spec.model);
     if (this.prover) requireCommittedSeed(spec.challengeCommitment, task.round, task.challengeSeed);
     const context = {
@@ -264,11 +449,14 @@ export class Device {
           )
         : undefined;
     report.proveSeconds = proven?.seconds ?? 0;
+    // Tests make a straggler here: a device that trains but never uploads.
+    await failpoint("device-before-upload");
     try {
       await submitUpdate(
         this.clients.coordinator,
         {
-          sessionToken: session.sessionToken,
+          // The session now: a reconnect during training replaced the one the task came with.
+          sessionToken: this.session!.sessionToken,
           jobId: task.jobId,
           round: task.round,
           globalModelHash: task.globalModelHash,
@@ -301,8 +489,15 @@ export class Device {
         },
         "update uploaded",
       );
+      return "uploaded";
     } catch (error) {
       const serviceError = error as grpc.ServiceError;
+      if (isRetryable(error)) {
+        this.reports.delete(task.round);
+        return "interrupted";
+      }
+      // The coordinator has this device's upload for the round (sent before a reconnect).
+      if (serviceError.code === grpc.status.ALREADY_EXISTS) return "uploaded";
       report.accepted = false;
       report.reason = serviceError.details ?? String(error);
       report.late = serviceError.code === 9; /* FAILED_PRECONDITION: round closed */
@@ -313,6 +508,7 @@ export class Device {
           "update arrived after the round closed",
         );
       else logger.warn({ round: task.round, reason: report.reason }, "update refused");
+      return "done";
     }
   }
 }

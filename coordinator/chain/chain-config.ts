@@ -6,9 +6,10 @@
  * key's source, never its content.
  */
 import { readFile } from "node:fs/promises";
-import { type Address, createPublicClient, getAddress, type Hex, http, isAddress } from "viem";
+import { type Address, getAddress, type Hex, isAddress } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import { fetchChainId } from "./chain-id.js";
 
 export interface ChainConfig {
   rpcUrl: string;
@@ -160,23 +161,9 @@ export function describeChainConfig(config: ChainConfig): {
   };
 }
 
-export class ChainIdUnavailableError extends FedproofError {
-  override name = "ChainIdUnavailableError";
-  constructor(shortMessage: string, parameters: { cause?: unknown } = {}) {
-    super(shortMessage, { ...parameters, code: "UNAVAILABLE" });
-  }
-}
-
-/** Asks the endpoint for its chain id (eth_chainId). */
-export async function fetchChainId(rpcUrl: string): Promise<number> {
-  try {
-    return await createPublicClient({ transport: http(rpcUrl, { retryCount: 1 }) }).getChainId();
-  } catch (cause) {
-    throw new ChainIdUnavailableError(`the chain at ${rpcUrl} did not answer eth_chainId`, {
-      cause,
-    });
-  }
-}
+// In their own file: the verifier asks for the chain id in browsers too, where this file's
+// key-file reading cannot load.
+export { ChainIdUnavailableError, fetchChainId } from "./chain-id.js";
 
 function parseRpcUrl(text: string): string {
   let url: URL;

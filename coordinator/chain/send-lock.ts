@@ -10,10 +10,10 @@
  * coordinator pointed at the same Redis, keyed by chain and sender address.
  */
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
 import type { Address } from "viem";
 import { FedproofError } from "../../common/errors.js";
 import { createKeys } from "../store/keys.js";
+import type { RedisClient } from "../store/redis.js";
 
 /** Runs `work` while no other holder of the same lock sends for `sender`. */
 export type SendLock = <T>(sender: Address, work: () => Promise<T>) => Promise<T>;
@@ -44,7 +44,7 @@ export class SendLockTimeoutError extends FedproofError {
 }
 
 export interface CreateRedisSendLockParameters {
-  redis: Redis;
+  redis: RedisClient;
   /** Deployment key prefix (the same one the job store uses). */
   prefix: string;
   chainId: number;

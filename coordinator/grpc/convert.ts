@@ -74,6 +74,15 @@ export function specFromMessage(message: JobSpec__Output | null | undefined): Jo
     dataSpotChecks: unsetIfZero(message.dataSpotChecks),
     // Passed on so that the job service can refuse it: the coordinator fills it in.
     challengeCommitment: unsetIfEmpty(message.challengeCommitment),
+    attesters: message.attesters?.root
+      ? {
+          root: message.attesters.root,
+          depth: message.attesters.depth,
+          ...(message.attesters.keys.length > 0
+            ? { keys: message.attesters.keys.map(({ x, y }) => ({ x, y })) }
+            : {}),
+        }
+      : undefined,
   };
 }
 

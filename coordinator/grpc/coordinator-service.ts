@@ -8,6 +8,7 @@ import { verifyJoin } from "../../protocol/identity/join-signature.js";
 import { verifyPoseidon } from "../../protocol/proving/eddsa-poseidon.js";
 import { decodeFieldElement, decodeSignature } from "../../protocol/proving/proof-codec.js";
 import {
+  AlreadyExistsError,
   EnrolmentFrozenError,
   InvalidArgumentError,
   JobNotRunningError,
@@ -183,6 +184,19 @@ export function createCoordinatorHandlers(
             `join nonce ${request.nonce.slice(0, 12)}… of device ${deviceId} is unknown, expired or already used: call GetJoinChallenge again`,
           );
         }
+        // One dataset, one device: a dataset's commitment is public and the same for every
+        // copy, so a second device enrolling an (attested) dataset another device enrolled is
+        // refused here, before anything about it is stored. Later Joins keep their commitment
+        // (requireFrozen), so only a first Join claims one.
+        if (job.spec.proofs && !bound) {
+          const commitment = Buffer.from(request.datasetCommitment).toString("hex");
+          const owner = await store.claimDataset(job.jobId, commitment, deviceId);
+          if (owner !== deviceId) {
+            throw new AlreadyExistsError(
+              `dataset commitment ${commitment.slice(0, 12)}… is already enrolled by device ${owner} in job ${job.jobId}: one dataset enrols one device per job`,
+            );
+          }
+        }
         const record: DeviceRecord = {
           deviceId,
           publicKey: request.publicKeyHex,
@@ -207,8 +221,7 @@ export function createCoordinatorHandlers(
             backend: record.backend,
           });
         }
-        const token = randomBytes(24).toString("base64url");
-        const revoked = await store.openSession(token, {
+        const { token, revoked } = await store.openSession({
           jobId: job.jobId,
           deviceId,
           ttlMs: sessionTtlMs,

@@ -99,7 +99,7 @@ export function createTasksHandler(
           logger.debug({ err: error, deviceId }, "task stream renewal failed"),
         );
       }, refreshMs);
-      await engine.onDeviceOnline(jobId);
+      await engine.onDeviceOnline(jobId, deviceId);
     })().catch(async (error: unknown) => {
       await cleanup();
       failStream(call, error, logger);

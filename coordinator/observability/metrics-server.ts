@@ -49,7 +49,8 @@ export async function serveMetrics(parameters: ServeMetricsParameters): Promise<
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics`;
-  logger.info({ metrics: url }, "serving metrics");
+  // Host and port, not the URL: every URL in a log line has its path hidden by the redaction.
+  logger.info({ host, port, path: "/metrics" }, "serving metrics");
   return {
     url,
     close: () =>

@@ -6,7 +6,7 @@
 import { type Job, Queue, UnrecoverableError, type Worker } from "bullmq";
 import type { Logger } from "pino";
 import { ANCHOR_QUEUE_NAME, type AnchorJobResult } from "../chain/anchor-queue.js";
-import { redisOptionsFromUrl } from "../store/redis.js";
+import { openBullConnection } from "../store/redis.js";
 import {
   bullPrefix,
   QUEUE_NAMES,
@@ -81,8 +81,9 @@ export async function serveWorkerMetrics(
 ): Promise<MetricsServer> {
   const metrics = new FedproofMetrics();
   instrumentWorkers(metrics, parameters.workers);
+  const bull = openBullConnection(parameters.redisUrl);
   const options = {
-    connection: redisOptionsFromUrl(parameters.redisUrl),
+    connection: bull.connection,
     prefix: bullPrefix(parameters.prefix),
   };
   const queues = parameters.workers.map((worker) => new Queue(worker.name, options));
@@ -98,6 +99,7 @@ export async function serveWorkerMetrics(
     async close() {
       await server.close();
       await Promise.all(queues.map((queue) => queue.close()));
+      await bull.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { type ConnectionOptions, QueueEvents } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { JobEvent } from "../../proto/generated/fedproof/v1/JobEvent.js";
+import type { TaskEvent } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import { strategySpecOf } from "../../protocol/job/job-spec.js";
 import { createStrategy } from "../aggregation/create-strategy.js";
 import {
@@ -11,8 +11,9 @@ import {
   enqueueAnchor,
 } from "../chain/anchor-queue.js";
 import { InvalidTransitionError } from "../errors.js";
-import { epsilonAfterRounds } from "../privacy/job-epsilon.js";
+import { epsilonAfterRounds, freezeSamplingPopulation } from "../privacy/job-epsilon.js";
 import type { JobRecord, JobStore, RoundRecord } from "../store/job-store.js";
+import type { RedisClient } from "../store/redis.js";
 import {
   type AggregateJobResult,
   aggregateJobId,
@@ -23,6 +24,7 @@ import {
   type VerifyJobResult,
 } from "../workers/queues.js";
 import { publishDeviceEvent } from "./device-events.js";
+import { RoundScheduler, type RoundTimer } from "./round-scheduler.js";
 import { isTerminalJobState, type JobState } from "./round-states.js";
 import { selectClients } from "./select-clients.js";
 
@@ -31,12 +33,14 @@ export interface RoundEngineParameters {
   queues: Queues;
   connection: ConnectionOptions;
   prefix: string;
-  publisher: Redis;
+  publisher: RedisClient;
   logger: Logger;
   /** Attempts BullMQ makes at aggregating a round before the round fails. */
   aggregateAttempts?: number;
   /** When the coordinator anchors on a chain: completed rounds are queued here. */
   anchorQueue?: AnchorQueue;
+  /** How often some engine re-reads every unfinished job, whatever happened (default 30 s). */
+  sweepIntervalMs?: number;
 }
 
 export type JobEventType =
@@ -52,22 +56,42 @@ export type JobEventType =
   | "contribution";
 
 /**
- * The round engine is the only code that moves jobs and rounds between states. It reacts
- * to what happens (a job created, a device online, a verify or aggregate job finished in
- * any worker process, a deadline passed) and every move goes through the store's
- * table-checked compare-and-set, so several engines on one Redis cannot both move a round.
+ * A job RUNNING in a round that does not exist yet is normally an engine between its
+ * compare-and-set and the round's creation, a few milliseconds; seen for this long, the
+ * engine died there and the round is started again.
+ */
+const ABANDONED_START_MS = 10_000;
+
+/** First pause before re-trying a failed step in-process, when not even a timer can be stored. */
+const LOCAL_RETRY_MS = 1_000;
+
+/**
+ * The round engine is the only code that moves jobs and rounds between states. It reacts to
+ * what happens (a job created, a device online, a verify or aggregate job finished in any
+ * worker process, a deadline passed) and every move goes through the store's table-checked
+ * compare-and-set, so several engines on one Redis cannot both move a round.
+ *
+ * No engine owns a round. Deadlines, enrolment timeouts and retries are delayed BullMQ jobs
+ * (round-scheduler.ts) that whichever engine is alive takes when they fall due; every handler
+ * re-reads the state and acts through compare-and-set, and `reconcile` moves on from any state
+ * an engine can leave behind when it dies between two writes. An engine that loses a race has
+ * done nothing wrong: another one made the move.
  */
 export class RoundEngine {
   private readonly store: JobStore;
   private readonly queues: Queues;
   private readonly logger: Logger;
-  private readonly publisher: Redis;
+  private readonly publisher: RedisClient;
   private readonly verifyEvents: QueueEvents;
   private readonly aggregateEvents: QueueEvents;
   private readonly anchorQueue?: AnchorQueue;
   private readonly anchorEvents?: QueueEvents;
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly scheduler: RoundScheduler;
   private readonly chains = new Map<string, Promise<void>>();
+  /** In-process retries, only for when Redis refused even the retry timer. */
+  private readonly localRetries = new Map<string, { timer?: NodeJS.Timeout; delayMs: number }>();
+  /** Jobs seen RUNNING in a round not created yet: when first seen (see ABANDONED_START_MS). */
+  private readonly unstarted = new Map<string, { round: number; sinceMs: number }>();
   private readonly aggregateAttempts: number;
   private stopped = false;
 
@@ -82,6 +106,13 @@ export class RoundEngine {
     this.aggregateEvents = new QueueEvents(QUEUE_NAMES.aggregate, options);
     this.anchorQueue = parameters.anchorQueue;
     if (this.anchorQueue) this.anchorEvents = new QueueEvents(ANCHOR_QUEUE_NAME, options);
+    this.scheduler = new RoundScheduler({
+      connection: parameters.connection,
+      prefix: parameters.prefix,
+      logger: this.logger,
+      handle: (timer) => this.onTimer(timer),
+      sweepIntervalMs: parameters.sweepIntervalMs,
+    });
   }
 
   async start(): Promise<void> {
@@ -111,13 +142,16 @@ export class RoundEngine {
       this.aggregateEvents.waitUntilReady(),
       this.anchorEvents?.waitUntilReady(),
     ]);
+    await this.scheduler.start();
     await this.resume();
   }
 
   async stop(): Promise<void> {
+    // First: a timer in hand finishes, the others stay queued for the engines still running.
+    await this.scheduler.close();
     this.stopped = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    for (const retry of this.localRetries.values()) clearTimeout(retry.timer);
+    this.localRetries.clear();
     await Promise.allSettled([...this.chains.values()]);
     await Promise.all([
       this.verifyEvents.close(),
@@ -127,31 +161,50 @@ export class RoundEngine {
   }
 
   onJobCreated(jobId: string): Promise<void> {
-    return this.serial(jobId, () => this.tryStartRound(jobId));
+    return this.serial(jobId, async () => {
+      await this.tryStartRound(jobId);
+    });
   }
 
-  onDeviceOnline(jobId: string): Promise<void> {
-    return this.serial(jobId, () => this.tryStartRound(jobId));
+  /**
+   * A task stream of `deviceId` opened (on any coordinator). It may be what the job waited
+   * for; and a device that reconnects while selected for the open round, with no update
+   * uploaded, gets the round's task again: it may have lost it with its last connection.
+   */
+  onDeviceOnline(jobId: string, deviceId?: string): Promise<void> {
+    return this.serial(jobId, async () => {
+      const started = await this.tryStartRound(jobId);
+      if (deviceId && !started) await this.resendTask(jobId, deviceId);
+    });
   }
 
   cancelJob(jobId: string, reason: string): Promise<void> {
     return this.serial(jobId, async () => {
-      const job = await this.store.getJob(jobId);
-      if (isTerminalJobState(job.state)) return;
-      const round =
-        job.currentRound > 0 ? await this.store.findRound(jobId, job.currentRound) : undefined;
-      if (round && (round.state === "OPEN" || round.state === "AGGREGATING")) {
-        await this.store.transitionRound(jobId, round.round, round.state, "CANCELLED", {
-          reason,
-          closedAtMs: Date.now(),
-        });
+      // Another engine may move the round under us; read again until the cancel lands.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const job = await this.store.getJob(jobId);
+        if (isTerminalJobState(job.state)) return;
+        const round =
+          job.currentRound > 0 ? await this.store.findRound(jobId, job.currentRound) : undefined;
+        try {
+          if (round && (round.state === "OPEN" || round.state === "AGGREGATING")) {
+            await this.store.transitionRound(jobId, round.round, round.state, "CANCELLED", {
+              reason,
+              closedAtMs: Date.now(),
+            });
+          }
+          await this.endJob(job, "CANCELLED", reason);
+          return;
+        } catch (error) {
+          if (!(error instanceof InvalidTransitionError)) throw error;
+        }
       }
-      await this.endJob(job, "CANCELLED", reason);
     });
   }
 
-  /** Picks up where a previous engine left off: deadlines, waiting jobs, pending aggregations. */
+  /** Picks up where previous engines left off: every unfinished job, and anchors still owed. */
   private async resume(): Promise<void> {
+    const steps: Promise<void>[] = [];
     for (const jobId of await this.store.listJobIds(10_000)) {
       const job = await this.store.findJob(jobId);
       if (!job) continue;
@@ -163,34 +216,95 @@ export class RoundEngine {
         }
       }
       if (isTerminalJobState(job.state)) continue;
-      if (job.state === "WAITING") {
-        this.serial(jobId, () => this.tryStartRound(jobId));
-        continue;
-      }
-      const round = await this.store.findRound(jobId, job.currentRound);
-      if (round?.state === "OPEN") this.armDeadline(jobId, round);
-      if (round?.state === "AGGREGATING") await this.enqueueAggregation(jobId, round.round);
+      // The engine that sent the open round's tasks may be gone with the streams it sent
+      // them on: send them again (devices ignore a task they already have).
+      steps.push(this.serial(jobId, () => this.reconcile(jobId, { resendTasks: true })));
+    }
+    await Promise.all(steps);
+  }
+
+  /**
+   * Moves a job on from whatever state it is in: the one place that knows every state an
+   * engine can leave behind (it may die between any two writes). Safe to run at any time,
+   * in any engine, any number of times: every move is a compare-and-set.
+   */
+  private async reconcile(jobId: string, options: { resendTasks?: boolean } = {}): Promise<void> {
+    const job = await this.store.findJob(jobId);
+    if (!job || isTerminalJobState(job.state)) return;
+    if (job.state === "WAITING") {
+      await this.tryStartRound(jobId);
+      return;
+    }
+    const round =
+      job.currentRound > 0 ? await this.store.findRound(jobId, job.currentRound) : undefined;
+    if (!round) return this.recoverUnstartedRound(job);
+    this.unstarted.delete(jobId);
+    switch (round.state) {
+      case "OPEN":
+        await this.scheduleDeadline(jobId, round);
+        if (Date.now() >= round.deadlineMs) return this.closeRound(jobId, round, "deadline passed");
+        if (round.accepted >= round.target)
+          return this.closeRound(jobId, round, "enough verified updates");
+        if (options.resendTasks) await this.resendTasks(job, round);
+        return;
+      case "AGGREGATING":
+        return this.reconcileAggregation(jobId, round);
+      case "COMPLETED":
+      case "ANCHORED":
+        // The round ended and the job never moved on: the engine stopped in between.
+        return this.afterRound(job, round);
+      case "FAILED":
+      case "CANCELLED":
+        return this.endJob(
+          job,
+          round.state,
+          round.reason || `round ${round.round} ended ${round.state.toLowerCase()}`,
+        );
     }
   }
 
-  private async tryStartRound(jobId: string): Promise<void> {
-    const job = await this.store.getJob(jobId);
-    if (job.state !== "WAITING") return;
-    // A device excluded from the job (its data proof failed) is never selected again, and does
-    // not count towards the devices a round waits for.
-    const excluded = new Set(await this.store.excludedDevices(jobId));
-    const online = (await this.store.onlineDevices(jobId)).filter((id) => !excluded.has(id));
-    const { spec } = job;
-    if (online.length < spec.minAvailableClients) {
-      this.armEnrolmentTimeout(job, online.length);
+  /** RUNNING in a round that was never created: wait out a live engine, then start it again. */
+  private async recoverUnstartedRound(job: JobRecord): Promise<void> {
+    const now = Date.now();
+    const seen = this.unstarted.get(job.jobId);
+    if (!seen || seen.round !== job.currentRound || now - seen.sinceMs < ABANDONED_START_MS) {
+      if (!seen || seen.round !== job.currentRound)
+        this.unstarted.set(job.jobId, { round: job.currentRound, sinceMs: now });
+      const since = this.unstarted.get(job.jobId)!.sinceMs;
+      await this.scheduler.schedule(
+        { kind: "retry", jobId: job.jobId, key: `start-${job.currentRound}` },
+        since + ABANDONED_START_MS + 500,
+      );
       return;
     }
-    this.clearTimer(`enrol:${jobId}`);
+    this.unstarted.delete(job.jobId);
+    this.logger.warn(
+      { jobId: job.jobId, round: job.currentRound },
+      "an engine stopped while starting this round; starting it again",
+    );
+    await this.store.transitionJobInRound(job.jobId, job.currentRound, "RUNNING", "WAITING", {
+      currentRound: Math.max(0, job.currentRound - 1),
+    });
+    await this.tryStartRound(job.jobId);
+  }
+
+  /** Returns whether this call started a round. */
+  private async tryStartRound(jobId: string): Promise<boolean> {
+    const job = await this.store.getJob(jobId);
+    if (job.state !== "WAITING") return false;
     const roundNumber = job.currentRound + 1;
+    // A device excluded from the job (its data proof failed) is never selected again, and does
+    // not count towards the devices a round waits for.
+    const online = await this.eligibleOnline(jobId);
+    const { spec } = job;
+    if (online.length < spec.minAvailableClients) {
+      await this.scheduleEnrolmentTimeout(job, online.length);
+      return false;
+    }
     const budgetStop = await this.privacyBudgetStop(job, roundNumber);
     if (budgetStop) {
       await this.endJob(job, roundNumber > 1 ? "COMPLETED" : "FAILED", budgetStop);
-      return;
+      return false;
     }
     const selected = selectClients({
       online,
@@ -199,16 +313,15 @@ export class RoundEngine {
       seed: spec.seed,
       round: roundNumber,
     });
-    try {
-      await this.store.transitionJob(jobId, "WAITING", "RUNNING");
-    } catch (error) {
-      if (error instanceof InvalidTransitionError) return; // another engine started it
-      throw error;
-    }
+    // The round number moves with the state: an engine that read the job a round ago cannot
+    // mistake this round's RUNNING for the one it saw.
+    await this.store.transitionJobInRound(jobId, job.currentRound, "WAITING", "RUNNING", {
+      currentRound: roundNumber,
+    });
+    await this.scheduler.cancel({ kind: "enrolment", jobId, round: roundNumber });
     const now = Date.now();
     const deadlineMs = now + spec.roundDeadlineSeconds * 1000;
     const clipNorm = job.currentClipNorm || spec.clipNorm;
-    const clientConfig = createStrategy(strategySpecOf(spec)).clientConfig(roundNumber);
     // Revealed only now, with the devices already picked and every dataset frozen at enrolment:
     // before this, nobody but the coordinator can tell which records the round will open.
     const challengeSeed = (await this.store.challengeSeed(jobId, spec.rounds, roundNumber)) ?? "";
@@ -234,29 +347,9 @@ export class RoundEngine {
       challengeSeed,
     };
     await this.store.createRound(jobId, round, selected);
-    this.armDeadline(jobId, round);
-    await Promise.all(
-      selected.map((deviceId) =>
-        publishDeviceEvent({ store: this.store, publisher: this.publisher }, jobId, deviceId, {
-          task: {
-            jobId,
-            round: roundNumber,
-            globalModelHash: job.currentModelHash,
-            training: {
-              ...spec.training,
-              proximalMu: clientConfig.proximalMu ?? spec.training.proximalMu,
-            },
-            quantization: spec.quantization,
-            clipNorm: round.clipNorm,
-            deadlineUnixMs: String(deadlineMs),
-            circuitId: "",
-            paramCount: String(job.paramCount),
-            model: spec.model,
-            challengeSeed,
-          },
-        }),
-      ),
-    );
+    await this.scheduleDeadline(jobId, round);
+    const task = taskEventOf(job, round);
+    await Promise.all(selected.map((deviceId) => this.publishTo(jobId, deviceId, task)));
     this.logger.info(
       { jobId, round: roundNumber, selected: selected.length, online: online.length },
       "round started",
@@ -266,6 +359,41 @@ export class RoundEngine {
       "round-started",
       roundNumber,
       `round ${roundNumber} started with ${selected.length} devices`,
+    );
+    return true;
+  }
+
+  private async eligibleOnline(jobId: string): Promise<string[]> {
+    const excluded = new Set(await this.store.excludedDevices(jobId));
+    return (await this.store.onlineDevices(jobId)).filter((id) => !excluded.has(id));
+  }
+
+  /** The open round's task again, to a selected device that has not uploaded for it. */
+  private async resendTask(jobId: string, deviceId: string): Promise<void> {
+    const job = await this.store.getJob(jobId);
+    if (job.state !== "RUNNING" || job.currentRound === 0) return;
+    const round = await this.store.findRound(jobId, job.currentRound);
+    if (round?.state !== "OPEN" || Date.now() >= round.deadlineMs) return;
+    if (!(await this.store.isSelected(jobId, round.round, deviceId))) return;
+    if (await this.store.hasSubmitted(jobId, round.round, deviceId)) return;
+    this.logger.debug({ jobId, round: round.round, deviceId }, "task sent again");
+    await this.publishTo(jobId, deviceId, taskEventOf(job, round));
+  }
+
+  private async resendTasks(job: JobRecord, round: RoundRecord): Promise<void> {
+    const task = taskEventOf(job, round);
+    for (const deviceId of await this.store.selectedDevices(job.jobId, round.round)) {
+      if (await this.store.hasSubmitted(job.jobId, round.round, deviceId)) continue;
+      await this.publishTo(job.jobId, deviceId, task);
+    }
+  }
+
+  private publishTo(jobId: string, deviceId: string, event: TaskEvent): Promise<void> {
+    return publishDeviceEvent(
+      { store: this.store, publisher: this.publisher },
+      jobId,
+      deviceId,
+      event,
     );
   }
 
@@ -278,7 +406,10 @@ export class RoundEngine {
     roundNumber: number,
   ): Promise<string | undefined> {
     const { privacy } = job.spec;
-    if (privacy.noiseMultiplier <= 0 || privacy.epsilonBudget <= 0) return undefined;
+    if (privacy.noiseMultiplier <= 0) return undefined;
+    // An attested population is counted now, as the round starts, and kept for the round.
+    await freezeSamplingPopulation(this.store, job, roundNumber);
+    if (privacy.epsilonBudget <= 0) return undefined;
     const epsilon = await epsilonAfterRounds(this.store, job, roundNumber);
     if (epsilon <= privacy.epsilonBudget) return undefined;
     return `privacy budget: round ${roundNumber} would raise ε to ${epsilon.toFixed(3)} (δ = ${privacy.delta}), above the budget ${privacy.epsilonBudget}; stopped after ${roundNumber - 1} rounds`;
@@ -297,22 +428,55 @@ export class RoundEngine {
       await this.closeRound(result.jobId, round, "enough verified updates");
   }
 
-  private async onDeadline(jobId: string, roundNumber: number): Promise<void> {
-    const round = await this.store.findRound(jobId, roundNumber);
-    if (round?.state === "OPEN") await this.closeRound(jobId, round, "deadline passed");
+  private async onTimer(timer: RoundTimer): Promise<void> {
+    // Thrown back to BullMQ, which hands the timer to an engine still running.
+    if (this.stopped) throw new Error("round engine stopping");
+    if (timer.kind === "sweep") return this.sweep();
+    const step =
+      timer.kind === "enrolment"
+        ? () => this.onEnrolmentTimeout(timer.jobId, timer.round)
+        : () => this.reconcile(timer.jobId);
+    try {
+      await this.run(timer.jobId, step);
+    } catch (error) {
+      if (error instanceof InvalidTransitionError) return this.lostRace(timer.jobId, error);
+      throw error;
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    for (const jobId of await this.store.listJobIds(10_000)) {
+      const job = await this.store.findJob(jobId);
+      if (job && !isTerminalJobState(job.state))
+        await this.serial(jobId, () => this.reconcile(jobId));
+    }
+  }
+
+  private async onEnrolmentTimeout(jobId: string, roundNumber: number): Promise<void> {
+    const job = await this.store.getJob(jobId);
+    if (job.state !== "WAITING" || job.currentRound + 1 !== roundNumber) return;
+    const online = (await this.eligibleOnline(jobId)).length;
+    if (online >= job.spec.minAvailableClients) {
+      await this.tryStartRound(jobId);
+      return;
+    }
+    await this.endJob(
+      job,
+      "FAILED",
+      `only ${online} of the ${job.spec.minAvailableClients} devices needed were online within ${job.spec.enrolmentTimeoutSeconds} s`,
+    );
   }
 
   private async closeRound(jobId: string, round: RoundRecord, why: string): Promise<void> {
-    this.clearTimer(`deadline:${jobId}:${round.round}`);
     const closedAtMs = Date.now();
     if (round.accepted >= round.minClients) {
-      try {
-        await this.store.transitionRound(jobId, round.round, "OPEN", "AGGREGATING", { closedAtMs });
-      } catch (error) {
-        if (error instanceof InvalidTransitionError) return;
-        throw error;
-      }
+      await this.store.transitionRound(jobId, round.round, "OPEN", "AGGREGATING", { closedAtMs });
+      await this.scheduler.cancel({ kind: "deadline", jobId, round: round.round });
       await this.enqueueAggregation(jobId, round.round);
+      this.logger.info(
+        { jobId, round: round.round, accepted: round.accepted, why },
+        "round closed",
+      );
       await this.emit(
         jobId,
         "round-closed",
@@ -322,15 +486,10 @@ export class RoundEngine {
       return;
     }
     const reason = `round ${round.round} ${why} with ${round.accepted} verified updates, fewer than minClients ${round.minClients}`;
-    try {
-      await this.store.transitionRound(jobId, round.round, "OPEN", "FAILED", {
-        closedAtMs,
-        reason,
-      });
-    } catch (error) {
-      if (error instanceof InvalidTransitionError) return;
-      throw error;
-    }
+    await this.store.transitionRound(jobId, round.round, "OPEN", "FAILED", {
+      closedAtMs,
+      reason,
+    });
     await this.emit(jobId, "round-failed", round.round, reason);
     await this.endJob(await this.store.getJob(jobId), "FAILED", reason);
   }
@@ -349,17 +508,29 @@ export class RoundEngine {
     );
   }
 
+  /**
+   * An AGGREGATING round whose outcome may have been missed (the engine was down when the
+   * worker finished): the BullMQ job still holds it. Without one, the aggregation is queued.
+   */
+  private async reconcileAggregation(jobId: string, round: RoundRecord): Promise<void> {
+    const bullJob = await this.queues.aggregate.getJob(aggregateJobId(jobId, round.round));
+    if (!bullJob) return this.enqueueAggregation(jobId, round.round);
+    const state = await bullJob.getState();
+    if (state === "completed") {
+      const result = parseReturnValue<AggregateJobResult>(bullJob.returnvalue);
+      if (result) return this.onAggregated(result);
+    }
+    if (state === "failed") {
+      return this.onAggregateFailed(jobId, round.round, String(bullJob.id), bullJob.failedReason);
+    }
+  }
+
   private async onAggregated(result: AggregateJobResult): Promise<void> {
     const round = await this.store.findRound(result.jobId, result.round);
     if (round?.state !== "AGGREGATING") return;
     await this.store.transitionRound(result.jobId, result.round, "AGGREGATING", "COMPLETED", {
       modelHash: result.modelHash,
       epsilon: result.epsilon,
-    });
-    await this.store.updateJob(result.jobId, {
-      currentModelHash: result.modelHash,
-      strategyStateHash: result.strategyStateHash,
-      currentClipNorm: result.nextClipNorm,
     });
     await this.emit(
       result.jobId,
@@ -368,13 +539,54 @@ export class RoundEngine {
       `round ${result.round} completed: model ${result.modelHash.slice(0, 12)}…`,
     );
     const job = await this.store.getJob(result.jobId);
-    await this.enqueueAnchor(job, result.round);
-    if (result.round >= job.spec.rounds) {
+    await this.afterRound(
+      job,
+      { ...round, state: "COMPLETED", modelHash: result.modelHash, epsilon: result.epsilon },
+      result,
+    );
+  }
+
+  /**
+   * What follows a COMPLETED round, each step safe to repeat: the job takes the round's model
+   * (unless it already has), the round is queued for anchoring, and the job ends or waits
+   * for the next round. `reconcile` calls it too, for a job left RUNNING after its round.
+   */
+  private async afterRound(
+    job: JobRecord,
+    round: RoundRecord,
+    result?: AggregateJobResult,
+  ): Promise<void> {
+    if (job.currentRound !== round.round) return;
+    if (round.modelHash && job.currentModelHash !== round.modelHash) {
+      const outcome = result ?? (await this.aggregateResult(job.jobId, round.round));
+      await this.store.updateJob(job.jobId, {
+        currentModelHash: round.modelHash,
+        ...(outcome
+          ? { strategyStateHash: outcome.strategyStateHash, currentClipNorm: outcome.nextClipNorm }
+          : {}),
+      });
+      if (!outcome) {
+        this.logger.warn(
+          { jobId: job.jobId, round: round.round },
+          "aggregation result expired: the next round keeps the previous strategy state and clip bound",
+        );
+      }
+    }
+    await this.enqueueAnchor(job, round.round);
+    if (round.round >= job.spec.rounds) {
       await this.endJob(job, "COMPLETED", `all ${job.spec.rounds} rounds completed`);
       return;
     }
-    await this.store.transitionJob(result.jobId, "RUNNING", "WAITING");
-    await this.tryStartRound(result.jobId);
+    await this.store.transitionJobInRound(job.jobId, round.round, "RUNNING", "WAITING");
+    await this.tryStartRound(job.jobId);
+  }
+
+  private async aggregateResult(
+    jobId: string,
+    round: number,
+  ): Promise<AggregateJobResult | undefined> {
+    const bullJob = await this.queues.aggregate.getJob(aggregateJobId(jobId, round));
+    return bullJob ? parseReturnValue<AggregateJobResult>(bullJob.returnvalue) : undefined;
   }
 
   private async enqueueAnchor(job: JobRecord, round: number): Promise<void> {
@@ -419,24 +631,11 @@ export class RoundEngine {
   }
 
   private async endJob(job: JobRecord, to: JobState, reason: string): Promise<void> {
-    try {
-      await this.store.transitionJob(job.jobId, job.state, to, { reason });
-    } catch (error) {
-      if (error instanceof InvalidTransitionError) {
-        // Another engine (or an earlier event) ended it first.
-        this.logger.debug(
-          { jobId: job.jobId, to, err: error.shortMessage },
-          "job already moved on",
-        );
-        return;
-      }
-      throw error;
-    }
-    this.clearTimer(`enrol:${job.jobId}`);
+    await this.store.transitionJobInRound(job.jobId, job.currentRound, job.state, to, { reason });
     const online = await this.store.onlineDevices(job.jobId);
     await Promise.all(
       online.map((deviceId) =>
-        publishDeviceEvent({ store: this.store, publisher: this.publisher }, job.jobId, deviceId, {
+        this.publishTo(job.jobId, deviceId, {
           ended: { jobId: job.jobId, state: `JOB_STATE_${to}`, reason },
         }),
       ),
@@ -447,49 +646,23 @@ export class RoundEngine {
     await this.emit(job.jobId, type, job.currentRound, reason);
   }
 
-  private armDeadline(jobId: string, round: RoundRecord): void {
-    const key = `deadline:${jobId}:${round.round}`;
-    this.clearTimer(key);
-    const delay = Math.max(0, round.deadlineMs - Date.now());
-    this.timers.set(
-      key,
-      setTimeout(() => {
-        this.timers.delete(key);
-        this.serial(jobId, () => this.onDeadline(jobId, round.round));
-      }, delay),
+  private async scheduleDeadline(jobId: string, round: RoundRecord): Promise<void> {
+    await this.scheduler.schedule(
+      { kind: "deadline", jobId, round: round.round },
+      round.deadlineMs,
     );
   }
 
-  private armEnrolmentTimeout(job: JobRecord, online: number): void {
-    const key = `enrol:${job.jobId}`;
-    if (this.timers.has(key)) return;
-    this.logger.info(
+  /** Counted from the first time the job waited for this round: re-arming keeps that time. */
+  private async scheduleEnrolmentTimeout(job: JobRecord, online: number): Promise<void> {
+    this.logger.debug(
       { jobId: job.jobId, online, needed: job.spec.minAvailableClients },
       "waiting for devices",
     );
-    this.timers.set(
-      key,
-      setTimeout(() => {
-        this.timers.delete(key);
-        this.serial(job.jobId, async () => {
-          const current = await this.store.getJob(job.jobId);
-          if (current.state !== "WAITING") return;
-          const now = (await this.store.onlineDevices(job.jobId)).length;
-          if (now >= current.spec.minAvailableClients) return this.tryStartRound(job.jobId);
-          await this.endJob(
-            current,
-            "FAILED",
-            `only ${now} of the ${current.spec.minAvailableClients} devices needed were online within ${current.spec.enrolmentTimeoutSeconds} s`,
-          );
-        });
-      }, job.spec.enrolmentTimeoutSeconds * 1000),
+    await this.scheduler.schedule(
+      { kind: "enrolment", jobId: job.jobId, round: job.currentRound + 1 },
+      Date.now() + job.spec.enrolmentTimeoutSeconds * 1000,
     );
-  }
-
-  private clearTimer(key: string): void {
-    const timer = this.timers.get(key);
-    if (timer) clearTimeout(timer);
-    this.timers.delete(key);
   }
 
   private async emit(
@@ -502,20 +675,86 @@ export class RoundEngine {
     await this.publisher.publish(this.store.keys.jobEvents(jobId), JSON.stringify(event));
   }
 
-  /** One job's reactions run one at a time, in arrival order; different jobs run in parallel. */
-  private serial(jobId: string, work: () => Promise<void>): Promise<void> {
+  /**
+   * One job's reactions run one at a time in this process, in arrival order; different jobs
+   * run in parallel. The promise rejects with the step's error.
+   */
+  private run(jobId: string, work: () => Promise<void>): Promise<void> {
     const previous = this.chains.get(jobId) ?? Promise.resolve();
-    const next = previous
-      .then(() => (this.stopped ? undefined : work()))
-      .catch((error: unknown) => {
-        this.logger.error({ jobId, err: error }, "round engine step failed");
-      });
-    this.chains.set(jobId, next);
-    void next.then(() => {
-      if (this.chains.get(jobId) === next) this.chains.delete(jobId);
+    const next = previous.then(() => (this.stopped ? undefined : work()));
+    const settled = next.catch(() => undefined);
+    this.chains.set(jobId, settled);
+    void settled.then(() => {
+      if (this.chains.get(jobId) === settled) this.chains.delete(jobId);
     });
     return next;
   }
+
+  /** `run`, with a failed step retried later (by any engine) instead of dropped. */
+  private serial(jobId: string, work: () => Promise<void>): Promise<void> {
+    return this.run(jobId, work).then(
+      () => {
+        this.localRetries.delete(jobId);
+      },
+      (error: unknown) => this.stepFailed(jobId, error),
+    );
+  }
+
+  private async stepFailed(jobId: string, error: unknown): Promise<void> {
+    if (error instanceof InvalidTransitionError) return this.lostRace(jobId, error);
+    this.logger.warn({ jobId, err: error }, "round engine step failed; retrying it");
+    if (this.stopped) return;
+    try {
+      await this.scheduler.schedule({ kind: "retry", jobId }, Date.now() + LOCAL_RETRY_MS);
+    } catch (scheduleError) {
+      // Redis refuses even the timer (it is down): retry from here until it is back.
+      this.logger.debug({ jobId, err: scheduleError }, "retry timer not stored; retrying locally");
+      this.retryLocally(jobId);
+    }
+  }
+
+  private retryLocally(jobId: string): void {
+    const retry = this.localRetries.get(jobId) ?? { delayMs: LOCAL_RETRY_MS };
+    if (retry.timer) return;
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      retry.delayMs = Math.min(10_000, retry.delayMs * 2);
+      void this.serial(jobId, () => this.reconcile(jobId));
+    }, retry.delayMs);
+    this.localRetries.set(jobId, retry);
+  }
+
+  /** A compare-and-set that found the state already moved: by another engine, or an earlier event. */
+  private lostRace(jobId: string, error: InvalidTransitionError): void {
+    this.logger.debug(
+      { jobId, err: error.shortMessage },
+      "another engine already moved round or job on",
+    );
+  }
+}
+
+/** The task a round's selected devices get: the same whenever (and however often) it is sent. */
+function taskEventOf(job: JobRecord, round: RoundRecord): TaskEvent {
+  const { spec } = job;
+  const clientConfig = createStrategy(strategySpecOf(spec)).clientConfig(round.round);
+  return {
+    task: {
+      jobId: job.jobId,
+      round: round.round,
+      globalModelHash: round.globalModelHash,
+      training: {
+        ...spec.training,
+        proximalMu: clientConfig.proximalMu ?? spec.training.proximalMu,
+      },
+      quantization: spec.quantization,
+      clipNorm: round.clipNorm,
+      deadlineUnixMs: String(round.deadlineMs),
+      circuitId: "",
+      paramCount: String(job.paramCount),
+      model: spec.model,
+      challengeSeed: round.challengeSeed,
+    },
+  };
 }
 
 function parseReturnValue<T>(value: unknown): T | undefined {

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import { randomBytes } from "node:crypto";
 import { quote } from "../../common/errors.js";
 import type { JobSpec } from "../../protocol/job/job-spec.js";
 import type { ProofRecord } from "../../protocol/provenance/round-leaves.js";
@@ -17,6 +17,7 @@ import {
   type RoundState,
 } from "../round/round-states.js";
 import { createKeys, type Keys } from "./keys.js";
+import type { RedisClient } from "./redis.js";
 
 export interface JobRecord {
   jobId: string;
@@ -158,6 +159,17 @@ export interface DeviceExclusion {
 /** Round counters a worker bumps on its own; accepted/rejected/late move with their records. */
 export type RoundCounter = "proofsVerified" | "proofsRejected";
 
+// COMPARE_AND_SET on a job that must also still be in the round the caller saw (one key).
+const COMPARE_AND_SET_IN_ROUND = `
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then return {0, ''} end
+local round = redis.call('HGET', KEYS[1], 'currentRound') or '0'
+if current ~= ARGV[1] or round ~= ARGV[3] then return {0, current .. ' in round ' .. round} end
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return {1, ARGV[2]}
+`;
+
 // Compare-and-set in one round trip: the state moves only if it still is what the caller
 // saw, so two coordinators (or a coordinator and a late worker) cannot both move it.
 const COMPARE_AND_SET = `
@@ -184,12 +196,16 @@ return redis.call('HINCRBY', KEYS[1], 'accepted', 1)
 
 // A device has one session: the new token is stored and the device's previous one deleted in
 // one step, so a re-Join (which proves key possession) always revokes what came before.
+// KEYS[3] is the previous session, read just before: a script may touch only keys it was
+// given (Redis Cluster routes it by them), so when the device's token moved since that read
+// the script changes nothing and returns -1, and the caller reads again.
 const OPEN_SESSION = `
-local previous = redis.call('HGET', KEYS[1], ARGV[1])
-if previous and previous ~= ARGV[2] then redis.call('DEL', ARGV[5] .. previous) end
+local previous = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if previous ~= ARGV[5] then return -1 end
+if previous ~= '' and previous ~= ARGV[2] then redis.call('DEL', KEYS[3]) end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if previous then return 1 end
+if previous ~= '' then return 1 end
 return 0
 `;
 
@@ -228,6 +244,32 @@ redis.call('DEL', KEYS[1])
 return 1
 `;
 
+// The first verified data proof binds its nullifier to its device, both ways, in one step:
+// no second device may show the nullifier, and the device may show no other. Returns
+// {'ok'}, {'owner', device} when another device holds the nullifier, or {'shown', nullifier}
+// when this device already showed another one.
+const RECORD_NULLIFIER = `
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner and owner ~= ARGV[2] then return {'owner', owner} end
+local shown = redis.call('HGET', KEYS[2], ARGV[2])
+if shown and shown ~= ARGV[1] then return {'shown', shown} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+return {'ok', ARGV[1]}
+`;
+
+// The distinct nullifiers of a job as round ARGV[1] starts, kept from the first call on.
+const FREEZE_POPULATION = `
+redis.call('HSETNX', KEYS[1], ARGV[1], redis.call('HLEN', KEYS[2]))
+return tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+`;
+
+/** What `JobStore.recordNullifier` found. */
+export type NullifierRecord =
+  | { status: "recorded" }
+  | { status: "taken"; deviceId: string }
+  | { status: "changed"; nullifier: string };
+
 /** Sessions of rows written before sessions carried their TTL live this long per use. */
 const LEGACY_SESSION_TTL_MS = 3_600_000;
 
@@ -243,7 +285,8 @@ export interface RedisPersistence {
 }
 
 export interface JobStoreParameters {
-  redis: Redis;
+  /** One Redis server or a Redis Cluster (redis.ts): every script and MULTI stays in one slot. */
+  redis: RedisClient;
   prefix: string;
 }
 
@@ -252,7 +295,7 @@ export interface JobStoreParameters {
  * code that talks to Redis for that state: callers name what they want, never a key.
  */
 export class JobStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   /** Key and pub/sub channel names (keys.ts), for the subscribers and tests that need them. */
   readonly keys: Keys;
 
@@ -261,12 +304,16 @@ export class JobStore {
     this.keys = createKeys(parameters.prefix);
   }
 
+  /**
+   * Writes the record, then lists it. Two steps, not one MULTI: the job list is global and the
+   * record lives in the job's slot, and a cluster transaction cannot span two slots. In this
+   * order a crash between them leaves at worst an unlisted record whose CreateJob never
+   * answered (nobody holds its id, and the engine, which walks the list, never runs it), never
+   * a listed id without a record.
+   */
   async createJob(job: JobRecord): Promise<void> {
-    await this.redis
-      .multi()
-      .hset(this.keys.job(job.jobId), encodeJob(job))
-      .zadd(this.keys.jobs, job.createdAtMs, job.jobId)
-      .exec();
+    await this.redis.hset(this.keys.job(job.jobId), encodeJob(job));
+    await this.redis.zadd(this.keys.jobs, job.createdAtMs, job.jobId);
   }
 
   async findJob(jobId: string): Promise<JobRecord | undefined> {
@@ -300,6 +347,36 @@ export class JobStore {
   ): Promise<void> {
     assertJobTransition(from, to);
     await this.compareAndSet(this.keys.job(jobId), from, to, encodeFields(fields), `job ${jobId}`);
+  }
+
+  /**
+   * Like transitionJob, but only while the job is also still in round `round`: a job goes
+   * WAITING → RUNNING → WAITING once per round, so its state alone cannot tell an engine that
+   * read it a round ago from one that read it now.
+   */
+  async transitionJobInRound(
+    jobId: string,
+    round: number,
+    from: JobState,
+    to: JobState,
+    fields: Partial<Omit<JobRecord, "state" | "jobId">> = {},
+  ): Promise<void> {
+    assertJobTransition(from, to);
+    const args = Object.entries(encodeFields(fields)).flat();
+    const [ok, current] = (await this.redis.eval(
+      COMPARE_AND_SET_IN_ROUND,
+      1,
+      this.keys.job(jobId),
+      from,
+      to,
+      String(round),
+      ...args,
+    )) as [number, string];
+    if (ok === 1) return;
+    if (!current) throw new NotFoundError(`job ${jobId} not found`);
+    throw new InvalidTransitionError(
+      `job ${jobId} is ${current}, not ${from} in round ${round}: cannot move it to ${to}`,
+    );
   }
 
   async createRound(jobId: string, round: RoundRecord, selected: string[]): Promise<void> {
@@ -514,16 +591,16 @@ export class JobStore {
    * fetched with GetArtifact, so the stream cannot be used to read anything else on disk.
    */
   async saveJobCircuits(jobId: string, circuits: JobCircuits): Promise<void> {
-    await this.redis
-      .multi()
-      .set(this.keys.circuits(jobId), JSON.stringify(circuits))
-      .hset(this.keys.circuitArtifacts, {
-        [circuits.updateNorm.wasmSha256]: circuits.updateNorm.wasmPath,
-        [circuits.updateNorm.zkeySha256]: circuits.updateNorm.zkeyPath,
-        [circuits.dataValidity.wasmSha256]: circuits.dataValidity.wasmPath,
-        [circuits.dataValidity.zkeySha256]: circuits.dataValidity.zkeyPath,
-      })
-      .exec();
+    // The artifact index is global and the circuits live in the job's slot, so these are two
+    // writes, not one cluster-refused MULTI. Index first: once a job names its circuits, their
+    // files can be fetched; a crash between the two only leaves public circuit files indexed.
+    await this.redis.hset(this.keys.circuitArtifacts, {
+      [circuits.updateNorm.wasmSha256]: circuits.updateNorm.wasmPath,
+      [circuits.updateNorm.zkeySha256]: circuits.updateNorm.zkeyPath,
+      [circuits.dataValidity.wasmSha256]: circuits.dataValidity.wasmPath,
+      [circuits.dataValidity.zkeySha256]: circuits.dataValidity.zkeyPath,
+    });
+    await this.redis.set(this.keys.circuits(jobId), JSON.stringify(circuits));
   }
 
   /** The circuits stored with a job with proofs; undefined for a job without. */
@@ -565,36 +642,109 @@ export class JobStore {
     return (await this.redis.hkeys(this.keys.excluded(jobId))).sort();
   }
 
+  /**
+   * Binds a dataset commitment (hex) to the device enrolling it, unless another device holds
+   * it; returns the device that holds it now. Bindings never move, so HSETNX then HGET is exact.
+   */
+  async claimDataset(jobId: string, datasetCommitment: string, deviceId: string): Promise<string> {
+    const key = this.keys.datasetOwners(jobId);
+    if ((await this.redis.hsetnx(key, datasetCommitment, deviceId)) === 1) return deviceId;
+    return (await this.redis.hget(key, datasetCommitment)) ?? deviceId;
+  }
+
+  /** See RECORD_NULLIFIER: binds a verified data proof's nullifier (decimal) to its device. */
+  async recordNullifier(
+    jobId: string,
+    deviceId: string,
+    nullifier: string,
+  ): Promise<NullifierRecord> {
+    const [status, value] = (await this.redis.eval(
+      RECORD_NULLIFIER,
+      2,
+      this.keys.nullifiers(jobId),
+      this.keys.deviceNullifiers(jobId),
+      nullifier,
+      deviceId,
+    )) as [string, string];
+    if (status === "owner") return { status: "taken", deviceId: value };
+    if (status === "shown") return { status: "changed", nullifier: value };
+    return { status: "recorded" };
+  }
+
+  /** The nullifier the device's verified data proofs show, once one was recorded. */
+  async deviceNullifier(jobId: string, deviceId: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.deviceNullifiers(jobId), deviceId)) ?? undefined;
+  }
+
+  /** Distinct nullifiers recorded in the job: datasets, not devices, with a verified proof. */
+  async countNullifiers(jobId: string): Promise<number> {
+    return this.redis.hlen(this.keys.nullifiers(jobId));
+  }
+
+  /**
+   * countNullifiers as round `round` starts, frozen by the first call for that round (later
+   * enrolments do not move it); see FREEZE_POPULATION.
+   */
+  async freezeAttestedPopulation(jobId: string, round: number): Promise<number> {
+    return Number(
+      await this.redis.eval(
+        FREEZE_POPULATION,
+        2,
+        this.keys.attestedPopulation(jobId),
+        this.keys.nullifiers(jobId),
+        String(round),
+      ),
+    );
+  }
+
+  /** The frozen populations by round (freezeAttestedPopulation). */
+  async attestedPopulations(jobId: string): Promise<Map<number, number>> {
+    const raw = await this.redis.hgetall(this.keys.attestedPopulation(jobId));
+    return new Map(Object.entries(raw).map(([round, count]) => [Number(round), Number(count)]));
+  }
+
   /** The circuit file registered under a SHA-256 by saveJobCircuits, if any. */
   async artifactPath(sha256: string): Promise<string | undefined> {
     return (await this.redis.hget(this.keys.circuitArtifacts, sha256)) ?? undefined;
   }
 
   /**
-   * Opens the device's session under `token`, expiring after `session.ttlMs` unused, and
-   * revokes the device's previous session. Returns whether there was one to revoke.
+   * Opens a session for the device, expiring after `session.ttlMs` unused, and revokes the
+   * device's previous session. Returns the new token and whether there was one to revoke.
+   *
+   * The token is `<jobId>.<24 random bytes, base64url>`: sessions live in their job's slot
+   * (keys.ts), and a call after Join carries only the token, so the token says which job to
+   * look in. The job id is no secret; the random part is the credential.
    */
-  async openSession(token: string, session: SessionRecord): Promise<boolean> {
-    const revoked = await this.redis.eval(
-      OPEN_SESSION,
-      2,
-      this.keys.deviceSessions(session.jobId),
-      this.keys.session(token),
-      session.deviceId,
-      token,
-      JSON.stringify(session),
-      String(session.ttlMs),
-      this.keys.session(""),
-    );
-    return Number(revoked) === 1;
+  async openSession(session: SessionRecord): Promise<{ token: string; revoked: boolean }> {
+    const token = `${session.jobId}.${randomBytes(24).toString("base64url")}`;
+    const sessions = this.keys.deviceSessions(session.jobId);
+    for (;;) {
+      const previous = (await this.redis.hget(sessions, session.deviceId)) ?? "";
+      const result = await this.redis.eval(
+        OPEN_SESSION,
+        3,
+        sessions,
+        this.keys.session(session.jobId, token),
+        this.keys.session(session.jobId, previous),
+        session.deviceId,
+        token,
+        JSON.stringify(session),
+        String(session.ttlMs),
+        previous,
+      );
+      if (Number(result) !== -1) return { token, revoked: Number(result) === 1 };
+    }
   }
 
   /** The session a token names, its expiry restarted; undefined if revoked or expired. */
   async findSession(token: string): Promise<SessionRecord | undefined> {
+    const jobId = jobOfSessionToken(token);
+    if (!jobId) return undefined;
     const raw = (await this.redis.eval(
       TOUCH_SESSION,
       1,
-      this.keys.session(token),
+      this.keys.session(jobId, token),
       String(LEGACY_SESSION_TTL_MS),
     )) as string | null;
     if (!raw) return undefined;
@@ -612,7 +762,7 @@ export class JobStore {
       CLOSE_SESSION,
       2,
       this.keys.deviceSessions(session.jobId),
-      this.keys.session(token),
+      this.keys.session(session.jobId, token),
       session.deviceId,
       token,
     );
@@ -718,7 +868,7 @@ export class JobStore {
   }
 
   private uploadKey(uploadId: string): string {
-    return `${this.keys.prefix}upload:${uploadId}`;
+    return this.keys.upload(uploadId);
   }
 
   private async compareAndSet(
@@ -740,6 +890,12 @@ export class JobStore {
       );
     }
   }
+}
+
+/** The job a session token (JobStore.openSession) belongs to; undefined for a malformed one. */
+function jobOfSessionToken(token: string): string | undefined {
+  const jobId = token.slice(0, Math.max(0, token.lastIndexOf(".")));
+  return /^[A-Za-z0-9._:-]{1,128}$/.test(jobId) ? jobId : undefined;
 }
 
 function encodeFields(fields: object): Record<string, string> {

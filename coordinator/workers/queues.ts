@@ -46,8 +46,18 @@ export interface Queues {
   close(): Promise<void>;
 }
 
+/**
+ * BullMQ's key prefix for a deployment: `<prefix>:{<prefix>:bull}`. BullMQ's Lua scripts touch
+ * several keys of a queue at once, so on a Redis Cluster a queue's keys must share a hash tag
+ * (BullMQ's "Redis Cluster" guide: a prefix in braces). The tag holds the deployment prefix,
+ * so two deployments on one cluster land in different slots, and the key still begins with
+ * `<prefix>:`, so a SCAN or an ACL pattern on the prefix covers the queues too. A deployment's
+ * queues (verify, aggregate, anchor) share that one slot, and so one master: their load is
+ * small next to the job state, which spreads by job (store/keys.ts).
+ */
 export function bullPrefix(prefix: string): string {
-  return `${prefix.replace(/:$/, "")}:bull`;
+  const p = prefix.replace(/:$/, "");
+  return `${p}:{${p}:bull}`;
 }
 
 export function createQueues(settings: QueueSettings): Queues {

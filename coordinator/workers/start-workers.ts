@@ -1,5 +1,4 @@
 import type { Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { startAggregateWorker } from "../aggregation/aggregate-worker.js";
@@ -7,7 +6,7 @@ import { startAnchorWorker } from "../chain/anchor-worker.js";
 import type { ChainConfig } from "../chain/chain-config.js";
 import { ArtifactStore } from "../store/artifact-store.js";
 import { JobStore } from "../store/job-store.js";
-import { connectRedis, redisOptionsFromUrl } from "../store/redis.js";
+import { connectRedis, openBullConnection, type RedisClient } from "../store/redis.js";
 import { startVerifyWorker } from "./verify-worker.js";
 
 export const WORKER_KINDS = ["verify", "aggregate", "anchor"] as const;
@@ -34,10 +33,11 @@ export interface RunningWorkers {
 
 /** Verify and aggregate workers: in the coordinator's process, or alone in `fedproof worker`. */
 export async function startWorkers(parameters: StartWorkersParameters): Promise<RunningWorkers> {
-  const redis: Redis = await connectRedis(parameters.redisUrl);
+  const redis: RedisClient = await connectRedis(parameters.redisUrl);
   const store = new JobStore({ redis, prefix: parameters.prefix });
   const artifacts = new ArtifactStore({ root: parameters.storeDir });
-  const connection = redisOptionsFromUrl(parameters.redisUrl);
+  const bull = openBullConnection(parameters.redisUrl);
+  const connection = bull.connection;
   const common = {
     store,
     artifacts,
@@ -83,6 +83,7 @@ export async function startWorkers(parameters: StartWorkersParameters): Promise<
     workers,
     async close() {
       await Promise.all(workers.map((worker) => worker.close()));
+      await bull.close();
       redis.disconnect();
     },
   };

@@ -1,13 +1,16 @@
 import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Groth16Proof } from "snarkjs";
+import { failpoint } from "../../common/failpoints.js";
 import { contributionExpectations } from "../../protocol/proofs/check-contribution.js";
+import { jobAttesterRoot } from "../../protocol/proofs/data-attestation.js";
 import {
+  DatasetMismatchError,
   ProofMissingError,
   ProofRejectedError,
   UnregisteredKeyError,
 } from "../../protocol/proofs/errors.js";
+import { parseDataValiditySignals } from "../../protocol/proofs/public-signals.js";
 import { decodeFieldElement } from "../../protocol/proving/proof-codec.js";
 import {
   decodeUpdate,
@@ -29,6 +32,7 @@ import type {
   RoundCounter,
   RoundRecord,
 } from "../store/job-store.js";
+import type { RedisClient } from "../store/redis.js";
 import {
   bullPrefix,
   lockSettings,
@@ -48,7 +52,7 @@ export class ContributionRejectedError extends FedproofError {
 export interface VerifyDependencies {
   store: JobStore;
   artifacts: ArtifactStore;
-  publisher: Redis;
+  publisher: RedisClient;
   logger: Logger;
 }
 
@@ -111,6 +115,7 @@ export async function verifyContribution(
         `update norm exceeds the clip bound: Σq² = ${squared} > ${bound} (C = ${roundRecord.clipNorm || job.spec.clipNorm})`,
       );
     }
+    await failpoint("verify-before-record");
     const count = await store.recordContribution(contribution);
     if (count === -1) {
       const reason = `round ${round} closed before the update from ${deviceId} was verified`;
@@ -167,6 +172,8 @@ async function checkProofs(
       throw new ProofMissingError("the job requires proofs and the update carries none");
     }
     const salt = decodeFieldElement(Buffer.from(contribution.salt ?? "", "hex"), "salt");
+    // Once a verified data proof recorded the device's nullifier, every later one must show it.
+    const recorded = await store.deviceNullifier(jobId, deviceId);
     // The same expectations `fedproof verify` derives from the bundle (check-contribution.ts).
     const derived = contributionExpectations({
       spec: job.spec,
@@ -183,6 +190,9 @@ async function checkProofs(
         roundSeed: round.challengeSeed,
       },
       samples: contribution.samples,
+      // The root the anchored spec pins: a job with attesters refuses a self-attested proof.
+      attesterRoot: jobAttesterRoot(job.spec),
+      ...(recorded === undefined ? {} : { nullifier: BigInt(recorded) }),
     });
     const [unusable] = derived.problems;
     if (unusable) throw new UnregisteredKeyError(unusable.message);
@@ -205,6 +215,7 @@ async function checkProofs(
       paramCount: contribution.paramCount,
       salt,
     });
+    await recordNullifier(store, contribution, circuits.dataValidity.id);
     await countProofs(store, contribution, "proofsVerified");
     return result.commitment;
   } catch (error) {
@@ -230,6 +241,42 @@ async function checkProofs(
     }
     throw new ContributionRejectedError(reason);
   }
+}
+
+/**
+ * One dataset enrols one device per job: the nullifier Poseidon(jobScope, root, count) of a
+ * verified data proof is bound to its device on first sight, atomically, so two devices
+ * proving the same (attested) dataset cannot both be counted, however their uploads race.
+ * Recorded only after the pairing check: a forged proof cannot claim another's nullifier.
+ */
+async function recordNullifier(
+  store: JobStore,
+  contribution: ContributionRecord,
+  dataValidityId: string,
+): Promise<void> {
+  const { jobId, deviceId } = contribution;
+  const proof = contribution.proofs.find((p) => p.circuitId === dataValidityId);
+  if (!proof) return;
+  const { nullifier, attesterRoot } = parseDataValiditySignals(proof.publicSignals);
+  const recorded = await store.recordNullifier(jobId, deviceId, nullifier.toString());
+  const dataset = attesterRoot === 0n ? "the dataset" : "the attested dataset";
+  if (recorded.status === "taken") {
+    throw new DatasetMismatchError(
+      `${dataset} (nullifier ${abbreviate(nullifier)}) already enrolled device ${recorded.deviceId} in this job: one dataset enrols one device per job`,
+      { proof: "data-validity" },
+    );
+  }
+  if (recorded.status === "changed") {
+    throw new DatasetMismatchError(
+      `the data-validity proof shows nullifier ${abbreviate(nullifier)}, device ${deviceId}'s earlier proofs showed ${abbreviate(BigInt(recorded.nullifier))}: one device proves one dataset per job`,
+      { proof: "data-validity" },
+    );
+  }
+}
+
+function abbreviate(value: bigint): string {
+  const text = value.toString();
+  return text.length > 16 ? `${text.slice(0, 8)}…${text.slice(-6)}` : text;
 }
 
 function parseSubmittedProof(record: ContributionRecord["proofs"][number]): SubmittedProof {
@@ -261,7 +308,7 @@ export interface StartVerifyWorkerParameters extends VerifyDependencies {
 export function startVerifyWorker(
   parameters: StartVerifyWorkerParameters,
 ): Worker<VerifyJobData, VerifyJobResult> {
-  return new Worker<VerifyJobData, VerifyJobResult>(
+  const worker = new Worker<VerifyJobData, VerifyJobResult>(
     QUEUE_NAMES.verify,
     (job: Job<VerifyJobData, VerifyJobResult>) =>
       verifyContribution(parameters, job.data.contribution),
@@ -272,4 +319,38 @@ export function startVerifyWorker(
       ...lockSettings(parameters.lockDurationMs, parameters.stalledIntervalMs),
     },
   );
+  worker.on("failed", (job, error) => {
+    // A rejection (UnrecoverableError) was already told and counted; a failure with
+    // attempts left will be tried again.
+    if (!job || error.name === "UnrecoverableError") return;
+    if (job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    void giveUpVerification(parameters, job, error).catch((giveUpError: unknown) =>
+      parameters.logger.warn(
+        { job: job.id, err: giveUpError },
+        "could not tell the device its verification gave up",
+      ),
+    );
+  });
+  return worker;
+}
+
+/**
+ * Every attempt at verifying an update failed for reasons that were not the update's (Redis,
+ * the artifact store, a worker bug): the device is told, and its upload slot and the queue's
+ * job id are freed, so the same device can upload for the round again instead of being
+ * locked out by an update nobody judged.
+ */
+async function giveUpVerification(
+  dependencies: VerifyDependencies,
+  job: Job<VerifyJobData, VerifyJobResult>,
+  error: Error,
+): Promise<void> {
+  const { jobId, round, deviceId } = job.data.contribution;
+  const reason = `verification gave up after ${job.attemptsMade} attempts (${error.message}): the update was not judged, upload it again`;
+  dependencies.logger.warn({ jobId, round, deviceId, job: job.id, err: error.message }, reason);
+  await dependencies.store.releaseSubmission(jobId, round, deviceId);
+  await job.remove();
+  await publishDeviceEvent(dependencies, jobId, deviceId, {
+    result: { jobId, round, accepted: false, reason },
+  });
 }

@@ -3,6 +3,8 @@ import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils";
 import { z } from "zod";
 import { InvalidArgumentError, quote } from "../../common/errors.js";
 import { parameterCount } from "../model/parameter-count.js";
+import { attesterSetFromJson } from "../proving/attester-set.js";
+import { FIELD_MODULUS } from "../proving/field.js";
 import {
   STRATEGY_NAMES,
   type StrategyName,
@@ -15,6 +17,39 @@ export const MODEL_PRESETS = ["logreg", "mlp", "cnn", "cnn-fedavg"] as const;
 export { STRATEGY_NAMES };
 
 const positiveInt = z.number().int().positive();
+
+/** A BN254 scalar field element in decimal, as public signals and attester files carry it. */
+const fieldElement = z
+  .string()
+  .regex(/^[0-9]{1,78}$/, "must be a decimal field element")
+  .refine((value) => BigInt(value) < FIELD_MODULUS, "must be below the BN254 scalar field modulus");
+
+/**
+ * The keys a job trusts to sign datasets (protocol/proving/attester-set.ts), pinned by their
+ * Poseidon Merkle root: the root is in the spec, so the spec hash the chain registers pins it,
+ * and every DataValidity proof of the job must show it. `keys` (the tree's leaves in order) is
+ * optional: a job may publish only the root and hand the set to devices out of band.
+ */
+export const attestersSchema = z
+  .object({
+    root: fieldElement,
+    /** The tree's depth: the job's DataValidity circuit is built with attesterDepth = depth. */
+    depth: z.number().int().min(1).max(32),
+    keys: z
+      .array(z.object({ x: fieldElement, y: fieldElement }))
+      .min(1)
+      .optional(),
+  })
+  .superRefine((attesters, context) => {
+    if (!attesters.keys) return;
+    try {
+      attesterSetFromJson({ depth: attesters.depth, root: attesters.root, keys: attesters.keys });
+    } catch (error) {
+      context.addIssue({ code: "custom", path: ["keys"], message: (error as Error).message });
+    }
+  });
+
+export type AttestersSpec = z.output<typeof attestersSchema>;
 
 /**
  * Longest timer a spec may set (the enrolment timeout): Node timers take at most 2³¹ − 1 ms
@@ -123,6 +158,11 @@ export const jobSpecSchema = z
       .string()
       .regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits")
       .optional(),
+    /**
+     * The attester set whose signature every dataset of the job must carry (attested data,
+     * circuits/README.md); absent: devices attest their own data.
+     */
+    attesters: attestersSchema.optional(),
   })
   .superRefine((spec, context) => {
     // The strategy's own parameters are checked by its schema, so errors name e.g. spec.strategy.params.beta.
@@ -173,6 +213,13 @@ export const jobSpecSchema = z
         code: "custom",
         path: ["privacy", "population"],
         message: `a declared population must be at least clientsPerRound (${spec.clientsPerRound})`,
+      });
+    }
+    if (spec.attesters && !spec.proofs) {
+      context.addIssue({
+        code: "custom",
+        path: ["attesters"],
+        message: "attested data is checked by the data-validity proof: a job with attesters needs proofs: true",
       });
     }
     if (spec.maxSamplesPerDevice < spec.minSamples) {

@@ -18,6 +18,7 @@
  * runs both. Problems are returned, not thrown, in the order the coordinator checks them: the
  * coordinator rejects on the first, the verifier reports them all.
  */
+import { hexToBytes } from "viem";
 import type { JobSpec } from "../job/job-spec.js";
 import { schemaBounds } from "../proving/dataset-commitment.js";
 import { featureScaleFor } from "../proving/feature-scale.js";
@@ -133,7 +134,8 @@ export function contributionExpectations(
   const problems: ContributionProblem[] = [];
   const decode = (what: string, hex: string, decoder: (bytes: Uint8Array) => bigint[]) => {
     try {
-      return decoder(Buffer.from(hex.replace(/^0x/, ""), "hex"));
+      // Not Buffer: protocol/ runs in browsers too.
+      return decoder(hexToBytes(`0x${hex.replace(/^0x/, "")}`));
     } catch (error) {
       problems.push({
         check: "unregistered-key",

@@ -1,7 +1,6 @@
 import { status } from "@grpc/grpc-js";
-import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRedis } from "../../coordinator/store/redis.js";
+import { connectRedis, type RedisClient } from "../../coordinator/store/redis.js";
 import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
 import { joinRawDevice } from "../harness/raw-device.js";
 import { TEST_REDIS_URL } from "../harness/redis.js";
@@ -15,7 +14,7 @@ import { TEST_REDIS_URL } from "../harness/redis.js";
 describe("a completed round", () => {
   let coordinator: TestCoordinator;
   /** A connection of the test's own, to read the stored bytes rather than the store's view. */
-  let redis: Redis;
+  let redis: RedisClient;
   beforeAll(async () => {
     coordinator = await startTestCoordinator("completed-round");
     redis = await connectRedis(TEST_REDIS_URL);

@@ -1,8 +1,7 @@
 import { status } from "@grpc/grpc-js";
-import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { joinJob, signedJoinRequest } from "../../client/node/coordinator-client.js";
-import { connectRedis } from "../../coordinator/store/redis.js";
+import { connectRedis, type RedisClient } from "../../coordinator/store/redis.js";
 import { createFedproofClients, unary } from "../../proto/clients.js";
 import type { JoinChallenge__Output } from "../../proto/generated/fedproof/v1/JoinChallenge.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
@@ -23,7 +22,7 @@ const ATTACKER_PAYOUT = "0x2222222222222222222222222222222222222222";
  */
 describe("a Join under another device's id", () => {
   let coordinator: TestCoordinator;
-  let redis: Redis;
+  let redis: RedisClient;
   beforeAll(async () => {
     coordinator = await startTestCoordinator("device-hijack");
     redis = await connectRedis(TEST_REDIS_URL);
@@ -67,7 +66,7 @@ describe("a Join under another device's id", () => {
           jobId: job.jobId,
           deviceId: "victim",
           privateKey: randomPrivateKey(),
-          samples: 1_000_000,
+          samples: 99_999,
           payoutAddress: ATTACKER_PAYOUT,
           platform: "attacker",
         }),

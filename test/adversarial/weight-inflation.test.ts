@@ -1,7 +1,6 @@
 import { status } from "@grpc/grpc-js";
-import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRedis } from "../../coordinator/store/redis.js";
+import { connectRedis, type RedisClient } from "../../coordinator/store/redis.js";
 import type { DeviceMetrics } from "../../proto/generated/fedproof/v1/DeviceMetrics.js";
 import { decodeModel } from "../../protocol/model/weights.js";
 import { encodeUpdate } from "../../protocol/update/quantize.js";
@@ -28,7 +27,7 @@ const honestMetrics: DeviceMetrics = {
  */
 describe("an update that inflates its weight or its metrics", () => {
   let coordinator: TestCoordinator;
-  let redis: Redis;
+  let redis: RedisClient;
   beforeAll(async () => {
     coordinator = await startTestCoordinator("weight-inflation");
     redis = await connectRedis(TEST_REDIS_URL);
@@ -50,10 +49,12 @@ describe("an update that inflates its weight or its metrics", () => {
     });
     // Declaring more than the cap at Join is refused: the enrolled count is both the weight
     // and the credit, so a count above the cap would earn credit the model ignores.
-    await expect(joinRawDevice(coordinator.address, job.jobId, "huge", 1000)).rejects.toMatchObject({
-      code: status.INVALID_ARGUMENT,
-      details: expect.stringContaining("above the job's maxSamplesPerDevice 50"),
-    });
+    await expect(joinRawDevice(coordinator.address, job.jobId, "huge", 1000)).rejects.toMatchObject(
+      {
+        code: status.INVALID_ARGUMENT,
+        details: expect.stringContaining("above the job's maxSamplesPerDevice 50"),
+      },
+    );
     expect(await coordinator.store.findDevice(job.jobId, "huge")).toBeUndefined();
     const [big, small] = await Promise.all([
       joinRawDevice(coordinator.address, job.jobId, "big", 50),
@@ -123,10 +124,7 @@ describe("an update that inflates its weight or its metrics", () => {
         { ...header, samples: 25, metrics: honestMetrics },
         encodeUpdate(qSmall, 16),
       );
-      await big.submit(
-        { ...header, samples: 50, metrics: honestMetrics },
-        encodeUpdate(qBig, 16),
-      );
+      await big.submit({ ...header, samples: 50, metrics: honestMetrics }, encodeUpdate(qBig, 16));
       const deadline = Date.now() + 60_000;
       while ((await coordinator.store.getRound(job.jobId, 1)).state !== "COMPLETED") {
         if (Date.now() > deadline) throw new Error("round 1 did not complete");

@@ -21,6 +21,7 @@ import { JobService } from "../../coordinator/jobs/job-service.js";
 import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundTask.js";
 import type { UpdateHeader } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
 import type { JobSpecInput } from "../../protocol/job/job-spec.js";
+import type { AttesterSet, DatasetAttestation } from "../../protocol/proving/attester-set.js";
 import {
   type CommittedDataset,
   commitDataset,
@@ -107,15 +108,24 @@ export function testRecords(count: number, label = (i: number) => i % 2): Datase
   );
 }
 
-/** Enrols `records` under a fresh key (the key signs both the dataset and the Join). */
+/**
+ * Enrols `records` under a fresh key (the key signs both the dataset and the Join), with an
+ * attester's signature over them when `attestation` is given.
+ */
 export async function joinProvingDevice(
   address: string,
   jobId: string,
   deviceId: string,
   records: DatasetRecord[],
+  attestation?: DatasetAttestation,
 ) {
   const privateKey = randomPrivateKey();
-  const dataset = commitDataset({ parameters: TEST_CIRCUITS.dataValidity, records, privateKey });
+  const dataset = commitDataset({
+    parameters: TEST_CIRCUITS.dataValidity,
+    records,
+    privateKey,
+    ...(attestation ? { attestation } : {}),
+  });
   const device = await joinRawDevice(address, jobId, deviceId, dataset.sampleCount, {
     privateKey,
     datasetCommitment: encodeFieldElement(dataset.commitment),
@@ -138,6 +148,8 @@ export interface ProvenUploadParameters {
   dataContext?: bigint;
   /** Changes the data proof after it was made (a forged public signal, say). */
   tamperData?: (proof: ProofWithSignals) => ProofWithSignals;
+  /** The attester set the data proof shows membership in (attested mode); none: self-attested. */
+  attesterSet?: AttesterSet;
 }
 
 /** An upload for `task`: a small update's chunk proofs and the data proof, header and bytes. */
@@ -173,6 +185,7 @@ export async function provenUpload(parameters: ProvenUploadParameters) {
     featureMin: bounds.featureMin,
     featureMax: bounds.featureMax,
     classes: PROVING_SCHEMA.classes,
+    ...(parameters.attesterSet ? { attesterSet: parameters.attesterSet } : {}),
   });
   const proved = await harness.dataProver(
     parameters.dataContext === undefined

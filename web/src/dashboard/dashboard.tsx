@@ -158,7 +158,7 @@ export function Dashboard(props: { jobId: string }) {
             <Stat label="round" value={`${info.currentRound} / ${info.spec.rounds}`} />
             <Stat label="devices online" value={String(info.onlineDevices)} id="online" />
             <Stat
-              label="proofs verified / rejected"
+              label="updates proven / proof rejected"
               value={`${sum((r) => r.proofsVerified)} / ${sum((r) => r.proofsRejected)}`}
             />
             <Stat
@@ -169,6 +169,12 @@ export function Dashboard(props: { jobId: string }) {
           {info.reason ? <p class="muted">{info.reason}</p> : null}
           <p class="muted">
             <a href={`#/device?job=${info.jobId}`}>Join this job from this browser</a>
+            {info.registry ? (
+              <>
+                {" · "}
+                <a href={`#/verify?job=${info.jobId}`}>Verify a model of this job</a>
+              </>
+            ) : null}
           </p>
           <h3>Rounds</h3>
           <RoundChart
@@ -191,13 +197,19 @@ export function Dashboard(props: { jobId: string }) {
               },
             ]}
           />
-          <RoundChart
-            title="privacy spent (ε)"
-            rounds={xs}
-            series={[
-              { label: "ε", color: "#9334e6", values: rounds.map((r) => r.epsilon || null) },
-            ]}
-          />
+          {rounds.some((r) => r.epsilon > 0) ? (
+            <RoundChart
+              title="privacy spent (ε)"
+              rounds={xs}
+              series={[
+                { label: "ε", color: "#9334e6", values: rounds.map((r) => r.epsilon || null) },
+              ]}
+            />
+          ) : (
+            <p class="muted" id="no-dp">
+              no central differential privacy: ε is not accounted
+            </p>
+          )}
           <div class="scroll">
             <table id="rounds">
               <thead>
@@ -210,7 +222,7 @@ export function Dashboard(props: { jobId: string }) {
                   <th>late</th>
                   <th>accuracy</th>
                   <th>ε</th>
-                  <th>proofs ✓/✗</th>
+                  <th>proven ✓/✗</th>
                   <th>anchor tx</th>
                 </tr>
               </thead>

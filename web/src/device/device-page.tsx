@@ -1,9 +1,15 @@
-import { useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { pendingUpload } from "./identity-store.js";
 import type { WebBackend } from "./web-backend.js";
 import { type DeviceEvent, type RoundOutcome, runWebDevice } from "./web-device.js";
 
 /** The page a phone opens to contribute: join a job, then watch each round go by. */
-export function DevicePage(props: { jobId: string; backend?: string; samples: number }) {
+export function DevicePage(props: {
+  jobId: string;
+  backend?: string;
+  samples: number;
+  uploadChunkBytes?: number;
+}) {
   const [jobId, setJobId] = useState(props.jobId);
   const [running, setRunning] = useState(false);
   const [event, setEvent] = useState<DeviceEvent>({ phase: "starting", message: "not started" });
@@ -19,6 +25,7 @@ export function DevicePage(props: { jobId: string; backend?: string; samples: nu
       jobId: jobId.trim(),
       samples: props.samples,
       backend: props.backend as WebBackend | undefined,
+      uploadChunkBytes: props.uploadChunkBytes,
       signal: abort.current.signal,
       onEvent: (next) => {
         setEvent(next);
@@ -36,6 +43,14 @@ export function DevicePage(props: { jobId: string; backend?: string; samples: nu
       })
       .finally(() => setRunning(false));
   };
+
+  // A reload in the middle of an upload carries on by itself: the device was already running.
+  useEffect(() => {
+    if (!props.jobId) return;
+    void pendingUpload(props.jobId).then((upload) => {
+      if (upload && !abort.current) start();
+    });
+  }, []);
 
   return (
     <>

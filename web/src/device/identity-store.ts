@@ -1,10 +1,21 @@
 import { randomPrivateKey } from "../../../protocol/proving/eddsa-poseidon.js";
 
+/**
+ * An upload the coordinator has begun but not committed: enough to finish it after a reload
+ * (GetUpload says how far it got), within the session that began it.
+ */
+export interface PendingUpload {
+  round: number;
+  uploadId: string;
+  sessionToken: string;
+  bytes: Uint8Array;
+}
+
 /** What a browser device keeps across reloads: its key, and per job its id and data seed. */
 export interface WebIdentity {
   privateKey: Uint8Array;
-  /** Per job: the device id the key is enrolled under and the seed of its local data. */
-  jobs: Record<string, { deviceId: string; seed: number }>;
+  /** Per job: the device id the key is enrolled under, the seed of its local data, its upload. */
+  jobs: Record<string, { deviceId: string; seed: number; upload?: PendingUpload }>;
 }
 
 const DB = "fedproof-device";
@@ -48,4 +59,10 @@ export async function loadIdentity(): Promise<WebIdentity> {
 
 export function saveIdentity(identity: WebIdentity): Promise<void> {
   return transact<void>("readwrite", (s) => s.put(identity, KEY)).then(() => undefined);
+}
+
+/** The upload of `jobId` a previous page load left unfinished, if any. */
+export async function pendingUpload(jobId: string): Promise<PendingUpload | undefined> {
+  const stored = await transact<WebIdentity | undefined>("readonly", (s) => s.get(KEY));
+  return stored?.jobs[jobId]?.upload;
 }

@@ -1,5 +1,3 @@
-import { sha256 } from "@noble/hashes/sha2";
-import { bytesToHex } from "@noble/hashes/utils";
 import type * as tf from "@tensorflow/tfjs";
 import { syntheticDataset } from "../../../client/core/data/synthetic.js";
 import { dataValidityInputs } from "../../../client/core/proving/data-validity-inputs.js";
@@ -28,11 +26,17 @@ import type { UpdateNormParameters } from "../../../protocol/proving/update-norm
 import { createRng, deriveSeed } from "../../../protocol/random.js";
 import { quantizedNormBound } from "../../../protocol/update/quantize.js";
 import { api } from "../api.js";
-import { COORDINATOR, type JoinAnswer, joinOverWeb } from "../rpc/coordinator-api.js";
+import { downloadChunked } from "../rpc/chunked-download.js";
+import {
+  COORDINATOR,
+  type JoinAnswer,
+  joinOverWeb,
+  PROVENANCE,
+} from "../rpc/coordinator-api.js";
 import { GrpcWebError } from "../rpc/grpc-web-client.js";
 import { uploadUpdate } from "../rpc/upload.js";
 import { type BrowserProver, createBrowserProver } from "./browser-prover.js";
-import { loadIdentity, saveIdentity } from "./identity-store.js";
+import { loadIdentity, type PendingUpload, saveIdentity } from "./identity-store.js";
 import { selectWebBackend, type WebBackend } from "./web-backend.js";
 
 export type DevicePhase =
@@ -68,6 +72,8 @@ export interface WebDeviceParameters {
   jobId: string;
   samples: number;
   backend?: WebBackend;
+  /** Bytes per upload chunk (default 256 KiB). */
+  uploadChunkBytes?: number;
   onEvent(event: DeviceEvent): void;
   onOutcome(outcome: RoundOutcome): void;
   signal: AbortSignal;
@@ -115,6 +121,9 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
   const identity = await loadIdentity();
   const known = identity.jobs[jobId];
   const seed = known?.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] >>> 1;
+  const outcomes = new Map<number, RoundOutcome>();
+  // Before Join: a Join revokes the session the pending upload belongs to.
+  if (known?.upload) await resumeUpload(known.upload);
 
   const setup = await call<ProofSetup>("GetProofSetup", { jobId });
   const job = await api.unary<{ spec: JoinAnswer["spec"] }>("fedproof.v1.Jobs", "GetJob", {
@@ -170,7 +179,7 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
     },
     { signal },
   );
-  identity.jobs[jobId] = { deviceId: session.deviceId, seed };
+  identity.jobs[jobId] = { ...identity.jobs[jobId], deviceId: session.deviceId, seed };
   await saveIdentity(identity);
   const split = splitHoldout(data, session.spec.training?.holdoutFraction ?? 0.1, seed);
   onEvent({
@@ -180,7 +189,6 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
 
   let model: tf.LayersModel | undefined;
   let work = Promise.resolve();
-  const outcomes = new Map<number, RoundOutcome>();
   try {
     for await (const event of api.stream<{
       task?: Task | null;
@@ -189,6 +197,7 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
     }>(COORDINATOR, "Tasks", { sessionToken: session.sessionToken }, { signal })) {
       if (event.task) {
         const task = event.task;
+        void settleMissedResults(task.round);
         work = work.then(async () => {
           try {
             model = await runRound(task, model);
@@ -216,6 +225,7 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
         });
       } else if (event.ended) {
         await work;
+        await settleMissedResults(Number.POSITIVE_INFINITY);
         const message = `job ${event.ended.state.replace("JOB_STATE_", "").toLowerCase()}: ${event.ended.reason}`;
         onEvent({ phase: "ended", message });
         return message;
@@ -356,6 +366,14 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
         },
       },
       bytes: update.bytes,
+      chunkBytes: parameters.uploadChunkBytes,
+      onBegin: ({ uploadId }) =>
+        setPendingUpload({
+          round,
+          uploadId,
+          sessionToken: session.sessionToken,
+          bytes: update.bytes,
+        }),
       onProgress: ({ offset, size }) =>
         onEvent({
           phase: "upload",
@@ -363,9 +381,94 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
           progress: offset / size,
           message: `uploaded ${offset} of ${size} bytes`,
         }),
-    });
+    }).then(
+      () => setPendingUpload(undefined),
+      async (error: unknown) => {
+        // Worth resuming only when the coordinator was out of reach or the page stopped it.
+        if (!(error instanceof GrpcWebError && (error.code === 14 || error.code === 1))) {
+          await setPendingUpload(undefined);
+        }
+        throw error;
+      },
+    );
     onEvent({ phase: "verifying", round, message: "uploaded; the coordinator is verifying" });
     return model;
+  }
+
+  /**
+   * Results sent while the page was away (a reload mid-round) never reach this stream: for a
+   * round that has moved on, the Provenance service says whether the contribution was accepted.
+   */
+  async function settleMissedResults(before: number): Promise<void> {
+    for (const outcome of [...outcomes.values()]) {
+      if (outcome.accepted !== undefined || outcome.round >= before) continue;
+      const accepted = await api
+        .unary(
+          PROVENANCE,
+          "GetContribution",
+          { jobId, round: outcome.round, deviceId: session.deviceId },
+          { signal },
+        )
+        .then(
+          () => true,
+          (error: unknown) => (error instanceof GrpcWebError && error.code === 5 ? false : undefined),
+        );
+      if (accepted === undefined) continue;
+      const settled = {
+        ...outcome,
+        accepted,
+        reason: `${outcome.reason}; ${accepted ? "accepted" : "not among the accepted contributions"}`,
+      };
+      outcomes.set(outcome.round, settled);
+      parameters.onOutcome(settled);
+    }
+  }
+
+  async function setPendingUpload(upload: PendingUpload | undefined): Promise<void> {
+    const entry = identity.jobs[jobId];
+    if (!entry) return;
+    if (upload) entry.upload = upload;
+    else delete entry.upload;
+    await saveIdentity(identity);
+  }
+
+  /**
+   * Finishes the upload a previous page load began (the page was reloaded or closed mid-way):
+   * GetUpload says how many bytes the coordinator holds, and only the rest is sent.
+   */
+  async function resumeUpload(upload: PendingUpload): Promise<void> {
+    const { round } = upload;
+    onEvent({ phase: "upload", round, message: `resuming the upload of round ${round}` });
+    let resumedAt = 0;
+    let reason: string;
+    try {
+      await uploadUpdate({
+        client: api,
+        signal,
+        header: { sessionToken: upload.sessionToken },
+        uploadId: upload.uploadId,
+        bytes: upload.bytes,
+        chunkBytes: parameters.uploadChunkBytes,
+        onBegin: ({ offset }) => {
+          resumedAt = offset;
+        },
+        onProgress: ({ offset, size }) =>
+          onEvent({
+            phase: "upload",
+            round,
+            progress: offset / size,
+            message: `uploaded ${offset} of ${size} bytes (resumed)`,
+          }),
+      });
+      reason = `resumed after a reload at byte ${resumedAt} of ${upload.bytes.byteLength}, committed`;
+    } catch (error) {
+      if (signal.aborted) throw error;
+      reason = `the upload begun before the reload could not be finished: ${error instanceof GrpcWebError ? error.details : String(error)}`;
+    }
+    await setPendingUpload(undefined);
+    outcomes.set(round, { round, reason });
+    parameters.onOutcome({ round, reason });
+    onEvent({ phase: "verifying", round, message: `round ${round}: ${reason}` });
   }
 }
 
@@ -406,51 +509,29 @@ function localData(
   return data;
 }
 
-async function downloadModel(
+function downloadModel(
   hash: string,
   signal: AbortSignal,
   onProgress: (progress: number) => void,
 ): Promise<Uint8Array> {
-  return readChunked("GetModel", { modelHash: hash }, hash, signal, onProgress);
+  return downloadChunked({
+    client: api,
+    method: "GetModel",
+    request: { modelHash: hash },
+    sha256: hash,
+    signal,
+    onProgress,
+  });
 }
 
 function downloadArtifact(hash: string, signal: AbortSignal): Promise<Uint8Array> {
-  return readChunked("GetArtifact", { sha256: hash }, hash, signal, () => {});
-}
-
-/** A header-then-chunks stream, checked against the hash that named it. */
-async function readChunked(
-  method: string,
-  request: object,
-  hash: string,
-  signal: AbortSignal,
-  onProgress: (progress: number) => void,
-): Promise<Uint8Array> {
-  let size = 0;
-  let announced = 0;
-  const parts: Uint8Array[] = [];
-  for await (const chunk of api.stream<{
-    header?: { sizeBytes: string } | null;
-    data?: Uint8Array;
-  }>(COORDINATOR, method, request, { signal })) {
-    if (chunk.header) announced = Number(chunk.header.sizeBytes);
-    else if (chunk.data) {
-      parts.push(chunk.data);
-      size += chunk.data.byteLength;
-      if (announced) onProgress(size / announced);
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.byteLength;
-  }
-  if (size !== announced)
-    throw new Error(`${method}: got ${size} bytes, the header announced ${announced}`);
-  const actual = bytesToHex(sha256(bytes));
-  if (actual !== hash) throw new Error(`${method}: bytes hash to ${actual}, expected ${hash}`);
-  return bytes;
+  return downloadChunked({
+    client: api,
+    method: "GetArtifact",
+    request: { sha256: hash },
+    sha256: hash,
+    signal,
+  });
 }
 
 /** "browser Chrome/156.0.8078.114": the coordinator takes at most 64 printable characters. */

@@ -4,6 +4,7 @@ import type { CallOptions, GrpcWebClient } from "./grpc-web-client.js";
 
 export const COORDINATOR = "fedproof.v1.Coordinator";
 export const JOBS = "fedproof.v1.Jobs";
+export const PROVENANCE = "fedproof.v1.Provenance";
 
 export interface JoinWebParameters {
   jobId: string;

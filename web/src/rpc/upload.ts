@@ -26,6 +26,11 @@ export interface UploadUpdateParameters {
   /** Attempts per call after a dropped connection (default 6, backing off from 250 ms). */
   attempts?: number;
   onProgress?: (progress: { uploadId: string; offset: number; size: number }) => void;
+  /**
+   * Awaited once the upload id is known, before any chunk is sent: where a caller persists it
+   * (with the bytes) to resume after a reload.
+   */
+  onBegin?: (upload: { uploadId: string; offset: number }) => Promise<void> | void;
   signal?: AbortSignal;
 }
 
@@ -58,6 +63,7 @@ export async function uploadUpdate(
     );
   }
   let offset = Number(status.offset);
+  await parameters.onBegin?.({ uploadId, offset });
   parameters.onProgress?.({ uploadId, offset, size });
   let failures = 0;
   while (offset < size) {

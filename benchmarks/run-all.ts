@@ -13,7 +13,17 @@ import path from "node:path";
 import { BENCHMARKS_DIRECTORY, REPOSITORY_ROOT, renderTable, secondsSince } from "./harness.js";
 
 /** In the order they run; each is `benchmarks/<name>.ts` and writes `results/<name>.json`. */
-const BENCHMARKS = ["foundation", "proofs", "chain", "training", "accuracy", "robustness"] as const;
+const BENCHMARKS = [
+  "foundation",
+  "proofs",
+  "chain",
+  "training",
+  "accuracy",
+  "robustness",
+  "browser",
+  "scale",
+  "bits-accuracy",
+] as const;
 
 /** Top-level files here that are shared code, not benchmarks. */
 const HELPERS = new Set(["harness", "run-all"]);

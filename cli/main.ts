@@ -6,6 +6,7 @@ import { registerClientCommand } from "./commands/client.js";
 import { registerCoordinatorCommand } from "./commands/coordinator.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerJobCommands } from "./commands/job.js";
+import { registerSimulateCommand } from "./commands/simulate.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { registerWorkerCommand } from "./commands/worker.js";
 
@@ -21,6 +22,7 @@ registerDemoCommand(program);
 registerCoordinatorCommand(program);
 registerWorkerCommand(program);
 registerClientCommand(program);
+registerSimulateCommand(program);
 registerJobCommands(program);
 registerVerifyCommand(program);
 registerChainCommand(program);

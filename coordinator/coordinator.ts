@@ -120,7 +120,7 @@ export async function startCoordinator(
   const metrics = new FedproofMetrics();
   const store: JobStore = new MeteredJobStore({ redis, prefix, metrics });
   if (parameters.ephemeral) {
-    logger.warn("ephemeral: Redis persistence not checked; a Redis restart loses all state");
+    logger.info("ephemeral: Redis persistence not checked; a Redis restart loses all state");
   } else {
     try {
       const persistence = await requirePersistence(store, parameters.redisUrl);

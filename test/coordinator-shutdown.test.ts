@@ -74,6 +74,9 @@ describe("a coordinator process receiving SIGTERM with devices connected", () =>
       "0",
       "--model",
       "logreg",
+      // Told not to reconnect, it reports the status it heard and exits.
+      "--reconnect-attempts",
+      "0",
     ]);
     processes.push(device);
     clients = createFedproofClients(coordinator.address);

@@ -30,12 +30,12 @@ import { type Address, getAddress, type Hex, hexToBytes, sha256, zeroHash } from
 import { createChainClients } from "../coordinator/chain/chain-clients.js";
 import { fetchChainId } from "../coordinator/chain/chain-id.js";
 import type { AncestryRound, RegistryJob } from "../coordinator/chain/registry-client.js";
-import { createRegistryReads } from "../coordinator/chain/registry-reads.js";
-import { walkAncestry } from "../coordinator/chain/walk-ancestry.js";
 import {
   AncestryMismatchError,
   ModelNotAnchoredError,
 } from "../coordinator/chain/registry-errors.js";
+import { createRegistryReads } from "../coordinator/chain/registry-reads.js";
+import { walkAncestry } from "../coordinator/chain/walk-ancestry.js";
 import { type JobSpec, jobSpecSchema, specHash } from "../protocol/job/job-spec.js";
 import { samplingPopulation } from "../protocol/job/sampling-population.js";
 import { batchVerifyGroth16 } from "../protocol/proofs/batch-verify-groth16.js";

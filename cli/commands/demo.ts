@@ -1,3 +1,4 @@
+import os from "node:os";
 import path from "node:path";
 import { type Command, Option } from "commander";
 import { parseByzantine } from "../../client/core/byzantine.js";
@@ -7,7 +8,7 @@ import { parseDatasetName } from "../../client/node/simulated-data.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { readChainKey } from "../../coordinator/chain/chain-config.js";
 import { MODEL_PRESETS, STRATEGY_NAMES } from "../../protocol/job/job-spec.js";
-import { runDemo } from "../demo/run-demo.js";
+import { FLEET_ABOVE, runDemo } from "../demo/run-demo.js";
 import { emit, progress, reportError } from "../output.js";
 import { DATASET_SCHEMAS } from "./job-spec-options.js";
 import { int, withCommon } from "./options.js";
@@ -38,11 +39,13 @@ export function registerDemoCommand(program: Command): void {
     .option("--epochs <n>", "local epochs", int("epochs", 1))
     .option("--lr <x>", "local learning rate")
     .option("--clip-norm <C>", "L2 clip bound of each update")
-    .option("--deadline <seconds>", "round deadline", "300")
+    .option(
+      "--deadline <seconds>",
+      "round deadline (default 300 s; longer for a large proven fleet, whose selected devices queue for their process's prover)",
+    )
     .option(
       "--enrolment-timeout <seconds>",
-      "fail the job when not every device is online this long after it is created",
-      "300",
+      "fail the job when not every device is online this long after it is created (default 300 s; longer for a large fleet, which joins under the Join rate limit)",
     )
     .addOption(
       new Option("--backend <name>", "tfjs backend for devices")
@@ -89,6 +92,8 @@ export function registerDemoCommand(program: Command): void {
       "COMPARISON MODE: updates carry no zero-knowledge proofs (labelled as such in the output)",
     )
     .option("--no-chain", "run without anchoring (no Anvil, no registry)")
+    .option("--no-web", "serve no web app (device page, dashboard) beside the demo")
+    .option("--web-port <port>", "HTTP port of the web app (0 = any free port)", int("web-port"), 0)
     .option(
       "--rpc-url <url>",
       "anchor on this chain instead of a private Anvil (key from --key-file or $FEDPROOF_CHAIN_KEY)",
@@ -132,6 +137,15 @@ export function registerDemoCommand(program: Command): void {
             privateKey: await readChainKey({ keyFile: options.keyFile }),
           };
         }
+        const timing = demoTiming({
+          clients: options.clients,
+          clientsPerRound: options.clientsPerRound,
+          proofs: options.proofs !== false,
+          deadline: options.deadline === undefined ? undefined : Number(options.deadline),
+          enrolmentTimeout:
+            options.enrolmentTimeout === undefined ? undefined : Number(options.enrolmentTimeout),
+        });
+        if (timing.note) progress(options, timing.note);
         const lr =
           options.lr === undefined ? (dataset === "synthetic" ? 0.1 : 0.05) : Number(options.lr);
         const result = await runDemo({
@@ -145,6 +159,7 @@ export function registerDemoCommand(program: Command): void {
           byzantine,
           chain,
           noChain: options.chain === false,
+          web: options.web === false ? false : { port: options.webPort },
           attesters: options.attesters,
           onProgress: (line) => progress(options, line),
           spec: {
@@ -158,8 +173,8 @@ export function registerDemoCommand(program: Command): void {
             // Every simulated device is online before the first round, so sampling draws from all.
             minAvailableClients: options.clients,
             overSelection: 1.25,
-            roundDeadlineSeconds: Number(options.deadline),
-            enrolmentTimeoutSeconds: Number(options.enrolmentTimeout),
+            roundDeadlineSeconds: timing.deadline,
+            enrolmentTimeoutSeconds: timing.enrolmentTimeout,
             clipNorm: options.clipNorm === undefined ? 5 : Number(options.clipNorm),
             training: { epochs: options.epochs ?? 1, batchSize: 32, learningRate: lr },
             seed: options.seed,
@@ -187,4 +202,49 @@ export function registerDemoCommand(program: Command): void {
         reportError(error, options);
       }
     });
+}
+
+/** Seconds of proving a fleet process spends per selected device, with headroom for a busy machine. */
+const FLEET_PROVE_SECONDS_PER_DEVICE = 15;
+
+/**
+ * The round deadline and enrolment timeout, when not given. A large fleet (run-demo.ts
+ * FLEET_ABOVE) joins at 40 devices a second, under the job's Join rate limit, with a dataset
+ * commitment and a signature per device; with proofs its selected devices (over-selected by a
+ * quarter) queue for one prover per process, so a round lasts about as many proofs as a
+ * process's share of them. The defaults grow to fit, and say so.
+ */
+function demoTiming(parameters: {
+  clients: number;
+  clientsPerRound: number;
+  proofs: boolean;
+  deadline?: number;
+  enrolmentTimeout?: number;
+}): { deadline: number; enrolmentTimeout: number; note?: string } {
+  const fleet = parameters.clients > FLEET_ABOVE;
+  const processes = Math.max(1, Math.min(os.availableParallelism(), 4));
+  const perProcess = Math.ceil(Math.ceil(parameters.clientsPerRound * 1.25) / processes);
+  // Proving is CPU-bound: on a machine already busy with other work, each proof takes longer.
+  const busy = Math.max(1, (os.loadavg()[0] ?? 0) / os.availableParallelism());
+  const proveSeconds = Math.ceil(perProcess * FLEET_PROVE_SECONDS_PER_DEVICE * busy);
+  const deadline =
+    parameters.deadline ?? (fleet && parameters.proofs ? Math.max(300, proveSeconds) : 300);
+  const enrolmentTimeout =
+    parameters.enrolmentTimeout ??
+    (fleet ? Math.max(300, Math.ceil(parameters.clients * 0.6)) : 300);
+  const chosen = [
+    parameters.deadline === undefined && deadline !== 300
+      ? `round deadline ${deadline} s (${perProcess} proving devices per process × ${FLEET_PROVE_SECONDS_PER_DEVICE} s${busy > 1 ? ` × ${busy.toFixed(1)} for the machine's load` : ""})`
+      : "",
+    parameters.enrolmentTimeout === undefined && enrolmentTimeout !== 300
+      ? `enrolment timeout ${enrolmentTimeout} s (${parameters.clients} devices joining)`
+      : "",
+  ].filter(Boolean);
+  return {
+    deadline,
+    enrolmentTimeout,
+    ...(chosen.length > 0
+      ? { note: `chose ${chosen.join(" and ")}; set --deadline / --enrolment-timeout to override` }
+      : {}),
+  };
 }

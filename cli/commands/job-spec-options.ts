@@ -51,6 +51,10 @@ export function addJobSpecOptions(
       "--max-samples-per-device <n>",
       "cap on the sample count an update is weighted by",
       int("max-samples-per-device", 1),
+    )
+    .option(
+      "--attester-set <file>",
+      "accept only data signed by these attesters (`fedproof attester set`): the set's root enters the spec, so the chain pins it",
     );
 }
 
@@ -84,6 +88,7 @@ export interface JobSpecFlags {
   jobSeed?: number;
   population?: Population;
   maxSamplesPerDevice?: number;
+  attesterSet?: string;
 }
 
 function defined<T extends object>(value: T): Partial<T> {
@@ -111,6 +116,10 @@ export function jobSpecFromFlags(
       clipNorm: flags.clipNorm,
       seed: flags.jobSeed,
       maxSamplesPerDevice: flags.maxSamplesPerDevice,
+      // Root, depth and keys as the file states them; the coordinator checks they agree.
+      attesters: flags.attesterSet
+        ? (JSON.parse(readFileSync(flags.attesterSet, "utf8")) as JobSpecInput["attesters"])
+        : undefined,
     }),
     training: {
       ...merged.training,

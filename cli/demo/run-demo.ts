@@ -12,6 +12,7 @@ import {
   loadSimulatedPartition,
   loadTestSet,
 } from "../../client/node/simulated-data.js";
+import { spawnFleetShards } from "../../client/node/simulation/fleet-shards.js";
 import { prepareTrainingBackend } from "../../client/node/training-backend.js";
 import { FedproofError } from "../../common/errors.js";
 import { redact } from "../../common/redact.js";
@@ -397,7 +398,10 @@ interface DeviceProcesses {
   stop(): Promise<(number | null)[]>;
 }
 
-/** One `fedproof client` process per simulated device, each with its own slice of the data. */
+/**
+ * One `fedproof client` process per simulated device, each with its own slice of the data;
+ * more than FLEET_ABOVE devices (~720 MB a process) run as a virtual fleet instead.
+ */
 function startDevices(
   parameters: DemoParameters,
   address: string,
@@ -405,6 +409,9 @@ function startDevices(
   backend: string,
   attestations?: { attestation: string; attesterSet: string }[],
 ): DeviceProcesses {
+  if (parameters.clients > FLEET_ABOVE && !attestations) {
+    return startFleet(parameters, address, job, backend);
+  }
   const children: ChildProcess[] = [];
   const exits: Promise<number | null>[] = [];
   for (let index = 0; index < parameters.clients; index++) {
@@ -476,6 +483,41 @@ function startDevices(
       return stopped;
     },
   };
+}
+
+/** Above this many devices the demo runs them as a virtual fleet (client/node/simulation). */
+export const FLEET_ABOVE = 16;
+
+/**
+ * The devices as `fedproof simulate` shards, one per core: every device still has its own key,
+ * signed Join, partition, session and task stream on the real gRPC API, but a process holds
+ * hundreds of them, sharing the data pool, tfjs, one channel and one prover per circuit.
+ */
+function startFleet(
+  parameters: DemoParameters,
+  address: string,
+  job: JobInfo__Output,
+  backend: string,
+): DeviceProcesses {
+  const processes = Math.max(1, Math.min(os.availableParallelism(), 4));
+  parameters.onProgress(
+    `${parameters.clients} devices as a virtual fleet in ${processes} processes (fedproof simulate), joining at 40/s under the job's Join rate limit`,
+  );
+  const shards = spawnFleetShards({
+    bin: BIN,
+    processes,
+    args: [
+      ...["--coordinator", address, "--job", job.jobId],
+      ...["--devices", String(parameters.clients), "--dataset", parameters.dataset],
+      ...["--partition", parameters.partition, "--seed", String(parameters.seed)],
+      ...["--model", String(parameters.spec.model), "--backend", backend],
+      ...["--log-level", parameters.logLevel ?? "warn"],
+      ...(parameters.byzantine
+        ? ["--byzantine", `${parameters.byzantine.count}:${parameters.byzantine.attack}`]
+        : []),
+    ],
+  });
+  return { stop: () => shards.stop(DEVICE_STOP_GRACE_MS) };
 }
 
 /** Follows the job until it ends, measuring each new global model on the test set. */

@@ -1,8 +1,9 @@
 /**
  * A device's side of a job with proofs: its Baby Jubjub key and signed dataset commitment
  * (made once, before Join), the circuits fetched from the coordinator by hash, and per round
- * the UpdateNorm chunk proofs plus one DataValidity proof, each circuit on its own worker
- * thread so the device's gRPC streams and timers stay responsive.
+ * the UpdateNorm chunk proofs (in parallel on a pool of worker threads, one per core within a
+ * memory budget) plus one DataValidity proof on a worker of its own, so the device's gRPC
+ * streams and timers stay responsive.
  */
 import { createHash } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
@@ -39,6 +40,7 @@ import { dataValidityInputs } from "../core/proving/data-validity-inputs.js";
 import { proveUpdate } from "../core/proving/prove-update.js";
 import { ModelIntegrityError } from "./coordinator-client.js";
 import { createWorkerProver, type WorkerProver } from "./prove-worker.js";
+import { createProverPool } from "./prover-pool.js";
 
 export interface DeviceProverParameters {
   client: CoordinatorClient;
@@ -53,6 +55,18 @@ export interface DeviceProverParameters {
    * it before enrolling.
    */
   attestation?: DatasetAttestation;
+  /**
+   * Provers already running for the setup's two circuits, shared by the devices of one
+   * process (a simulated fleet): no circuit is downloaded, no thread started, and `close()`
+   * leaves them running for their owner. Default: the device's own, on two worker threads.
+   */
+  provers?: { updateNorm: WorkerProver; dataValidity: WorkerProver };
+  /**
+   * Memory the chunk provers may use at once, in MB (default $FEDPROOF_PROVER_MEMORY_MB, else
+   * half the machine's RAM): one 2^16 chunk proof peaks at ~700 MB, so this and the cores
+   * decide how many chunks are proven in parallel.
+   */
+  proverMemoryMB?: number;
 }
 
 /** The Join fields of a device with proofs. */
@@ -88,7 +102,7 @@ export class DeviceProver {
   private constructor(
     readonly setup: ProofSetup__Output,
     readonly dataset: CommittedDataset,
-    private readonly updateProver: WorkerProver,
+    private readonly updateProver: WorkerProver & { size?: number },
     private readonly dataProver: WorkerProver,
   ) {}
 
@@ -97,32 +111,48 @@ export class DeviceProver {
     const { client, setup, data } = parameters;
     const updateNorm = setup.updateNorm!;
     const dataValidity = setup.dataValidity!;
+    const dataset = () =>
+      commitDataset({
+        parameters: JSON.parse(dataValidity.parametersJson) as DataValidityParameters,
+        records: encodeDataset(data, {
+          featureScale: setup.featureScale,
+          min: data.schema.min,
+          max: data.schema.max,
+        }),
+        privateKey: parameters.privateKey ?? randomPrivateKey(),
+        ...(parameters.attestation ? { attestation: parameters.attestation } : {}),
+      });
+    const shared = parameters.provers;
+    if (shared) {
+      const keep = async () => {};
+      return new DeviceProver(
+        setup,
+        dataset(),
+        { prove: shared.updateNorm.prove, close: keep },
+        { prove: shared.dataValidity.prove, close: keep },
+      );
+    }
     const [uWasm, uZkey, dWasm, dZkey] = await Promise.all([
       downloadArtifact(client, updateNorm.wasmSha256),
       downloadArtifact(client, updateNorm.zkeySha256),
       downloadArtifact(client, dataValidity.wasmSha256),
       downloadArtifact(client, dataValidity.zkeySha256),
     ]);
-    const parameters_ = JSON.parse(dataValidity.parametersJson) as DataValidityParameters;
-    const encoding = {
-      featureScale: setup.featureScale,
-      min: data.schema.min,
-      max: data.schema.max,
-    };
-    const dataset = commitDataset({
-      parameters: parameters_,
-      records: encodeDataset(data, encoding),
-      privateKey: parameters.privateKey ?? randomPrivateKey(),
-      ...(parameters.attestation ? { attestation: parameters.attestation } : {}),
+    const committed = dataset();
+    // The chunks of an update are independent proofs: one worker per core (within the memory
+    // budget), each holding the key and witness generator for the device's whole life.
+    const updateProver = await createProverPool({
+      wasm: uWasm,
+      zkey: uZkey,
+      ...(parameters.proverMemoryMB ? { memoryBudgetMB: parameters.proverMemoryMB } : {}),
     });
-    const updateProver = await createWorkerProver({ wasm: uWasm, zkey: uZkey });
     const dataProver = await createWorkerProver({ wasm: dWasm, zkey: dZkey }).catch(
       async (error: unknown) => {
         await updateProver.close();
         throw error;
       },
     );
-    return new DeviceProver(setup, dataset, updateProver, dataProver);
+    return new DeviceProver(setup, committed, updateProver, dataProver);
   }
 
   enrolment(): Enrolment {
@@ -175,6 +205,7 @@ export class DeviceProver {
       context: parameters.context,
       c2: quantizedNormBound(parameters.clipNorm, parameters.scale),
       prover: this.updateProver.prove,
+      concurrency: this.updateProver.size ?? 1,
     });
     const data = await dataProof;
     const asProof = (circuitId: string, p: { proof: unknown; publicSignals: string[] }) => ({
@@ -260,7 +291,10 @@ export function jobAttesterSet(parameters: {
   const { pinned, given } = parameters;
   if (!pinned?.root) return undefined;
   const set =
-    given ?? (pinned.keys.length > 0 ? attesterSetFromJson({ ...pinned, keys: [...pinned.keys] }) : undefined);
+    given ??
+    (pinned.keys.length > 0
+      ? attesterSetFromJson({ ...pinned, keys: [...pinned.keys] })
+      : undefined);
   if (!set) {
     throw new InvalidArgumentError(
       `the job pins attester root ${pinned.root} but publishes no keys: give the set with --attester-set FILE`,

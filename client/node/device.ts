@@ -19,12 +19,13 @@ import { createModel, parseModelPreset } from "../../protocol/model/presets.js";
 import { decodeModel, getFlatWeights, setFlatWeights } from "../../protocol/model/weights.js";
 import type { AttesterSet, DatasetAttestation } from "../../protocol/proving/attester-set.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
-import { createRng, deriveSeed } from "../../protocol/random.js";
+import { deriveSeed } from "../../protocol/random.js";
 import { computeDelta, evaluate, trainLocal } from "../core/train.js";
 import { prepareUpdate } from "../core/update/prepare-update.js";
 import { joinJob, readModelStream, submitUpdate } from "./coordinator-client.js";
 import {
   DeviceProver,
+  type DeviceProverParameters,
   jobAttesterSet,
   requireCommittedSeed,
   requiresProofs,
@@ -65,6 +66,17 @@ export interface DeviceParameters {
   attesterSet?: AttesterSet;
   /** How hard to try again when the connection to the coordinator drops. */
   reconnect?: ReconnectOptions;
+  /**
+   * Opens the clients for one coordinator address, instead of a channel of the device's own:
+   * a simulated fleet gives its devices clients over one shared channel (client/node/simulation).
+   * Called again on every reconnect; the clients it returns are closed when replaced.
+   */
+  connect?: (address: string) => FedproofClients;
+  /**
+   * Provers already running for the job's two circuits, shared by many devices of one process
+   * (a simulated fleet): the device then downloads no circuit and starts no prover thread.
+   */
+  provers?: DeviceProverParameters["provers"];
 }
 
 export interface ReconnectOptions {
@@ -103,7 +115,12 @@ interface RoundWork {
   status: "working" | "uploaded" | "done";
   /** The task came again while working: if this attempt is interrupted, do it once more. */
   resent: boolean;
+  /** Attempts interrupted so far (the coordinator or its Redis went away mid-round). */
+  interruptions: number;
 }
+
+/** Attempts at one round's task that a failing connection may interrupt before it is left. */
+const MAX_INTERRUPTIONS = 5;
 
 type TaskOutcome = "uploaded" | "done" | "interrupted";
 
@@ -153,7 +170,7 @@ export class Device {
       .map((address) => address.trim())
       .filter(Boolean);
     if (this.addresses.length === 0) throw new InvalidArgumentError("no coordinator address given");
-    this.clients = createFedproofClients(this.addresses[0]!, parameters.credentials);
+    this.clients = this.connect(this.addresses[0]!);
     this.privateKey = parameters.privateKey ?? randomPrivateKey();
   }
 
@@ -187,6 +204,7 @@ export class Device {
           data,
           privateKey: this.privateKey,
           attestation: this.parameters.attestation,
+          provers: this.parameters.provers,
         });
       }
       const enrolment = this.prover?.enrolment();
@@ -301,6 +319,13 @@ export class Device {
     });
   }
 
+  private connect(address: string): FedproofClients {
+    return (
+      this.parameters.connect?.(address) ??
+      createFedproofClients(address, this.parameters.credentials)
+    );
+  }
+
   private get address(): string {
     return this.addresses[this.addressIndex % this.addresses.length]!;
   }
@@ -345,7 +370,7 @@ export class Device {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         this.addressIndex++;
         const previous = this.clients;
-        this.clients = createFedproofClients(this.address, this.parameters.credentials);
+        this.clients = this.connect(this.address);
         previous.close();
       }
     }
@@ -356,14 +381,14 @@ export class Device {
    * that took over) while the device works on it or after it uploaded is ignored, unless the
    * attempt in hand is interrupted, in which case it is done once more.
    */
-  private takeTask(task: RoundTask__Output): void {
+  private takeTask(task: RoundTask__Output, interruptions = 0): void {
     const existing = this.roundWork.get(task.round);
     if (existing) {
       if (existing.status === "working") existing.resent = true;
       return;
     }
     if (Number(task.deadlineUnixMs) > 0 && Date.now() > Number(task.deadlineUnixMs)) return;
-    const work: RoundWork = { task, status: "working", resent: false };
+    const work: RoundWork = { task, status: "working", resent: false, interruptions };
     this.roundWork.set(task.round, work);
     this.work = this.work
       .then(() => this.handleTask(task))
@@ -381,11 +406,17 @@ export class Device {
           return;
         }
         this.roundWork.delete(task.round);
+        const interrupted = work.interruptions + 1;
         this.parameters.logger.info(
-          { round: task.round, again: work.resent },
+          { round: task.round, interruptions: interrupted },
           "round interrupted by the connection",
         );
-        if (work.resent) this.takeTask(task);
+        if (work.resent) return this.takeTask(task, interrupted);
+        // The stream may have stayed up (the coordinator's Redis restarted under it): nobody
+        // will send the task again, so the device tries again itself, a little later.
+        if (interrupted < MAX_INTERRUPTIONS) {
+          setTimeout(() => this.takeTask(task, interrupted), 1_000 * interrupted).unref();
+        }
       });
   }
 
@@ -431,7 +462,7 @@ export class Device {
       bits: quantization.bits,
       scale: quantization.scale,
       stochastic: quantization.stochastic,
-      rng: createRng(deriveSeed(this.parameters.seed, task.round, 1)),
+      // No rng: stochastic rounding draws from the CSPRNG (prepareUpdate's default).
     });
     const report: RoundReport = {
       round: task.round,

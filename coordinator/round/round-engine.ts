@@ -148,12 +148,14 @@ export class RoundEngine {
 
   async stop(): Promise<void> {
     // First: a timer in hand finishes, the others stay queued for the engines still running.
-    await this.scheduler.close();
+    await this.scheduler.stopTaking();
     this.stopped = true;
     for (const retry of this.localRetries.values()) clearTimeout(retry.timer);
     this.localRetries.clear();
+    // Steps under way still schedule what they started (a new round's deadline).
     await Promise.allSettled([...this.chains.values()]);
     await Promise.all([
+      this.scheduler.close(),
       this.verifyEvents.close(),
       this.aggregateEvents.close(),
       this.anchorEvents?.close(),

@@ -121,8 +121,12 @@ export class RoundScheduler {
   }
 
   /** Stops taking timers (the one in hand finishes); pending ones stay for other engines. */
-  async close(): Promise<void> {
+  async stopTaking(): Promise<void> {
     await this.worker?.close();
+  }
+
+  async close(): Promise<void> {
+    await this.stopTaking();
     await this.queue.close();
   }
 }

@@ -248,6 +248,13 @@ return 1
 // no second device may show the nullifier, and the device may show no other. Returns
 // {'ok'}, {'owner', device} when another device holds the nullifier, or {'shown', nullifier}
 // when this device already showed another one.
+/** HDEL the claim on a dataset commitment only while the given device still holds it. */
+const RELEASE_DATASET_CLAIM = `
+if redis.call("HGET", KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call("HDEL", KEYS[1], ARGV[1])
+end
+return 0`;
+
 const RECORD_NULLIFIER = `
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
 if owner and owner ~= ARGV[2] then return {'owner', owner} end
@@ -629,6 +636,19 @@ export class JobStore {
    */
   async excludeDevice(jobId: string, deviceId: string, exclusion: DeviceExclusion): Promise<void> {
     await this.redis.hsetnx(this.keys.excluded(jobId), deviceId, JSON.stringify(exclusion));
+    // Commitments are public, so a squatter can enrol another device's commitment first; it
+    // cannot prove it and is excluded at its first round. Releasing its claim then lets the
+    // dataset's real holder enrol. Only the excluded device's own claim is released.
+    const device = await this.findDevice(jobId, deviceId);
+    if (device?.datasetCommitment) {
+      await this.redis.eval(
+        RELEASE_DATASET_CLAIM,
+        1,
+        this.keys.datasetOwners(jobId),
+        device.datasetCommitment,
+        deviceId,
+      );
+    }
   }
 
   /** Why the device is excluded from the job, or undefined when it is not. */

@@ -47,9 +47,13 @@ export async function startWebServer(
 
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     const origin = request.headers.origin;
-    // Same origin: the page came from this server under the host the browser used.
+    // Same origin: the page came from this server under the host the browser used, directly
+    // or through a proxy that terminates TLS in front of it (the browser then says https).
     const permitted =
-      origin === undefined || origin === `http://${request.headers.host}` || allowed.has(origin);
+      origin === undefined ||
+      origin === `http://${request.headers.host}` ||
+      origin === `https://${request.headers.host}` ||
+      allowed.has(origin);
     const cors: Record<string, string> =
       origin !== undefined && permitted
         ? {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../coordinator/errors.js";
+import { attesterSetToJson, buildAttesterSet } from "../proving/attester-set.js";
+import { derivePublicKey, randomPrivateKey } from "../proving/eddsa-poseidon.js";
 import { jobSpecSchema, parseJobSpec, specHash } from "./job-spec.js";
 
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };
@@ -134,5 +136,37 @@ describe("parseJobSpec", () => {
     const b = parseJobSpec({ name: "x", rounds: 2, schema });
     expect(specHash(a)).toBe(specHash(b));
     expect(specHash(a)).not.toBe(specHash(parseJobSpec({ schema, rounds: 3, name: "x" })));
+  });
+});
+
+describe("spec.attesters", () => {
+  const set = attesterSetToJson(
+    buildAttesterSet({ keys: [derivePublicKey(randomPrivateKey())], depth: 2 }),
+  );
+
+  it("pins the attester root in the spec hash", () => {
+    const spec = parseJobSpec({ schema, proofs: true, attesters: set });
+    expect(spec.attesters).toEqual(set);
+    const rootOnly = parseJobSpec({
+      schema,
+      proofs: true,
+      attesters: { root: set.root, depth: 2 },
+    });
+    expect(specHash(rootOnly)).not.toBe(specHash(parseJobSpec({ schema, proofs: true })));
+    expect(specHash(rootOnly)).not.toBe(
+      specHash(parseJobSpec({ schema, proofs: true, attesters: { root: "1", depth: 2 } })),
+    );
+  });
+
+  it("refuses keys that do not hash to the root, a bad root and a job without proofs", () => {
+    expect(() =>
+      parseJobSpec({ schema, proofs: true, attesters: { ...set, root: "12345" } }),
+    ).toThrow(/spec\.attesters\.keys: the attester set's keys hash to root/);
+    expect(() =>
+      parseJobSpec({ schema, proofs: true, attesters: { root: "0x12", depth: 2 } }),
+    ).toThrow(/spec\.attesters\.root: must be a decimal field element/);
+    expect(() => parseJobSpec({ schema, attesters: set })).toThrow(
+      /spec\.attesters: attested data is checked by the data-validity proof/,
+    );
   });
 });

@@ -219,7 +219,8 @@ export const jobSpecSchema = z
       context.addIssue({
         code: "custom",
         path: ["attesters"],
-        message: "attested data is checked by the data-validity proof: a job with attesters needs proofs: true",
+        message:
+          "attested data is checked by the data-validity proof: a job with attesters needs proofs: true",
       });
     }
     if (spec.maxSamplesPerDevice < spec.minSamples) {

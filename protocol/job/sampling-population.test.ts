@@ -27,6 +27,17 @@ describe("samplingPopulation", () => {
     expect(samplingPopulation(spec).description).toMatch(/^attested.*q = 1/);
   });
 
+  it("divides by the attested datasets counted as the round started", () => {
+    const spec = parseJobSpec({ schema, clientsPerRound: 4, privacy: { population: "attested" } });
+    expect(samplingPopulation(spec, 500)).toEqual({
+      q: 0.01,
+      description: "attested 500 (q = 0.01)",
+    });
+    // Fewer attested datasets than devices asked: no amplification; none at all: q = 1 too.
+    expect(samplingPopulation(spec, 3).q).toBe(1);
+    expect(samplingPopulation(spec, 0).q).toBe(1);
+  });
+
   it("treats a spec stored before the field existed as the default", () => {
     const spec = parseJobSpec({ schema });
     const old = { ...spec, privacy: { ...spec.privacy, population: undefined } };

@@ -187,6 +187,9 @@ function permuteInPlace(instance: PoseidonInstance, state: bigint[]): void {
     fullRound(state, scratch, instance.fullConstants[r], instance.fullMatrices[r]);
   }
   const { partialConstants, sparseRows, sparseColumns } = instance;
+  // Elements 1..t−1 are left unreduced through the partial rounds: each round only adds a
+  // product below p² to them, so after ≤ 70 rounds they stay below 2^520, and one reduction of
+  // the first row's sum per round replaces t of them (BigInt's % costs several products).
   for (let j = 0; j < partialConstants.length; j++) {
     const c = partialConstants[j];
     const row = sparseRows[j];
@@ -196,10 +199,11 @@ function permuteInPlace(instance: PoseidonInstance, state: bigint[]): void {
     for (let k = 1; k < t; k++) {
       const xk = state[k] + c[k];
       sum += row[k] * xk;
-      state[k] = (column[k - 1] * x0 + xk) % P;
+      state[k] = column[k - 1] * x0 + xk;
     }
     state[0] = sum % P;
   }
+  for (let k = 1; k < t; k++) state[k] %= P;
   for (let r = HALF_FULL_ROUNDS; r < 2 * HALF_FULL_ROUNDS; r++) {
     fullRound(state, scratch, instance.fullConstants[r], instance.fullMatrices[r]);
   }

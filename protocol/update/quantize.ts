@@ -13,7 +13,33 @@ export interface QuantizationParameters {
   scale: number;
   /** Round up with probability equal to the fractional part (unbiased); needs `rng`. */
   stochastic?: boolean;
-  rng?: Rng;
+  /** Uniform draws in [0, 1): a seeded `Rng` to replay a run, `cryptoUniform()` on a device. */
+  rng?: UniformSource;
+}
+
+/** What stochastic rounding draws from. */
+export type UniformSource = Pick<Rng, "next">;
+
+/**
+ * Uniform draws in [0, 1) from the platform CSPRNG (Web Crypto, in browsers and Node ≥ 19),
+ * 53 bits each, fetched in blocks. A device rounds with it: the rounding noise is what makes
+ * low-bit updates unbiased, and noise the coordinator could predict from a seed would let it
+ * strip that noise from an individual update.
+ */
+export function cryptoUniform(): UniformSource {
+  const block = new Uint32Array(2048);
+  let position = block.length;
+  return {
+    next() {
+      if (position + 2 > block.length) {
+        globalThis.crypto.getRandomValues(block);
+        position = 0;
+      }
+      const high = block[position++] >>> 5; // 27 bits
+      const low = block[position++] >>> 6; // 26 bits
+      return (high * 67_108_864 + low) / 9_007_199_254_740_992;
+    },
+  };
 }
 
 /** Largest |q| representable with `bits`: 2^(bits-1) − 1. */

@@ -75,7 +75,9 @@ describe("attested data", () => {
         clientsPerRound: 2,
         minClients: 1,
         minAvailableClients: 2,
-        roundDeadlineSeconds: 20,
+        // Rounds close at their deadline here (one of two selected devices is refused), so it
+        // must cover proving two contributions on a busy machine.
+        roundDeadlineSeconds: 45,
       }),
     );
     expect((await store.getJob(job.jobId)).spec.attesters?.root).toBe(set.root.toString());
@@ -123,14 +125,25 @@ describe("attested data", () => {
       const { task: rogueTask } = await rogue.next("task", 60_000);
       const before = await store.getJob(job.jobId);
 
-      const forged = await provenUpload({
-        harness,
-        task: rogueTask!,
-        deviceId: "rogue",
-        dataset: rogue.dataset,
-        circuitIds,
-        attesterSet: rogueSet,
-      });
+      const [forged, upload] = await Promise.all([
+        provenUpload({
+          harness,
+          task: rogueTask!,
+          deviceId: "rogue",
+          dataset: rogue.dataset,
+          circuitIds,
+          attesterSet: rogueSet,
+        }),
+        // The honest device proves that a key of the job's set signed its dataset.
+        provenUpload({
+          harness,
+          task: honestTask!,
+          deviceId: "honest",
+          dataset: honest.dataset,
+          circuitIds,
+          attesterSet: set,
+        }),
+      ]);
       await rogue.submit(forged.header, forged.bytes);
       const reason = `proof rejected (SchemaMismatchError): the data-validity proof checks attester root ${rogueSet.root}, the job's is ${set.root}`;
       expect((await rogue.next("result", 60_000)).result).toMatchObject({
@@ -149,15 +162,6 @@ describe("attested data", () => {
       expect((await store.getJob(job.jobId)).currentModelHash).toBe(before.currentModelHash);
       expect(await store.countNullifiers(job.jobId)).toBe(0);
 
-      // The honest device proves that a key of the job's set signed its dataset.
-      const upload = await provenUpload({
-        harness,
-        task: honestTask!,
-        deviceId: "honest",
-        dataset: honest.dataset,
-        circuitIds,
-        attesterSet: set,
-      });
       const dataSignals = parseDataValiditySignals(upload.header.proofs!.at(-1)!.publicSignals!);
       expect(dataSignals.attesterRoot).toBe(set.root);
       await honest.submit(upload.header, upload.bytes);
@@ -165,9 +169,7 @@ describe("attested data", () => {
         accepted: true,
         reason: "",
       });
-      expect((await store.contributions(job.jobId, 1)).map((c) => c.deviceId)).toEqual([
-        "honest",
-      ]);
+      expect((await store.contributions(job.jobId, 1)).map((c) => c.deviceId)).toEqual(["honest"]);
       expect(await store.countNullifiers(job.jobId)).toBe(1);
 
       // A second enrolment of the same dataset that got past Join (stored before the Join
@@ -238,9 +240,7 @@ describe("attested data", () => {
       expect((await honest.next("ended", 90_000)).ended).toMatchObject({
         state: "JOB_STATE_COMPLETED",
       });
-      expect((await store.contributions(job.jobId, 2)).map((c) => c.deviceId)).toEqual([
-        "honest",
-      ]);
+      expect((await store.contributions(job.jobId, 2)).map((c) => c.deviceId)).toEqual(["honest"]);
       expect(await store.countNullifiers(job.jobId)).toBe(1);
       expect(await store.deviceNullifier(job.jobId, "honest")).toBe(text);
     } finally {

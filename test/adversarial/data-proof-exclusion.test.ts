@@ -65,7 +65,8 @@ describe("data-proof exclusion", () => {
       const { task: honestTask } = await honest.next("task");
       const { task } = await cheater.next("task");
       // Joins after round 1 picked its devices: round 2 has two devices besides the cheater.
-      late = await joinProvingDevice(address, job.jobId, "late", testRecords(40));
+      // Its own records: one dataset enrols one device per job.
+      late = await joinProvingDevice(address, job.jobId, "late", testRecords(42));
 
       const real = contextValue(
         {

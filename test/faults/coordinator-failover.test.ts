@@ -33,7 +33,7 @@ describe("a coordinator SIGKILLed mid-round while another shares its Redis", () 
       cluster.device([b.address, a.address], jobId, 2, 4),
     ];
     // A straggler: selected, trains, never uploads, so round 1 can only end at its deadline.
-    const straggler = cluster.device(both, jobId, 3, 4, {
+    cluster.device(both, jobId, 3, 4, {
       env: { FEDPROOF_FAILPOINTS: "device-before-upload=hang" },
     });
 
@@ -53,11 +53,12 @@ describe("a coordinator SIGKILLed mid-round while another shares its Redis", () 
     await cluster.store(async (store) => {
       const round = await store.getRound(jobId, 1);
       expect(round.accepted).toBe(3);
+      const contributors = (await store.contributions(jobId, 1)).map((c) => c.deviceId);
+      expect(contributors).toEqual(["device-0", "device-1", "device-2"]);
       // Closed by the survivor when the deadline fell due, not when it next restarted.
       expect(round.closedAtMs).toBeGreaterThanOrEqual(round.deadlineMs);
       expect(round.closedAtMs - round.deadlineMs).toBeLessThan(3_000);
       expect(round.deadlineMs).toBeGreaterThan(killedAtMs);
     });
-    expect(straggler.child.exitCode).toBeNull();
   }, 120_000);
 });

@@ -33,7 +33,11 @@ function BenchPage() {
       setReady(true);
     });
   }, []);
-  return <section id="bench" data-ready={String(ready)}>benchmark page</section>;
+  return (
+    <section id="bench" data-ready={String(ready)}>
+      benchmark page
+    </section>
+  );
 }
 
 function App() {

@@ -92,7 +92,10 @@ export class NormAboveBoundError extends InvalidArgumentError {
 
 export interface ProveUpdateParameters extends UpdateNormInputsParameters {
   prover: Prover;
-  /** Chunks proven at once (default 1: snarkjs already uses every core for one proof). */
+  /**
+   * Chunks handed to the prover at once (default 1). Give a prover pool's size: its workers
+   * then prove that many chunks in parallel. The proofs come back in chunk order either way.
+   */
   concurrency?: number;
 }
 

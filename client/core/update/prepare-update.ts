@@ -1,10 +1,11 @@
-import type { Rng } from "../../../protocol/random.js";
 import {
+  cryptoUniform,
   encodeUpdate,
   maxQuantized,
   quantize,
   quantizedNormBound,
   squaredNormQuantized,
+  type UniformSource,
 } from "../../../protocol/update/quantize.js";
 import { clipL2, l2Norm } from "./clip.js";
 
@@ -13,8 +14,10 @@ export interface PrepareUpdateParameters {
   clipNorm: number;
   bits: number;
   scale: number;
+  /** Unbiased stochastic rounding: E[q] = Δ/scale, for updates of few bits (4, 8). */
   stochastic?: boolean;
-  rng?: Rng;
+  /** The rounding's randomness; default the platform CSPRNG (`cryptoUniform`). */
+  rng?: UniformSource;
 }
 
 export interface PrepareUpdateReturnType {
@@ -26,28 +29,35 @@ export interface PrepareUpdateReturnType {
 }
 
 /**
- * Clip, quantise and encode an update. Rounding can push the quantised norm a hair above
- * the float clip bound (each coordinate moves by up to half a step), so the update is
- * shrunk until Σ q² fits the bound exactly: an honest device must never produce an
- * update that the verifier or the circuit would reject.
+ * Clip, quantise and encode an update. Rounding can push the quantised norm above the float
+ * clip bound (each coordinate moves by up to half a step, a whole step when rounding
+ * stochastically), so the update is shrunk until Σ q² fits the bound exactly: an honest device
+ * must never produce an update that the verifier or the circuit would reject.
+ *
+ * The per-coordinate range follows the clip bound: the job's default scale is C/(2^(bits−1) − 1)
+ * (job-spec.ts), so a clipped coordinate, at most C, always fits and nothing saturates.
  */
 export function prepareUpdate(parameters: PrepareUpdateParameters): PrepareUpdateReturnType {
   const { delta, clipNorm, bits, scale } = parameters;
   const norm = l2Norm(delta);
   const bound = quantizedNormBound(clipNorm, scale);
+  const rng = parameters.stochastic ? (parameters.rng ?? cryptoUniform()) : parameters.rng;
   let target = clipNorm;
   for (let attempt = 0; attempt < 50; attempt++) {
     const { clipped } = clipL2(delta, target);
-    const q = quantize(clipped, {
-      bits,
-      scale,
-      stochastic: parameters.stochastic,
-      rng: parameters.rng,
-    });
+    const q = quantize(clipped, { bits, scale, stochastic: parameters.stochastic, rng });
     const squaredNormQ = squaredNormQuantized(q);
     if (squaredNormQ <= bound) return { q, bytes: encodeUpdate(q, bits), norm, squaredNormQ };
-    // Shrink by at least the worst-case rounding error √n·scale/2, then keep halving the gap.
-    target = Math.max(0, target - Math.max(Math.sqrt(delta.length) * scale * 0.5, target * 1e-3));
+    if (parameters.stochastic) {
+      // Stochastic rounding adds variance Σ f(1 − f) ≤ n/4 to Σ q², which at few bits and
+      // many coordinates can exceed the bound itself: the worst-case step below would zero
+      // the update. Shrink in proportion to the overshoot instead, and draw fresh rounding.
+      const ratio = Math.sqrt(Number(bound) / Number(squaredNormQ));
+      target = Math.min(target * 0.99, Math.min(target, l2Norm(clipped)) * ratio * 0.99);
+    } else {
+      // Shrink by at least the worst-case rounding error √n·scale/2, then keep halving the gap.
+      target = Math.max(0, target - Math.max(Math.sqrt(delta.length) * scale * 0.5, target * 1e-3));
+    }
   }
   // Unreachable for sane parameters: an all-zero update always fits.
   const q = new Int32Array(delta.length);

@@ -27,12 +27,7 @@ import { createRng, deriveSeed } from "../../../protocol/random.js";
 import { quantizedNormBound } from "../../../protocol/update/quantize.js";
 import { api } from "../api.js";
 import { downloadChunked } from "../rpc/chunked-download.js";
-import {
-  COORDINATOR,
-  type JoinAnswer,
-  joinOverWeb,
-  PROVENANCE,
-} from "../rpc/coordinator-api.js";
+import { COORDINATOR, type JoinAnswer, joinOverWeb, PROVENANCE } from "../rpc/coordinator-api.js";
 import { GrpcWebError } from "../rpc/grpc-web-client.js";
 import { uploadUpdate } from "../rpc/upload.js";
 import { type BrowserProver, createBrowserProver } from "./browser-prover.js";
@@ -411,7 +406,8 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
         )
         .then(
           () => true,
-          (error: unknown) => (error instanceof GrpcWebError && error.code === 5 ? false : undefined),
+          (error: unknown) =>
+            error instanceof GrpcWebError && error.code === 5 ? false : undefined,
         );
       if (accepted === undefined) continue;
       const settled = {

@@ -1,5 +1,5 @@
-import * as snarkjs from "snarkjs";
 import type { Groth16VerificationKey } from "snarkjs";
+import * as snarkjs from "snarkjs";
 import type { JobInfo__Output } from "../../../proto/generated/fedproof/v1/JobInfo.js";
 import type { RoundProvenance__Output } from "../../../proto/generated/fedproof/v1/RoundProvenance.js";
 import { bundleFromCoordinator } from "../../../verifier/provenance-bundle.js";
@@ -73,7 +73,9 @@ export async function verifyInBrowser(
     getRound: (round) =>
       api.unary<RoundProvenance__Output>(PROVENANCE, "GetRound", { jobId, round }, { signal }),
   });
-  step(`checking the model against registry ${bundle.chain.registry} on chain ${bundle.chain.chainId}`);
+  step(
+    `checking the model against registry ${bundle.chain.registry} on chain ${bundle.chain.chainId}`,
+  );
   const report = await verifyModel({
     modelBytes: parameters.modelBytes,
     rpcUrl: parameters.rpcUrl,

@@ -77,7 +77,7 @@ describe("attested data", () => {
         minAvailableClients: 2,
         // Rounds close at their deadline here (one of two selected devices is refused), so it
         // must cover proving two contributions on a busy machine.
-        roundDeadlineSeconds: 45,
+        roundDeadlineSeconds: 75,
       }),
     );
     expect((await store.getJob(job.jobId)).spec.attesters?.root).toBe(set.root.toString());

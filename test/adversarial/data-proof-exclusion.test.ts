@@ -45,7 +45,7 @@ describe("data-proof exclusion", () => {
         clientsPerRound: 2,
         minClients: 1,
         minAvailableClients: 2,
-        roundDeadlineSeconds: 30,
+        roundDeadlineSeconds: 60,
       }),
     );
     const circuits = (await harness.jobs.jobCircuits(job.jobId))!;

@@ -17,7 +17,7 @@
  * ceremony key; the keys are not fit for production.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Field } from "@noble/curves/abstract/modular";
 import { grainGenConstants, poseidon as noblePoseidon } from "@noble/curves/abstract/poseidon";
@@ -33,6 +33,7 @@ import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.
 import type { ProofWithSignals } from "../client/core/proving/prove-groth16.js";
 import { proveUpdate, updateNormInputs } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
+import { hashRecordLeaves } from "../client/node/dataset-leaves.js";
 import { loadFashionMnist } from "../client/node/fashion-mnist.js";
 import { createWorkerProver } from "../client/node/prove-worker.js";
 import { createProverPool, estimateProofMemoryMB } from "../client/node/prover-pool.js";
@@ -657,7 +658,7 @@ async function measurePipeline(bits: number): Promise<PipelineResult> {
         sequentialRuns.push(await runSequential());
       }
       process.stdout.write(
-        `${bits} bits, ${chunks.length} chunks, repeat ${repeat + 1}: sequential ${sequentialRuns.at(-1)!.seconds.toFixed(1)} s, pool of ${pool.size} ${pooledRuns.at(-1)!.seconds.toFixed(1)} s (load ${machineInfo().loadAverageAtStart.toFixed(1)})\n`,
+        `${bits} bits, ${chunks.length} chunks, repeat ${repeat + 1}: sequential ${sequentialRuns.at(-1)!.seconds.toFixed(1)} s, pool of ${pool.size} ${pooledRuns.at(-1)!.seconds.toFixed(1)} s (load ${loadavg()[0]!.toFixed(1)})\n`,
       );
     }
     const sequentialSeconds = sequentialRuns.reduce((a, r) => a + r.seconds, 0) / pipelineRepeats;
@@ -740,7 +741,14 @@ async function measureEnrolment(): Promise<EnrolmentResult> {
     const records = encodeDataset(data, { featureScale: 255, min: 0, max: 1 });
     const encodeSeconds = secondsSince(started);
     started = performance.now();
-    const dataset = commitDataset({ parameters, records, privateKey: new Uint8Array(32).fill(9) });
+    // What DeviceProver.create does: the leaves on every core, then the tree in this thread.
+    const leaves = await hashRecordLeaves({ records, parameters });
+    const dataset = commitDataset({
+      parameters,
+      records,
+      leaves,
+      privateKey: new Uint8Array(32).fill(9),
+    });
     const commitSeconds = secondsSince(started);
     started = performance.now();
     dataValidityInputs({
@@ -836,7 +844,7 @@ async function mainPipeline(): Promise<void> {
     pipelinePoolSize: pipeline[0]?.poolSize ?? null,
     proveMlpSeconds: model("mlp", 16) ? round(model("mlp", 16)!.proveSeconds, 1) : null,
     proveMlpSecondsAt8Bits: model("mlp", 8) ? round(model("mlp", 8)!.proveSeconds, 1) : null,
-    proveMlpSecondsExtrapolated: true,
+    proveMlpSecondsExtrapolated: pipeline.length ? true : null,
     proveMlpOverTrainSeconds:
       model("mlp", 16)?.proveOverTrain != null ? round(model("mlp", 16)!.proveOverTrain!, 1) : null,
     proveCnnOverTrainSeconds:
@@ -874,7 +882,7 @@ async function mainPipeline(): Promise<void> {
       `${round(r.sequentialPeakMemoryMB, 0)} / ${round(r.pooledPeakMemoryMB, 0)}`,
       r.identicalPublicSignals && r.pooledProofsVerified ? "yes, all verify" : "NO",
     ]),
-    note: `${availableParallelism()} cores, load average ${load.toFixed(1)} at start (other work shares the machine, so both columns are slowed alike; compare the ratio). Sequential = snarkjs groth16.fullProve on the main thread, one chunk after another (its MSMs and FFTs use snarkjs's own thread pool). Pool = createProverPool: one single-threaded worker per core within the memory budget (${PROVER_MEMORY_NOTE}), key and witness generator loaded once per worker. Both warmed up. Peak = resident set of the whole process.`,
+    note: `${availableParallelism()} cores, load average ${load.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end (other work shares the machine; compare the ratio). Times are the mean of ${pipelineRepeats} runs each, in A-B-B-A order so that a drifting load slows both alike. Sequential = snarkjs groth16.fullProve on the main thread, one chunk after another (its MSMs and FFTs use snarkjs's own thread pool). Pool = createProverPool: one single-threaded worker per core within the memory budget (${PROVER_MEMORY_NOTE}), key and witness generator loaded once per worker. Both warmed up. Peak = resident set of the whole process.`,
   };
   const modelTable: ResultTable = {
     title: "Per-round proving by model (EXTRAPOLATED from the measured per-chunk time)",
@@ -926,13 +934,19 @@ async function mainPipeline(): Promise<void> {
         round(enrolment.peakMemoryMB, 0),
       ],
     ],
-    note: `784 byte features per record, depth-16 tree, DataValidity k = 2. A leaf is one width-17 sponge over [label, 26 packed elements] (2 permutations); the textbook column hashes the same records with noble's round-by-round permutation in the same run (speedup ${round(enrolment.leafSpeedup, 1)}×). Load average ${load.toFixed(1)} at start. The circuit's witness generation for this shape is not measured (its 2^16 key was not built here).`,
+    note: `784 byte features per record, depth-16 tree, DataValidity k = 2. A leaf is one width-17 sponge over [label, 26 packed elements] (2 permutations), hashed on ${availableParallelism()} worker threads as DeviceProver does (hashRecordLeaves), the tree and signature in the main thread; CPU s counts every thread. The textbook column hashes the same records with noble's round-by-round permutation in the same run (speedup ${round(enrolment.leafSpeedup, 1)}×). Load average ${load.toFixed(1)} at start. The circuit's witness generation for this shape is not measured (its 2^16 key was not built here).`,
   };
-  mergeResults(summary, { pipeline, extrapolated, ...(enrolment ? { enrolment } : {}) }, [
-    pipelineTable,
-    modelTable,
-    ...(enrolmentTable ? [enrolmentTable] : []),
-  ]);
+  // A run of only one part (--skip-enrolment, --pipeline-bits "") keeps the other's figures.
+  mergeResults(
+    Object.fromEntries(Object.entries(summary).filter(([, v]) => v !== null)),
+    {
+      ...(pipeline.length ? { pipeline, extrapolated } : {}),
+      ...(enrolment ? { enrolment } : {}),
+    },
+    [pipelineTable, modelTable, ...(enrolmentTable ? [enrolmentTable] : [])].filter(
+      (t) => t.rows.length > 0,
+    ),
+  );
 }
 
 const PROVER_MEMORY_NOTE = "default half the RAM, FEDPROOF_PROVER_MEMORY_MB to set it";
@@ -977,7 +991,7 @@ function mergeResults(
     markdown =
       start < 0
         ? `${markdown.trimEnd()}\n\n${rendered}`
-        : `${markdown.slice(0, start)}${rendered}${end < 0 ? "" : markdown.slice(end + 1)}`;
+        : `${markdown.slice(0, start)}${rendered}${end < 0 ? "" : `\n${markdown.slice(end + 1)}`}`;
   }
   writeFileSync(markdownPath, markdown);
   process.stdout.write(

@@ -22,7 +22,6 @@ const BENCHMARKS = [
   "robustness",
   "browser",
   "scale",
-  "bits-accuracy",
 ] as const;
 
 /** Top-level files here that are shared code, not benchmarks. */

@@ -512,3 +512,62 @@ describe("DataValidity at k = 8 and 16", () => {
     }
   });
 });
+
+describe("a padded dataset at the default k = 8", () => {
+  // Half the leaves out of the schema. Over many rounds (fresh challenge seeds), the real
+  // witness generator must accept exactly when every challenged index lands on a valid leaf,
+  // so the pass rate is the (1/2)^8 = 1/256 that circuits/README.md states; the TypeScript
+  // index derivation is checked against the circuit on every seed, not assumed.
+  it("proves only when every challenged record is valid: (1/2)^k per round", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "fedproof-dv-pad-"));
+    try {
+      const spec = {
+        kind: "data-validity",
+        depth: 5,
+        features: 2,
+        samples: 8,
+        featureBits: 8,
+        labelBits: 8,
+        attesterDepth: 0,
+      } as const satisfies CircuitSpec;
+      const name = circuitName(spec);
+      const { wasmPath } = await compileCircuit({
+        name,
+        mainSource: mainSource(spec),
+        outDir: join(dir, name),
+      });
+      // Odd leaves valid, even leaves with a feature above the schema's maximum.
+      const padded = commitDataset({
+        parameters: spec,
+        records: Array.from({ length: 32 }, (_, i) =>
+          encodeRecord(
+            [(i * 7) % 200, i % 2 === 0 ? 230 : 5].map((x) => x / 255),
+            i % 3,
+            encoding,
+          ),
+        ),
+        privateKey: deviceKey,
+      });
+      const args = { minSamples: 4, featureMin, featureMax, classes: 3 };
+      let passed = 0;
+      const seeds = 40;
+      for (let round = 1; round <= seeds; round++) {
+        const ctx = { ...context, round, roundSeed: round.toString(16).padStart(64, "0") };
+        const { input, indices } = dataValidityInputs({ dataset: padded, context: ctx, ...args });
+        const allValid = indices.every((index) => index % 2 === 1);
+        const out = { type: "mem" } as { type: "mem" };
+        const ok = await snarkjs.wtns.calculate(input as never, wasmPath, out).then(
+          () => true,
+          () => false,
+        );
+        expect(ok).toBe(allValid);
+        if (ok) passed++;
+      }
+      // Each round passes with probability 1/256; 40 rounds all failing is expected, and a
+      // pass rate anywhere near half (k = 1) would show here.
+      expect(passed).toBeLessThanOrEqual(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -11,31 +11,28 @@ import { Redis } from "ioredis";
 import { createPublicClient, type Hex, http } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildContracts } from "../contracts/build.js";
+import type { ChainConfig } from "../coordinator/chain/chain-config.js";
 import { JobStore } from "../coordinator/store/job-store.js";
 import { redisOptionsFromUrl } from "../coordinator/store/redis.js";
 import { bullPrefix } from "../coordinator/workers/queues.js";
 import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
 import { seedCompletedRounds } from "./harness/chain-fixture.js";
 import { testLogger } from "./harness/coordinator.js";
+import { deployTestRegistry } from "./harness/deploy-test-registry.js";
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
 
 await buildContracts();
-const { createRegistryClient, deployRegistry } = await import(
-  "../coordinator/chain/registry-client.js"
-);
+const { createRegistryClient } = await import("../coordinator/chain/registry-client.js");
 const { anchorRoundJob, isPermanentAnchorError, startAnchorWorker, AnchorPreconditionError } =
   await import("../coordinator/chain/anchor-worker.js");
 const { createAnchorQueue, enqueueAnchor, anchorJobId } = await import(
   "../coordinator/chain/anchor-queue.js"
 );
-const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
 const { registerJobOnChain } = await import("../coordinator/chain/register-job.js");
 const { createRedisSendLock } = await import("../coordinator/chain/send-lock.js");
 const { buildRoundTree } = await import("../protocol/provenance/merkle.js");
 const { roundLeaves } = await import("../protocol/provenance/round-leaves.js");
 const { storedRoundLeafInputs } = await import("../coordinator/chain/stored-round-leaves.js");
-
-type ChainConfig = ReturnType<typeof makeChainConfig>;
 
 let anvil: StartAnvilReturnType;
 let stateDir: string;
@@ -87,19 +84,7 @@ async function seededJob(rounds = 1, devicesPerRound = 4) {
 beforeAll(async () => {
   stateDir = await mkdtemp(path.join(os.tmpdir(), "fedproof-anchor-"));
   anvil = await startAnvil({ statePath: path.join(stateDir, "anvil-state.json") });
-  const key = anvil.accounts[0]!.privateKey;
-  const { registry } = await deployRegistry({
-    rpcUrl: anvil.rpcUrl,
-    chainId: anvil.chainId,
-    account: key,
-    pollingIntervalMs: 50,
-  });
-  chain = makeChainConfig({
-    rpcUrl: anvil.rpcUrl,
-    chainId: anvil.chainId,
-    registry,
-    privateKey: key,
-  });
+  ({ chain } = await deployTestRegistry(anvil));
   redis = new Redis(TEST_REDIS_URL);
   store = new JobStore({ redis, prefix });
 });

@@ -16,14 +16,12 @@ import { JobStore } from "../coordinator/store/job-store.js";
 import { startAnvil } from "./harness/anvil.js";
 import { seedCompletedRounds } from "./harness/chain-fixture.js";
 import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
+import { deployTestRegistry } from "./harness/deploy-test-registry.js";
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
 
 await buildContracts();
-const { deployRegistry, createRegistryClient } = await import(
-  "../coordinator/chain/registry-client.js"
-);
+const { createRegistryClient } = await import("../coordinator/chain/registry-client.js");
 const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
-const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
 const { registerJobOnChain } = await import("../coordinator/chain/register-job.js");
 const { exportBundle } = await import("../coordinator/chain/export-bundle.js");
 const { chainStatePath, writeChainDescriptor } = await import("../cli/demo/chain-state-dir.js");
@@ -67,18 +65,7 @@ beforeAll(async () => {
   // A demo's chain: anchored rounds, a bundle, chain.json, then the chain stops (state dumped).
   const anvil = await startAnvil({ statePath: chainStatePath(directory) });
   const key = anvil.accounts[0]!.privateKey;
-  const { registry } = await deployRegistry({
-    rpcUrl: anvil.rpcUrl,
-    chainId: anvil.chainId,
-    account: key,
-    pollingIntervalMs: 50,
-  });
-  const chain = makeChainConfig({
-    rpcUrl: anvil.rpcUrl,
-    chainId: anvil.chainId,
-    registry,
-    privateKey: key,
-  });
+  const { registry, chain } = await deployTestRegistry(anvil);
   const client = createRegistryClient({
     rpcUrl: anvil.rpcUrl,
     chainId: anvil.chainId,

@@ -18,13 +18,11 @@ import { ArtifactStore } from "../coordinator/store/artifact-store.js";
 import { JobStore } from "../coordinator/store/job-store.js";
 import { jobVerificationKeyHash } from "../protocol/provenance/job-vkey-hash.js";
 import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
+import { deployTestRegistry } from "./harness/deploy-test-registry.js";
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
 
 await buildContracts();
-const { createRegistryClient, deployRegistry } = await import(
-  "../coordinator/chain/registry-client.js"
-);
-const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
+const { createRegistryClient } = await import("../coordinator/chain/registry-client.js");
 
 const schema = { featureShape: [8], min: 0, max: 1, classes: 2 };
 
@@ -38,19 +36,8 @@ describe("jobs with proofs on chain", () => {
 
   beforeAll(async () => {
     anvil = await startAnvil({});
-    const key = anvil.accounts[0]!.privateKey;
-    const deployed = await deployRegistry({
-      rpcUrl: anvil.rpcUrl,
-      chainId: anvil.chainId,
-      account: key,
-      pollingIntervalMs: 50,
-    });
-    const chain = makeChainConfig({
-      rpcUrl: anvil.rpcUrl,
-      chainId: anvil.chainId,
-      registry: deployed.registry,
-      privateKey: key,
-    });
+    const deployed = await deployTestRegistry(anvil);
+    const { chain } = deployed;
     registry = createRegistryClient({
       rpcUrl: anvil.rpcUrl,
       chainId: anvil.chainId,

@@ -5,7 +5,7 @@ import type { RoundRecord } from "../coordinator/store/job-store.js";
 import { type RunningWorkers, startWorkers } from "../coordinator/workers/start-workers.js";
 import { encodeUpdate } from "../protocol/update/quantize.js";
 import { startTestCoordinator, type TestCoordinator, testLogger } from "./harness/coordinator.js";
-import { joinRawDevice } from "./harness/raw-device.js";
+import { joinRawDevice, updateHeaderFor } from "./harness/raw-device.js";
 import { TEST_REDIS_URL } from "./harness/redis.js";
 
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };
@@ -114,14 +114,7 @@ describe("round engines resume what another left behind", () => {
     try {
       const { task } = await device.next("task");
       const n = job.paramCount;
-      const header = {
-        jobId: job.jobId,
-        round: 1,
-        globalModelHash: task!.globalModelHash,
-        samples: 100,
-        bits: 16,
-        paramCount: String(n),
-      };
+      const header = updateHeaderFor(task!);
       const { updateHash } = await device.submit(header, encodeUpdate(new Int32Array(n), 16));
       // The stored bytes vanish before any worker reads them: every attempt fails, not the
       // update's fault.

@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
-import { joinRawDevice } from "./harness/raw-device.js";
+import { joinRawDevice, updateHeaderFor, zeroUpdateFor } from "./harness/raw-device.js";
 
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };
 
@@ -26,13 +26,8 @@ describe("updates the coordinator must refuse", () => {
     try {
       const { task } = await device.next("task");
       const n = Number(task!.paramCount);
-      const header = {
-        jobId: job.jobId,
-        round: 1,
-        globalModelHash: task!.globalModelHash,
-        samples: 100,
-        bits: 16,
-      };
+      // Each submission below declares its own parameter count.
+      const header = updateHeaderFor(task!);
 
       // Declares one parameter too few.
       const declared = device.submit(
@@ -87,23 +82,14 @@ describe("updates the coordinator must refuse", () => {
       // Round 1 may start with `fast` alone (minClients 1). By round 2 both are online, so
       // both are selected and the first verified update closes the round.
       const first = (await fast.next("task")).task!;
-      const n = Number(first.paramCount);
-      const header = (round: number, globalModelHash: string) => ({
-        jobId: job.jobId,
-        round,
-        globalModelHash,
-        samples: 100,
-        bits: 16,
-        paramCount: String(n),
-      });
-      await fast.submit(header(1, first.globalModelHash), new Uint8Array(n * 2));
+      await fast.submit(updateHeaderFor(first), zeroUpdateFor(first));
       await waitFor(async () => (await coordinator.store.findRound(job.jobId, 2)) !== undefined);
-      const second = await taskForRound(fast, 2);
-      await taskForRound(slow, 2);
-      await fast.submit(header(2, second.globalModelHash), new Uint8Array(n * 2));
+      const second = await fast.taskOfRound(2);
+      await slow.taskOfRound(2);
+      await fast.submit(updateHeaderFor(second), zeroUpdateFor(second));
       await waitFor(async () => (await coordinator.store.getRound(job.jobId, 2)).state !== "OPEN");
 
-      const late = slow.submit(header(2, second.globalModelHash), new Uint8Array(n * 2));
+      const late = slow.submit(updateHeaderFor(second), zeroUpdateFor(second));
       await expect(late).rejects.toMatchObject({
         code: status.FAILED_PRECONDITION,
         details: expect.stringMatching(/round 2 .* is closed/),
@@ -129,30 +115,9 @@ describe("updates the coordinator must refuse", () => {
     try {
       const { task } = await a.next("task");
       await b.next("task");
-      const n = Number(task!.paramCount);
-      await a.submit(
-        {
-          jobId: job.jobId,
-          round: 1,
-          globalModelHash: task!.globalModelHash,
-          samples: 100,
-          bits: 16,
-          paramCount: String(n),
-        },
-        new Uint8Array(n * 2),
-      );
+      await a.submit(updateHeaderFor(task!), zeroUpdateFor(task!));
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      const late = b.submit(
-        {
-          jobId: job.jobId,
-          round: 1,
-          globalModelHash: task!.globalModelHash,
-          samples: 100,
-          bits: 16,
-          paramCount: String(n),
-        },
-        new Uint8Array(n * 2),
-      );
+      const late = b.submit(updateHeaderFor(task!), zeroUpdateFor(task!));
       await expect(late).rejects.toMatchObject({
         code: status.FAILED_PRECONDITION,
         details: expect.stringMatching(/round 1 of job .* is closed.*late/),
@@ -174,12 +139,5 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 20_000): P
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function taskForRound(device: Awaited<ReturnType<typeof joinRawDevice>>, round: number) {
-  for (;;) {
-    const { task } = await device.next("task");
-    if (task!.round === round) return task!;
   }
 }

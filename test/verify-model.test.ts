@@ -9,6 +9,7 @@ import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { buildContracts } from "../contracts/build.js";
+import type { ChainConfig } from "../coordinator/chain/chain-config.js";
 import { JobStore } from "../coordinator/store/job-store.js";
 import { type JobSpec, parseJobSpec } from "../protocol/job/job-spec.js";
 import type { ProofRecord } from "../protocol/provenance/round-leaves.js";
@@ -22,15 +23,13 @@ import {
   seedCompletedRounds,
 } from "./harness/chain-fixture.js";
 import { startTestCoordinator, type TestCoordinator } from "./harness/coordinator.js";
+import { deployTestRegistry } from "./harness/deploy-test-registry.js";
 import { PROVEN_SCHEMA, provingFixture } from "./harness/proven-contribution.js";
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
 
 await buildContracts();
-const { deployRegistry, createRegistryClient } = await import(
-  "../coordinator/chain/registry-client.js"
-);
+const { createRegistryClient } = await import("../coordinator/chain/registry-client.js");
 const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
-const { makeChainConfig } = await import("../coordinator/chain/chain-config.js");
 const { registerJobOnChain } = await import("../coordinator/chain/register-job.js");
 const { buildBundleRound, parseProvenanceBundle } = await import(
   "../verifier/provenance-bundle.js"
@@ -44,7 +43,7 @@ type ProvenanceBundle = Awaited<ReturnType<typeof exportBundle>>;
 type VerificationKeys = Parameters<typeof jobVerificationKeyHash>[0];
 
 let anvil: StartAnvilReturnType;
-let chain: ReturnType<typeof makeChainConfig>;
+let chain: ChainConfig;
 let redis: Redis;
 let store: JobStore;
 const prefix = uniquePrefix("verify-model");
@@ -130,19 +129,7 @@ let honest: AnchoredJob;
 
 beforeAll(async () => {
   anvil = await startAnvil();
-  const key = anvil.accounts[0]!.privateKey;
-  const { registry } = await deployRegistry({
-    rpcUrl: anvil.rpcUrl,
-    chainId: anvil.chainId,
-    account: key,
-    pollingIntervalMs: 50,
-  });
-  chain = makeChainConfig({
-    rpcUrl: anvil.rpcUrl,
-    chainId: anvil.chainId,
-    registry,
-    privateKey: key,
-  });
+  ({ chain } = await deployTestRegistry(anvil));
   redis = new Redis(TEST_REDIS_URL);
   store = new JobStore({ redis, prefix });
   honest = await anchoredJob({ epsilon: 0.75 });

@@ -39,6 +39,7 @@ import { quantizedNormBound } from "../../protocol/update/quantize.js";
 import { dataValidityInputs } from "../core/proving/data-validity-inputs.js";
 import { proveUpdate } from "../core/proving/prove-update.js";
 import { ModelIntegrityError } from "./coordinator-client.js";
+import { hashRecordLeaves } from "./dataset-leaves.js";
 import { createWorkerProver, type WorkerProver } from "./prove-worker.js";
 import { createProverPool } from "./prover-pool.js";
 
@@ -111,14 +112,19 @@ export class DeviceProver {
     const { client, setup, data } = parameters;
     const updateNorm = setup.updateNorm!;
     const dataValidity = setup.dataValidity!;
+    const dataParameters = JSON.parse(dataValidity.parametersJson) as DataValidityParameters;
+    const records = encodeDataset(data, {
+      featureScale: setup.featureScale,
+      min: data.schema.min,
+      max: data.schema.max,
+    });
+    // One Poseidon sponge per record is most of enrolment's cost: hash them on every core.
+    const leaves = await hashRecordLeaves({ records, parameters: dataParameters });
     const dataset = () =>
       commitDataset({
-        parameters: JSON.parse(dataValidity.parametersJson) as DataValidityParameters,
-        records: encodeDataset(data, {
-          featureScale: setup.featureScale,
-          min: data.schema.min,
-          max: data.schema.max,
-        }),
+        parameters: dataParameters,
+        records,
+        leaves,
         privateKey: parameters.privateKey ?? randomPrivateKey(),
         ...(parameters.attestation ? { attestation: parameters.attestation } : {}),
       });

@@ -164,6 +164,7 @@ interface Job {
 interface PoolWorker {
   worker: Worker;
   busy: Job | undefined;
+  dead: boolean;
 }
 
 const load = async (file: Uint8Array | string) =>
@@ -202,7 +203,7 @@ export async function createProverPool(
   const workers: PoolWorker[] = [];
   const dispatch = () => {
     for (const slot of workers) {
-      if (slot.busy || queue.length === 0) continue;
+      if (slot.dead || slot.busy || queue.length === 0) continue;
       const job = queue.shift()!;
       slot.busy = job;
       const seed = workerData.insecureDeterministicBlinding
@@ -219,14 +220,17 @@ export async function createProverPool(
   const fail = (slot: PoolWorker, error: unknown) => {
     const job = slot.busy;
     slot.busy = undefined;
+    slot.dead = true;
     job?.reject(error);
-    // A dead worker takes the queue with it: nothing else would ever prove those inputs.
+    // A worker that dies (out of memory, usually) fails what is queued rather than leaving
+    // it to the others, which are likely to meet the same fate; later proves go to the living.
     for (const waiting of queue.splice(0)) waiting.reject(error);
   };
   for (let i = 0; i < size; i++) {
     const slot: PoolWorker = {
       worker: new Worker(WORKER_SOURCE, { eval: true, workerData }),
       busy: undefined,
+      dead: false,
     };
     slot.worker.on("message", (reply: WorkerReply) => {
       const job = slot.busy;
@@ -252,8 +256,8 @@ export async function createProverPool(
     size,
     prove: (input: CircuitInput) =>
       new Promise<ProofWithSignals>((resolve, reject) => {
-        if (closed) {
-          reject(new ProofGenerationError("the prover pool is closed"));
+        if (closed || workers.every((slot) => slot.dead)) {
+          reject(new ProofGenerationError("the prover pool is closed or its workers died"));
           return;
         }
         queue.push({ input, resolve, reject });

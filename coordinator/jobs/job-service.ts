@@ -141,21 +141,31 @@ export class JobService {
       const summary = roundToMessage(round, await store.rejections(jobId, round.round));
       summary.proofsVerified = round.proofsVerified;
       summary.proofsRejected = round.proofsRejected;
-      summary.federatedAccuracy = await this.federatedAccuracy(jobId, round.round);
+      const measured = await this.federatedMetrics(jobId, round.round);
+      summary.federatedAccuracy = measured.accuracy;
+      summary.federatedLoss = measured.loss;
       rounds.push(summary);
     }
     return jobToMessage(job, rounds, (await store.onlineDevices(jobId)).length);
   }
 
-  /** Sample-weighted mean of what devices measured on their own held-out data. */
-  private async federatedAccuracy(jobId: string, round: number): Promise<number> {
+  /** Sample-weighted means of what devices measured on their own held-out data. */
+  private async federatedMetrics(
+    jobId: string,
+    round: number,
+  ): Promise<{ accuracy: number; loss: number }> {
     let samples = 0;
     let correct = 0;
+    let loss = 0;
     for (const contribution of await this.parameters.store.contributions(jobId, round)) {
-      samples += contribution.metrics.holdoutSamples;
-      correct += contribution.metrics.holdoutAccuracy * contribution.metrics.holdoutSamples;
+      const { holdoutSamples, holdoutAccuracy, holdoutLoss } = contribution.metrics;
+      samples += holdoutSamples;
+      correct += holdoutAccuracy * holdoutSamples;
+      loss += holdoutLoss * holdoutSamples;
     }
-    return samples > 0 ? correct / samples : 0;
+    return samples > 0
+      ? { accuracy: correct / samples, loss: loss / samples }
+      : { accuracy: 0, loss: 0 };
   }
 }
 

@@ -255,70 +255,60 @@ interface CallContext {
   deadline: number;
 }
 
-/** The parts of a grpc-js server call every kind shares. */
-function callSurface(context: CallContext) {
-  return {
-    metadata: context.metadata,
-    getPeer: () => context.peer,
-    getPath: () => context.path,
-    getDeadline: () => context.deadline,
-    sendMetadata: () => {},
-  };
+// TypeScript accepts a class expression over a generic base only with this exact signature.
+// biome-ignore lint/suspicious/noExplicitAny: the mixin rule requires `...args: any[]`
+type CallBase = abstract new (...args: any[]) => EventEmitter;
+
+/**
+ * The parts of a grpc-js server call every kind shares, on the Node class each kind is
+ * (EventEmitter, Writable, Readable), so a handler sees one surface on either transport.
+ */
+function withCallSurface<TBase extends CallBase>(Base: TBase) {
+  abstract class ServerCall extends Base {
+    cancelled = false;
+    protected abstract readonly context: CallContext;
+    readonly getPeer = (): string => this.context.peer;
+    readonly getPath = (): string => this.context.path;
+    readonly getDeadline = (): number => this.context.deadline;
+    readonly sendMetadata = (): void => {};
+
+    get metadata(): Metadata {
+      return this.context.metadata;
+    }
+
+    cancel(): void {
+      if (this.cancelled) return;
+      this.cancelled = true;
+      this.emit("cancelled", "cancelled");
+      this.release();
+    }
+
+    /** What a kind frees once the client has gone (a stream is destroyed). */
+    protected release(): void {}
+  }
+  return ServerCall;
 }
 
-class WebUnaryCall extends EventEmitter {
-  cancelled = false;
-  readonly metadata: Metadata;
-  readonly getPeer: () => string;
-  readonly getPath: () => string;
-  readonly getDeadline: () => number;
-  readonly sendMetadata: () => void;
-
+class WebUnaryCall extends withCallSurface(EventEmitter) {
   constructor(
-    context: CallContext,
+    protected readonly context: CallContext,
     readonly request: unknown,
   ) {
     super();
-    ({
-      metadata: this.metadata,
-      getPeer: this.getPeer,
-      getPath: this.getPath,
-      getDeadline: this.getDeadline,
-      sendMetadata: this.sendMetadata,
-    } = callSurface(context));
-  }
-
-  cancel(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.emit("cancelled", "cancelled");
   }
 }
 
 /** A server stream: an object-mode Writable, as grpc-js's ServerWritableStreamImpl is. */
-class WebWritableCall extends Writable {
-  cancelled = false;
-  readonly metadata: Metadata;
-  readonly getPeer: () => string;
-  readonly getPath: () => string;
-  readonly getDeadline: () => number;
-  readonly sendMetadata: () => void;
+class WebWritableCall extends withCallSurface(Writable) {
   private pendingStatus: GrpcStatus = { code: status.OK, details: "OK" };
 
   constructor(
-    context: CallContext,
+    protected readonly context: CallContext,
     readonly request: unknown,
     private readonly reply: GrpcWebReply,
     private readonly encode: (message: unknown) => Buffer,
   ) {
     super({ objectMode: true });
-    ({
-      metadata: this.metadata,
-      getPeer: this.getPeer,
-      getPath: this.getPath,
-      getDeadline: this.getDeadline,
-      sendMetadata: this.sendMetadata,
-    } = callSurface(context));
     // A handler ends a stream with a status by emitting 'error' (grpc-js does the same).
     this.on("error", (error: unknown) => {
       if (this.destroyed) return this.reply.finish(statusOfError(error));
@@ -346,36 +336,19 @@ class WebWritableCall extends Writable {
     done();
   }
 
-  cancel(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.emit("cancelled", "cancelled");
+  protected override release(): void {
     this.destroy();
   }
 }
 
 /** A client stream: an object-mode Readable of the decoded request messages. */
-class WebReadableCall extends Readable {
-  cancelled = false;
-  readonly metadata: Metadata;
-  readonly getPeer: () => string;
-  readonly getPath: () => string;
-  readonly getDeadline: () => number;
-  readonly sendMetadata: () => void;
-
+class WebReadableCall extends withCallSurface(Readable) {
   constructor(
-    context: CallContext,
+    protected readonly context: CallContext,
     private readonly frames: FrameReader,
     decode: (bytes: Buffer) => unknown,
   ) {
     super({ objectMode: true });
-    ({
-      metadata: this.metadata,
-      getPeer: this.getPeer,
-      getPath: this.getPath,
-      getDeadline: this.getDeadline,
-      sendMetadata: this.sendMetadata,
-    } = callSurface(context));
     frames.onMessage = (bytes) => {
       let message: unknown;
       try {
@@ -393,10 +366,7 @@ class WebReadableCall extends Readable {
     this.frames.resume();
   }
 
-  cancel(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.emit("cancelled", "cancelled");
+  protected override release(): void {
     this.destroy();
   }
 }

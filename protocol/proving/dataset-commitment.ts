@@ -75,6 +75,14 @@ export function encodeDataset(data: Dataset, encoding: FeatureEncoding): Dataset
 
 /** Leaf hash: HashElements([label, packed values...]), as the circuit computes it. */
 export function recordLeaf(record: DatasetRecord, parameters: DataValidityParameters): bigint {
+  return hashElements(recordLeafElements(record, parameters));
+}
+
+/** What a record's leaf hashes: [label, packed values...]. */
+export function recordLeafElements(
+  record: DatasetRecord,
+  parameters: DataValidityParameters,
+): bigint[] {
   if (record.values.length !== parameters.features) {
     throw new InvalidArgumentError(
       `a record has ${record.values.length} features, the circuit expects ${parameters.features}`,
@@ -84,7 +92,7 @@ export function recordLeaf(record: DatasetRecord, parameters: DataValidityParame
   // A negative or oversized value cannot be packed without ambiguity; map it to one the
   // circuit's range check rejects, so a bad record still fails at proving time, not here.
   const values = record.values.map((v) => (v < 0n || v >= limit ? limit - 1n : v));
-  return hashElements([BigInt(record.label), ...packValues(values, parameters.featureBits)]);
+  return [BigInt(record.label), ...packValues(values, parameters.featureBits)];
 }
 
 /** A Poseidon Merkle tree; unused leaves are 0 and whole empty subtrees hash to `zeros[level]`. */
@@ -174,11 +182,15 @@ export interface CommitDatasetParameters {
   privateKey: Uint8Array;
   /** The attester's signature over these records' commitment (`attestDataset`), if any. */
   attestation?: DatasetAttestation;
+  /** `recordLeaf` of every record, when already computed (on worker threads, say). */
+  leaves?: readonly bigint[];
 }
 
 export interface DatasetTreeParameters {
   parameters: DataValidityParameters;
   records: readonly DatasetRecord[];
+  /** `recordLeaf` of every record, when already computed (on worker threads, say). */
+  leaves?: readonly bigint[];
 }
 
 export interface DatasetTreeReturnType {
@@ -193,7 +205,12 @@ export function datasetTree(parameters: DatasetTreeParameters): DatasetTreeRetur
   checkDataValidityParameters(parameters.parameters);
   const { records } = parameters;
   if (records.length === 0) throw new InvalidArgumentError("cannot commit to an empty dataset");
-  const leaves = records.map((r) => recordLeaf(r, parameters.parameters));
+  if (parameters.leaves && parameters.leaves.length !== records.length) {
+    throw new InvalidArgumentError(
+      `${parameters.leaves.length} precomputed leaves for ${records.length} records`,
+    );
+  }
+  const leaves = parameters.leaves ?? records.map((r) => recordLeaf(r, parameters.parameters));
   const tree = buildMerkleTree(leaves, parameters.parameters.depth);
   return {
     tree,

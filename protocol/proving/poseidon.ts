@@ -31,7 +31,7 @@ const HALF_FULL_ROUNDS = 4;
 const Fp = Field(FIELD_MODULUS);
 
 /** The permutation of one width, rewritten with sparse partial rounds (see above). */
-interface PoseidonInstance {
+export interface PoseidonInstance {
   width: number;
   /** Round constants of the 8 full rounds, in order. */
   fullConstants: bigint[][];
@@ -207,6 +207,24 @@ function permuteInPlace(instance: PoseidonInstance, state: bigint[]): void {
   for (let r = HALF_FULL_ROUNDS; r < 2 * HALF_FULL_ROUNDS; r++) {
     fullRound(state, scratch, instance.fullConstants[r], instance.fullMatrices[r]);
   }
+}
+
+/**
+ * The width-17 permutation as a self-contained script, for hashing on worker threads (a
+ * device hashes its dataset's leaves on every core, client/node/dataset-leaves.ts): the very
+ * functions above, by their source text, and the constants to call `permuteInPlace` with.
+ */
+export function spongePermutationScript(): { source: string; instance: PoseidonInstance } {
+  return {
+    source: [
+      `const P = ${P}n;`,
+      `const HALF_FULL_ROUNDS = ${HALF_FULL_ROUNDS};`,
+      sbox.toString(),
+      fullRound.toString(),
+      permuteInPlace.toString(),
+    ].join("\n"),
+    instance: instanceFor(SPONGE_RATE + 1),
+  };
 }
 
 /** The full Poseidon permutation of a state of width 2..17 (circomlib `PoseidonEx` with every output). */

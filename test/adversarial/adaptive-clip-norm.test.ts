@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { JobSpecInput } from "../../protocol/job/job-spec.js";
 import { encodeUpdate } from "../../protocol/update/quantize.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
-import { joinRawDevice } from "../harness/raw-device.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
+import { oneDeviceJobSpec } from "../harness/job-specs.js";
+import { joinRawDevice, updateHeaderFor } from "../harness/raw-device.js";
 
 /**
  * Adaptive clipping moves C towards the γ-quantile of the update norms. When the bit "was this
@@ -12,46 +13,27 @@ import { joinRawDevice } from "../harness/raw-device.js";
  * √(Σq²)·scale: what a device says about it changes nothing.
  */
 describe("adaptive clipping norms", () => {
-  let coordinator: TestCoordinator;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("adaptive-clip-norm");
-  });
-  afterAll(async () => {
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("adaptive-clip-norm");
 
   // scale = 2/32767 lets C grow to 2 before the fixed-point range would cap it.
   const scale = 2 / 32767;
-  const spec: JobSpecInput = {
-    model: "logreg",
-    schema: { featureShape: [16], min: 0, max: 1, classes: 4 },
-    rounds: 1,
-    clientsPerRound: 1,
-    minClients: 1,
-    overSelection: 1,
+  const spec: JobSpecInput = oneDeviceJobSpec({
     clipNorm: 1,
     quantization: { bits: 16, scale },
     // No DP noise: the count is not noised, so the step is exact.
     privacy: { adaptiveClipQuantile: 0.5 },
-  };
+  });
 
   /** C after one round whose only update is `q`, sent with `reportedNorm` as its metric. */
   async function nextClipNorm(fill: (n: number) => Int32Array, reportedNorm: number) {
+    const { coordinator } = target;
     const job = await coordinator.jobs.createJob(spec);
     const device = await joinRawDevice(coordinator.address, job.jobId, "device");
     try {
       const { task } = await device.next("task");
       const n = Number(task!.paramCount);
       await device.submit(
-        {
-          jobId: job.jobId,
-          round: 1,
-          globalModelHash: task!.globalModelHash,
-          samples: 100,
-          bits: 16,
-          paramCount: String(n),
-          metrics: { updateNorm: reportedNorm },
-        },
+        { ...updateHeaderFor(task!), metrics: { updateNorm: reportedNorm } },
         encodeUpdate(fill(n), 16),
       );
       expect((await device.next("ended")).ended).toMatchObject({ state: "JOB_STATE_COMPLETED" });

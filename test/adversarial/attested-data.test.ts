@@ -1,7 +1,6 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TEST_CIRCUITS } from "../../circuits/circuit-catalog.js";
-import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
 import { parseDataValiditySignals } from "../../protocol/proofs/public-signals.js";
 import {
   attestDataset,
@@ -20,13 +19,11 @@ import {
   encodePublicKey,
   encodeSignature,
 } from "../../protocol/proving/proof-codec.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
 import {
   joinProvingDevice,
-  type ProvingHarness,
   provenUpload,
-  provingHarness,
   provingJobSpec,
+  startProvingAdversarialCoordinator,
   testRecords,
 } from "../harness/proving-device.js";
 import { isServiceError, joinRawDevice } from "../harness/raw-device.js";
@@ -41,19 +38,8 @@ import { isServiceError, joinRawDevice } from "../harness/raw-device.js";
  * show the job's root, so its proof is refused and the device excluded.
  */
 describe("attested data", () => {
-  let coordinator: TestCoordinator;
-  let harness: ProvingHarness;
+  const target = startProvingAdversarialCoordinator("attested-data");
   const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
-
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("attested-data");
-    harness = await provingHarness(coordinator);
-  }, 300_000);
-
-  afterAll(async () => {
-    await coordinator?.dispose();
-    await releaseSnarkjsThreads();
-  });
 
   /** An attester's signature over `records` as the test circuit encodes them. */
   function attest(privateKey: Uint8Array, records: DatasetRecord[]): DatasetAttestation {
@@ -62,6 +48,7 @@ describe("attested data", () => {
   }
 
   it("accepts attested data, refuses a second device with the same dataset and a key outside the set", async () => {
+    const { coordinator, harness } = target;
     const { store, address } = coordinator;
     const attesterKeys = [randomPrivateKey(), randomPrivateKey(), randomPrivateKey()];
     const set = buildAttesterSet({

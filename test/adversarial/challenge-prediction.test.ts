@@ -1,6 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
+import { describe, expect, it } from "vitest";
 import { specToMessage } from "../../coordinator/jobs/job-messages.js";
 import { bearer, createFedproofClients, unary } from "../../proto/clients.js";
 import { specHash } from "../../protocol/job/job-spec.js";
@@ -9,13 +8,11 @@ import { sampledIndices } from "../../protocol/proving/dataset-commitment.js";
 import { hashToFieldPair, idToField } from "../../protocol/proving/field.js";
 import { poseidonHash } from "../../protocol/proving/poseidon.js";
 import { contextValue, DATA_VALIDITY_INDEX } from "../../protocol/proving/proof-context.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
 import {
   joinProvingDevice,
-  type ProvingHarness,
   provenUpload,
-  provingHarness,
   provingJobSpec,
+  startProvingAdversarialCoordinator,
   testRecords,
 } from "../harness/proving-device.js";
 import { isServiceError } from "../harness/raw-device.js";
@@ -28,20 +25,10 @@ import { isServiceError } from "../harness/raw-device.js";
  * worthless, and a proof made for the predicted challenge is refused.
  */
 describe("challenge prediction", () => {
-  let coordinator: TestCoordinator;
-  let harness: ProvingHarness;
-
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("challenge-prediction");
-    harness = await provingHarness(coordinator);
-  }, 300_000);
-
-  afterAll(async () => {
-    await coordinator?.dispose();
-    await releaseSnarkjsThreads();
-  });
+  const target = startProvingAdversarialCoordinator("challenge-prediction");
 
   it("refuses a challenge commitment chosen by the researcher", async () => {
+    const { coordinator } = target;
     const clients = createFedproofClients(coordinator.address);
     try {
       const spec = { ...provingJobSpec(), challengeCommitment: "ab".repeat(32) };
@@ -58,6 +45,7 @@ describe("challenge prediction", () => {
   });
 
   it("makes the pre-task prediction wrong and refuses a proof made for it", async () => {
+    const { coordinator, harness } = target;
     const { store } = coordinator;
     const job = await harness.jobs.createJob(provingJobSpec({ roundDeadlineSeconds: 600 }));
     const circuits = (await harness.jobs.jobCircuits(job.jobId))!;

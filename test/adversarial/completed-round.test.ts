@@ -1,9 +1,9 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRedis, type RedisClient } from "../../coordinator/store/redis.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
-import { joinRawDevice } from "../harness/raw-device.js";
-import { TEST_REDIS_URL } from "../harness/redis.js";
+import { describe, expect, it } from "vitest";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
+import { oneDeviceJobSpec } from "../harness/job-specs.js";
+import { joinRawDevice, updateHeaderFor, zeroUpdateFor } from "../harness/raw-device.js";
+import { snapshotKeys } from "../harness/redis.js";
 
 /**
  * A completed round is history: its record is what was anchored and what `fedproof verify`
@@ -12,61 +12,32 @@ import { TEST_REDIS_URL } from "../harness/redis.js";
  * and as a late rejection).
  */
 describe("a completed round", () => {
-  let coordinator: TestCoordinator;
-  /** A connection of the test's own, to read the stored bytes rather than the store's view. */
-  let redis: RedisClient;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("completed-round");
-    redis = await connectRedis(TEST_REDIS_URL);
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("completed-round");
 
   it("refuses a re-sent update with FAILED_PRECONDITION and keeps its record byte for byte", async () => {
-    const job = await coordinator.jobs.createJob({
-      model: "logreg",
-      schema: { featureShape: [16], min: 0, max: 1, classes: 4 },
-      rounds: 2,
-      clientsPerRound: 1,
-      minClients: 1,
-      overSelection: 1,
-    });
+    const { coordinator, redis } = target;
+    const job = await coordinator.jobs.createJob(oneDeviceJobSpec({ rounds: 2 }));
     const device = await joinRawDevice(coordinator.address, job.jobId, "device");
     try {
       const { task } = await device.next("task");
-      const n = Number(task!.paramCount);
-      const header = {
-        jobId: job.jobId,
-        round: 1,
-        globalModelHash: task!.globalModelHash,
-        samples: 100,
-        bits: 16,
-        paramCount: String(n),
-      };
-      await device.submit(header, new Uint8Array(n * 2));
+      const header = updateHeaderFor(task!);
+      await device.submit(header, zeroUpdateFor(task!));
       // Round 2's task arrives once round 1 has completed.
-      for (;;) {
-        const next = await device.next("task");
-        if (next.task!.round === 2) break;
-      }
+      await device.taskOfRound(2);
       expect((await coordinator.store.getRound(job.jobId, 1)).state).toBe("COMPLETED");
 
       const { keys } = coordinator.store;
       const snapshot = () =>
-        Promise.all(
-          [
-            keys.round(job.jobId, 1),
-            keys.contributions(job.jobId, 1),
-            keys.rejections(job.jobId, 1),
-            keys.submitted(job.jobId, 1),
-            keys.selected(job.jobId, 1),
-          ].map((key) => redis.dumpBuffer(key)),
-        );
+        snapshotKeys(redis, [
+          keys.round(job.jobId, 1),
+          keys.contributions(job.jobId, 1),
+          keys.rejections(job.jobId, 1),
+          keys.submitted(job.jobId, 1),
+          keys.selected(job.jobId, 1),
+        ]);
       const before = await snapshot();
 
-      await expect(device.submit(header, new Uint8Array(n * 2))).rejects.toMatchObject({
+      await expect(device.submit(header, zeroUpdateFor(task!))).rejects.toMatchObject({
         code: status.FAILED_PRECONDITION,
         details: expect.stringMatching(/round 1 of job .* is closed \(COMPLETED/),
       });

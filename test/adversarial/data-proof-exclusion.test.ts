@@ -1,17 +1,14 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
+import { describe, expect, it } from "vitest";
 import { sampledIndices } from "../../protocol/proving/dataset-commitment.js";
 import { poseidonHash } from "../../protocol/proving/poseidon.js";
 import { encodeFieldElement, encodeSignature } from "../../protocol/proving/proof-codec.js";
 import { contextValue, DATA_VALIDITY_INDEX } from "../../protocol/proving/proof-context.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
 import {
   joinProvingDevice,
-  type ProvingHarness,
   provenUpload,
-  provingHarness,
   provingJobSpec,
+  startProvingAdversarialCoordinator,
   testRecords,
 } from "../harness/proving-device.js";
 import { isServiceError, joinRawDevice } from "../harness/raw-device.js";
@@ -24,20 +21,10 @@ import { isServiceError, joinRawDevice } from "../harness/raw-device.js";
  * only valid ones, proves for it, and relabels the proof's context as the round's.
  */
 describe("data-proof exclusion", () => {
-  let coordinator: TestCoordinator;
-  let harness: ProvingHarness;
-
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("data-proof-exclusion");
-    harness = await provingHarness(coordinator);
-  }, 300_000);
-
-  afterAll(async () => {
-    await coordinator?.dispose();
-    await releaseSnarkjsThreads();
-  });
+  const target = startProvingAdversarialCoordinator("data-proof-exclusion");
 
   it("refuses the proof, then never selects the device again and refuses its Join and upload", async () => {
+    const { coordinator, harness } = target;
     const { store, address } = coordinator;
     const job = await harness.jobs.createJob(
       provingJobSpec({

@@ -1,11 +1,11 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type JoinJobParameters, joinJob } from "../../client/node/coordinator-client.js";
-import { createFedproofClients, type FedproofClients } from "../../proto/clients.js";
 import { randomFieldElement } from "../../protocol/proving/field.js";
 import { encodeFieldElement } from "../../protocol/proving/proof-codec.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
-import { joinRawDevice } from "../harness/raw-device.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
+import { oneDeviceJobSpec } from "../harness/job-specs.js";
+import { joinRawDevice, updateHeaderFor, zeroUpdateFor } from "../harness/raw-device.js";
 
 const PAYOUT = "0x3333333333333333333333333333333333333333";
 
@@ -18,26 +18,11 @@ const PAYOUT = "0x3333333333333333333333333333333333333333";
  * (the same check runs before a job with proofs looks at its dataset signature).
  */
 describe("a re-Join that swaps the dataset", () => {
-  let coordinator: TestCoordinator;
-  let clients: FedproofClients;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("dataset-swap");
-    clients = createFedproofClients(coordinator.address);
-  });
-  afterAll(async () => {
-    clients?.close();
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("dataset-swap");
 
   it("is refused with FAILED_PRECONDITION naming what is frozen, after the task arrived", async () => {
-    const job = await coordinator.jobs.createJob({
-      model: "logreg",
-      schema: { featureShape: [16], min: 0, max: 1, classes: 4 },
-      rounds: 1,
-      clientsPerRound: 1,
-      minClients: 1,
-      overSelection: 1,
-    });
+    const { coordinator, clients } = target;
+    const job = await coordinator.jobs.createJob(oneDeviceJobSpec());
     const commitment = encodeFieldElement(randomFieldElement());
     const device = await joinRawDevice(coordinator.address, job.jobId, "swapper", 100, {
       datasetCommitment: commitment,
@@ -87,18 +72,7 @@ describe("a re-Join that swaps the dataset", () => {
 
       // Nothing moved: the record is the first Join's, and the session it issued still works.
       expect(await coordinator.store.findDevice(job.jobId, "swapper")).toEqual(record);
-      const n = Number(task!.paramCount);
-      await device.submit(
-        {
-          jobId: job.jobId,
-          round: 1,
-          globalModelHash: task!.globalModelHash,
-          samples: 100,
-          bits: 16,
-          paramCount: String(n),
-        },
-        new Uint8Array(n * 2),
-      );
+      await device.submit(updateHeaderFor(task!), zeroUpdateFor(task!));
       expect((await device.next("result")).result).toMatchObject({ accepted: true });
 
       // A re-Join that keeps what is frozen is fine (and replaces the session).

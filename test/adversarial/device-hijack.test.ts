@@ -1,15 +1,15 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { joinJob, signedJoinRequest } from "../../client/node/coordinator-client.js";
-import { connectRedis, type RedisClient } from "../../coordinator/store/redis.js";
 import { createFedproofClients, unary } from "../../proto/clients.js";
 import type { JoinChallenge__Output } from "../../proto/generated/fedproof/v1/JoinChallenge.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
 import { derivePublicKey, randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
 import { encodePublicKey } from "../../protocol/proving/proof-codec.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
-import { joinRawDevice } from "../harness/raw-device.js";
-import { TEST_REDIS_URL } from "../harness/redis.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
+import { oneDeviceJobSpec } from "../harness/job-specs.js";
+import { joinRawDevice, updateHeaderFor, zeroUpdateFor } from "../harness/raw-device.js";
+import { snapshotKeys } from "../harness/redis.js";
 
 const VICTIM_PAYOUT = "0x1111111111111111111111111111111111111111";
 const ATTACKER_PAYOUT = "0x2222222222222222222222222222222222222222";
@@ -21,26 +21,11 @@ const ATTACKER_PAYOUT = "0x2222222222222222222222222222222222222222";
  * first Join binds the id to the device's key and every later Join must be signed by it.
  */
 describe("a Join under another device's id", () => {
-  let coordinator: TestCoordinator;
-  let redis: RedisClient;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("device-hijack");
-    redis = await connectRedis(TEST_REDIS_URL);
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("device-hijack");
 
   it("is refused with PERMISSION_DENIED and leaves the victim's record and session alone", async () => {
-    const job = await coordinator.jobs.createJob({
-      model: "logreg",
-      schema: { featureShape: [16], min: 0, max: 1, classes: 4 },
-      rounds: 1,
-      clientsPerRound: 1,
-      minClients: 1,
-      overSelection: 1,
-    });
+    const { coordinator, redis } = target;
+    const job = await coordinator.jobs.createJob(oneDeviceJobSpec());
     const victim = await joinRawDevice(coordinator.address, job.jobId, "victim", 100, {
       payoutAddress: VICTIM_PAYOUT,
       platform: "victim-platform",
@@ -51,11 +36,7 @@ describe("a Join under another device's id", () => {
       const { store } = coordinator;
       const { keys } = store;
       const snapshot = () =>
-        Promise.all(
-          [keys.devices(job.jobId), keys.deviceSessions(job.jobId)].map((key) =>
-            redis.dumpBuffer(key),
-          ),
-        );
+        snapshotKeys(redis, [keys.devices(job.jobId), keys.deviceSessions(job.jobId)]);
       const before = await snapshot();
       const record = await store.findDevice(job.jobId, "victim");
       expect(record).toMatchObject({ payoutAddress: VICTIM_PAYOUT, samples: 100 });
@@ -104,18 +85,7 @@ describe("a Join under another device's id", () => {
       expect(await store.findDevice(job.jobId, "victim")).toEqual(record);
 
       // The victim's session still works: its update is taken and accepted.
-      const n = Number(task!.paramCount);
-      await victim.submit(
-        {
-          jobId: job.jobId,
-          round: 1,
-          globalModelHash: task!.globalModelHash,
-          samples: 100,
-          bits: 16,
-          paramCount: String(n),
-        },
-        new Uint8Array(n * 2),
-      );
+      await victim.submit(updateHeaderFor(task!), zeroUpdateFor(task!));
       const { result } = await victim.next("result");
       expect(result).toMatchObject({ round: 1, accepted: true });
       const [contribution] = await store.contributions(job.jobId, 1);

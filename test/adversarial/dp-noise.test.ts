@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readModelStream } from "../../client/node/coordinator-client.js";
 import type { JobSpecInput } from "../../protocol/job/job-spec.js";
 import { decodeModel } from "../../protocol/model/weights.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
-import { joinRawDevice } from "../harness/raw-device.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
+import { oneDeviceJobSpec } from "../harness/job-specs.js";
+import { joinRawDevice, updateHeaderFor, zeroUpdateFor } from "../harness/raw-device.js";
 
 /**
  * Central DP rests on noise nobody can reproduce: the models are public, so noise derived
@@ -12,44 +13,22 @@ import { joinRawDevice } from "../harness/raw-device.js";
  * must publish different models.
  */
 describe("central DP noise", () => {
-  let coordinator: TestCoordinator;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("dp-noise");
-  });
-  afterAll(async () => {
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("dp-noise");
 
-  const spec: JobSpecInput = {
-    model: "logreg",
-    schema: { featureShape: [16], min: 0, max: 1, classes: 4 },
-    rounds: 1,
-    clientsPerRound: 1,
-    minClients: 1,
-    overSelection: 1,
+  const spec: JobSpecInput = oneDeviceJobSpec({
     clipNorm: 1,
     seed: 42,
     privacy: { noiseMultiplier: 1 },
-  };
+  });
 
   /** One round in which the only device sends an all-zero update; returns initial and final model. */
   async function runRound() {
+    const { coordinator } = target;
     const job = await coordinator.jobs.createJob(spec);
     const device = await joinRawDevice(coordinator.address, job.jobId, "device");
     try {
       const { task } = await device.next("task");
-      const n = Number(task!.paramCount);
-      await device.submit(
-        {
-          jobId: job.jobId,
-          round: 1,
-          globalModelHash: task!.globalModelHash,
-          samples: 100,
-          bits: 16,
-          paramCount: String(n),
-        },
-        new Uint8Array(n * 2),
-      );
+      await device.submit(updateHeaderFor(task!), zeroUpdateFor(task!));
       await device.next("ended");
       const round = await coordinator.store.getRound(job.jobId, 1);
       expect(round.state).toBe("COMPLETED");

@@ -1,12 +1,12 @@
 import { type ServiceError, status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { joinJob, signedJoinRequest } from "../../client/node/coordinator-client.js";
-import { createFedproofClients, type FedproofClients, unary } from "../../proto/clients.js";
+import { unary } from "../../proto/clients.js";
 import type { JoinChallenge__Output } from "../../proto/generated/fedproof/v1/JoinChallenge.js";
 import type { JoinRequest } from "../../proto/generated/fedproof/v1/JoinRequest.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
 
 const JOINS_PER_SECOND = 5;
 
@@ -26,24 +26,15 @@ const spec = {
  * bounded, refused with INVALID_ARGUMENT and a short quoted prefix.
  */
 describe("Joins flooding a job", () => {
-  let coordinator: TestCoordinator;
-  let clients: FedproofClients;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("join-rate-limit", {
-      joinsPerSecond: JOINS_PER_SECOND,
-    });
-    clients = createFedproofClients(coordinator.address);
-  });
-  afterAll(async () => {
-    clients?.close();
-    await coordinator?.dispose();
+  const target = startAdversarialCoordinator("join-rate-limit", {
+    joinsPerSecond: JOINS_PER_SECOND,
   });
 
   const join = (request: JoinRequest) =>
-    unary<JoinResponse__Output>((cb) => clients.coordinator.join(request, cb));
+    unary<JoinResponse__Output>((cb) => target.clients.coordinator.join(request, cb));
   const signed = async (jobId: string, deviceId: string) => {
     const challenge = await unary<JoinChallenge__Output>((cb) =>
-      clients.coordinator.getJoinChallenge({ jobId, deviceId }, cb),
+      target.clients.coordinator.getJoinChallenge({ jobId, deviceId }, cb),
     );
     return signedJoinRequest({
       jobId,
@@ -55,6 +46,7 @@ describe("Joins flooding a job", () => {
   };
 
   it("are cut at the job's rate with RESOURCE_EXHAUSTED, and the job recovers", async () => {
+    const { coordinator, clients } = target;
     const job = await coordinator.jobs.createJob(spec);
     const other = await coordinator.jobs.createJob(spec);
     const ids = Array.from({ length: 4 * JOINS_PER_SECOND }, (_, i) => `flood-${i}`);
@@ -93,18 +85,10 @@ describe("Joins flooding a job", () => {
 });
 
 describe("Join fields", () => {
-  let coordinator: TestCoordinator;
-  let clients: FedproofClients;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("join-fields");
-    clients = createFedproofClients(coordinator.address);
-  });
-  afterAll(async () => {
-    clients?.close();
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("join-fields");
 
   it("are bounded: INVALID_ARGUMENT with a short quoted prefix, nothing stored", async () => {
+    const { coordinator, clients } = target;
     const job = await coordinator.jobs.createJob(spec);
     const challenge = await unary<JoinChallenge__Output>((cb) =>
       clients.coordinator.getJoinChallenge({ jobId: job.jobId, deviceId: "device" }, cb),
@@ -157,6 +141,6 @@ describe("Join fields", () => {
   });
 
   function join(request: JoinRequest) {
-    return unary<JoinResponse__Output>((cb) => clients.coordinator.join(request, cb));
+    return unary<JoinResponse__Output>((cb) => target.clients.coordinator.join(request, cb));
   }
 });

@@ -1,12 +1,12 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { signedJoinRequest } from "../../client/node/coordinator-client.js";
-import { createFedproofClients, type FedproofClients, unary } from "../../proto/clients.js";
+import { unary } from "../../proto/clients.js";
 import type { JoinChallenge__Output } from "../../proto/generated/fedproof/v1/JoinChallenge.js";
 import type { JoinRequest } from "../../proto/generated/fedproof/v1/JoinRequest.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
 
 const spec = {
   model: "logreg" as const,
@@ -22,23 +22,14 @@ const spec = {
  * session, or to take its id after the device lost it), nor moved to another job or device id.
  */
 describe("a captured or moved Join", () => {
-  let coordinator: TestCoordinator;
-  let clients: FedproofClients;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("join-replay");
-    clients = createFedproofClients(coordinator.address);
-  });
-  afterAll(async () => {
-    clients?.close();
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("join-replay");
 
   const challenge = (jobId: string, deviceId: string) =>
     unary<JoinChallenge__Output>((cb) =>
-      clients.coordinator.getJoinChallenge({ jobId, deviceId }, cb),
+      target.clients.coordinator.getJoinChallenge({ jobId, deviceId }, cb),
     );
   const join = (request: JoinRequest) =>
-    unary<JoinResponse__Output>((cb) => clients.coordinator.join(request, cb));
+    unary<JoinResponse__Output>((cb) => target.clients.coordinator.join(request, cb));
   const signed = async (jobId: string, deviceId: string, privateKey = randomPrivateKey()) =>
     signedJoinRequest({
       jobId,
@@ -49,6 +40,7 @@ describe("a captured or moved Join", () => {
     });
 
   it("is refused when replayed: the nonce is single-use, and the first session stays", async () => {
+    const { coordinator } = target;
     const job = await coordinator.jobs.createJob(spec);
     const captured = await signed(job.jobId, "device");
     const first = await join(captured);
@@ -69,6 +61,7 @@ describe("a captured or moved Join", () => {
   });
 
   it("lets exactly one of two racing copies of a Join through", async () => {
+    const { coordinator } = target;
     const job = await coordinator.jobs.createJob(spec);
     const request = await signed(job.jobId, "racer");
     const outcomes = await Promise.allSettled([join(request), join(request)]);
@@ -79,6 +72,7 @@ describe("a captured or moved Join", () => {
   });
 
   it("refuses a Join signed for another job", async () => {
+    const { coordinator } = target;
     const a = await coordinator.jobs.createJob(spec);
     const b = await coordinator.jobs.createJob(spec);
     const forA = await signed(a.jobId, "device");
@@ -98,6 +92,7 @@ describe("a captured or moved Join", () => {
   });
 
   it("refuses a Join signed for another device id, and a nonce issued for another device", async () => {
+    const { coordinator } = target;
     const job = await coordinator.jobs.createJob(spec);
     const forAlice = await signed(job.jobId, "alice");
     await expect(join({ ...forAlice, deviceId: "mallory" })).rejects.toMatchObject({
@@ -121,6 +116,7 @@ describe("a captured or moved Join", () => {
   });
 
   it("refuses a Join without a nonce", async () => {
+    const { coordinator } = target;
     const job = await coordinator.jobs.createJob(spec);
     const request = await signed(job.jobId, "device");
     await expect(join({ ...request, nonce: "" })).rejects.toMatchObject({

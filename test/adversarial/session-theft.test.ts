@@ -1,11 +1,11 @@
 import { type ServiceError, status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { joinJob } from "../../client/node/coordinator-client.js";
-import { createFedproofClients, type FedproofClients, unary } from "../../proto/clients.js";
+import { createFedproofClients, unary } from "../../proto/clients.js";
 import type { LeaveResponse__Output } from "../../proto/generated/fedproof/v1/LeaveResponse.js";
 import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
 import { joinRawDevice } from "../harness/raw-device.js";
 
 /** Short enough to watch a session expire; task streams renew theirs every TTL / 3. */
@@ -27,28 +27,22 @@ const spec = {
  * never logged out.
  */
 describe("stolen and stale session tokens", () => {
-  let coordinator: TestCoordinator;
-  let clients: FedproofClients;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("session-theft", { sessionTtlMs: SESSION_TTL_MS });
-    clients = createFedproofClients(coordinator.address);
-  });
-  afterAll(async () => {
-    clients?.close();
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("session-theft", { sessionTtlMs: SESSION_TTL_MS });
 
   /** How a Tasks stream opened with `token` ends: its first error. */
   const tasksError = (token: string) =>
     new Promise<ServiceError>((resolve) => {
-      const stream = clients.coordinator.tasks({ sessionToken: token });
+      const stream = target.clients.coordinator.tasks({ sessionToken: token });
       stream.on("data", () => {});
       stream.on("error", resolve);
     });
   const leave = (token: string) =>
-    unary<LeaveResponse__Output>((cb) => clients.coordinator.leave({ sessionToken: token }, cb));
+    unary<LeaveResponse__Output>((cb) =>
+      target.clients.coordinator.leave({ sessionToken: token }, cb),
+    );
 
   it("refuses the old token after a re-Join, and ends the stream that held it", async () => {
+    const { coordinator, clients } = target;
     const job = await coordinator.jobs.createJob(spec);
     const device = await joinRawDevice(coordinator.address, job.jobId, "device");
     const oldToken = device.session.sessionToken;
@@ -92,6 +86,7 @@ describe("stolen and stale session tokens", () => {
   });
 
   it("expires a session nobody uses, and keeps one alive while its task stream is open", async () => {
+    const { coordinator, clients } = target;
     const job = await coordinator.jobs.createJob(spec);
     const idle = await joinJob(clients.coordinator, {
       jobId: job.jobId,
@@ -115,6 +110,7 @@ describe("stolen and stale session tokens", () => {
   });
 
   it("keeps a device online while any of its task streams is open", async () => {
+    const { coordinator } = target;
     const job = await coordinator.jobs.createJob(spec);
     const device = await joinRawDevice(coordinator.address, job.jobId, "two-streams");
     const second = createFedproofClients(coordinator.address);

@@ -1,11 +1,11 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { specToMessage } from "../../coordinator/jobs/job-messages.js";
-import { bearer, createFedproofClients, type FedproofClients, unary } from "../../proto/clients.js";
+import { bearer, unary } from "../../proto/clients.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { JoinResponse__Output } from "../../proto/generated/fedproof/v1/JoinResponse.js";
 import type { JobSpecInput } from "../../protocol/job/job-spec.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
 
 const small: JobSpecInput = {
   model: "logreg",
@@ -18,23 +18,15 @@ const small: JobSpecInput = {
  * INVALID_ARGUMENT naming the field, in a short message, and leave it serving other jobs.
  */
 describe("spec and request limits over the gRPC API", () => {
-  let coordinator: TestCoordinator;
-  let clients: FedproofClients;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("spec-limits");
-    clients = createFedproofClients(coordinator.address);
-  });
-  afterAll(async () => {
-    clients?.close();
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("spec-limits");
 
   const create = (spec: JobSpecInput) =>
     unary<JobInfo__Output>((cb) =>
-      clients.jobs.createJob({ spec: specToMessage(spec) }, bearer("test-token"), cb),
+      target.clients.jobs.createJob({ spec: specToMessage(spec) }, bearer("test-token"), cb),
     );
 
   it("refuses a 20M-feature mlp before building it, and goes on serving", async () => {
+    const { coordinator, clients } = target;
     // 4·10⁹ parameters: building it once took the coordinator's whole memory.
     const huge = {
       ...small,
@@ -107,6 +99,7 @@ describe("spec and request limits over the gRPC API", () => {
   });
 
   it("answers a 1 MB device id with a short INVALID_ARGUMENT", async () => {
+    const { coordinator, clients } = target;
     const job = await create(small);
     const deviceId = "d".repeat(1024 * 1024);
     const join = unary<JoinResponse__Output>((cb) =>

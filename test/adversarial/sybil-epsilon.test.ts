@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { renderJob } from "../../cli/render-job.js";
 import { joinJob } from "../../client/node/coordinator-client.js";
 import { epsilonAfter } from "../../coordinator/privacy/rdp-accountant.js";
@@ -6,8 +6,9 @@ import { createFedproofClients, unary } from "../../proto/clients.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { JobSpecInput } from "../../protocol/job/job-spec.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
-import { joinRawDevice } from "../harness/raw-device.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
+import { SMALL_SCHEMA } from "../harness/job-specs.js";
+import { joinRawDevice, updateHeaderFor, zeroUpdateFor } from "../harness/raw-device.js";
 
 const z = 0.8;
 const delta = 1e-5;
@@ -18,17 +19,11 @@ const delta = 1e-5;
  * ids; it must come from the spec instead.
  */
 describe("ε under sybil joins", () => {
-  let coordinator: TestCoordinator;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("sybil-epsilon");
-  });
-  afterAll(async () => {
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("sybil-epsilon");
 
   const spec = (privacy: JobSpecInput["privacy"] = {}): JobSpecInput => ({
     model: "logreg",
-    schema: { featureShape: [16], min: 0, max: 1, classes: 4 },
+    schema: SMALL_SCHEMA,
     rounds: 1,
     clientsPerRound: 2,
     minClients: 2,
@@ -39,6 +34,7 @@ describe("ε under sybil joins", () => {
 
   /** One round with 2 honest devices (zero updates) after `fakes` sybil joins; the job's status. */
   async function runRound(privacy: JobSpecInput["privacy"], fakes: number) {
+    const { coordinator } = target;
     const job = await coordinator.jobs.createJob(spec(privacy));
     const clients = createFedproofClients(coordinator.address);
     try {
@@ -57,18 +53,7 @@ describe("ε under sybil joins", () => {
         await Promise.all(
           honest.map(async (device) => {
             const { task } = await device.next("task");
-            const n = Number(task!.paramCount);
-            await device.submit(
-              {
-                jobId: job.jobId,
-                round: 1,
-                globalModelHash: task!.globalModelHash,
-                samples: 100,
-                bits: 16,
-                paramCount: String(n),
-              },
-              new Uint8Array(n * 2),
-            );
+            await device.submit(updateHeaderFor(task!), zeroUpdateFor(task!));
             await device.next("ended");
           }),
         );

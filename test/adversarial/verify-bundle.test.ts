@@ -23,6 +23,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
 import { buildContracts } from "../../contracts/build.js";
+import type { ChainConfig } from "../../coordinator/chain/chain-config.js";
 import { JobStore } from "../../coordinator/store/job-store.js";
 import { parseJobSpec } from "../../protocol/job/job-spec.js";
 import type { ProofRecord } from "../../protocol/provenance/round-leaves.js";
@@ -34,6 +35,7 @@ import {
   fixtureModel,
   seedCompletedRounds,
 } from "../harness/chain-fixture.js";
+import { deployTestRegistry } from "../harness/deploy-test-registry.js";
 import {
   PROVEN_SCHEMA,
   type ProvingFixture,
@@ -42,11 +44,8 @@ import {
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "../harness/redis.js";
 
 await buildContracts();
-const { deployRegistry, createRegistryClient } = await import(
-  "../../coordinator/chain/registry-client.js"
-);
+const { createRegistryClient } = await import("../../coordinator/chain/registry-client.js");
 const { anchorRoundJob } = await import("../../coordinator/chain/anchor-worker.js");
-const { makeChainConfig } = await import("../../coordinator/chain/chain-config.js");
 const { registerJobOnChain } = await import("../../coordinator/chain/register-job.js");
 const { exportBundle } = await import("../../coordinator/chain/export-bundle.js");
 const { jobVerificationKeyHash } = await import("../../protocol/provenance/job-vkey-hash.js");
@@ -71,7 +70,7 @@ interface CliReport {
 }
 
 let anvil: StartAnvilReturnType;
-let chain: ReturnType<typeof makeChainConfig>;
+let chain: ChainConfig;
 let redis: Redis;
 let store: JobStore;
 let proving: ProvingFixture;
@@ -216,19 +215,7 @@ beforeAll(async () => {
   directory = await mkdtemp(path.join(os.tmpdir(), "fedproof-adversarial-verify-"));
   proving = await provingFixture();
   anvil = await startAnvil();
-  const key = anvil.accounts[0]!.privateKey;
-  const { registry } = await deployRegistry({
-    rpcUrl: anvil.rpcUrl,
-    chainId: anvil.chainId,
-    account: key,
-    pollingIntervalMs: 50,
-  });
-  chain = makeChainConfig({
-    rpcUrl: anvil.rpcUrl,
-    chainId: anvil.chainId,
-    registry,
-    privateKey: key,
-  });
+  ({ chain } = await deployTestRegistry(anvil));
   redis = new Redis(TEST_REDIS_URL);
   store = new JobStore({ redis, prefix });
   bundles.set("honest", await anchoredBundle("honest"));

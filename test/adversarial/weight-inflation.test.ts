@@ -1,12 +1,13 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRedis, type RedisClient } from "../../coordinator/store/redis.js";
+import { describe, expect, it } from "vitest";
 import type { DeviceMetrics } from "../../proto/generated/fedproof/v1/DeviceMetrics.js";
 import { decodeModel } from "../../protocol/model/weights.js";
 import { encodeUpdate } from "../../protocol/update/quantize.js";
-import { startTestCoordinator, type TestCoordinator } from "../harness/coordinator.js";
-import { joinRawDevice } from "../harness/raw-device.js";
-import { TEST_REDIS_URL } from "../harness/redis.js";
+import { startAdversarialCoordinator } from "../harness/adversarial-coordinator.js";
+import { SMALL_SCHEMA } from "../harness/job-specs.js";
+import { joinRawDevice, updateHeaderFor } from "../harness/raw-device.js";
+import { snapshotKeys } from "../harness/redis.js";
+import { waitForRound } from "../harness/wait-for-round.js";
 
 const honestMetrics: DeviceMetrics = {
   trainLoss: 1.2,
@@ -26,21 +27,13 @@ const honestMetrics: DeviceMetrics = {
  * another count, or metrics out of range, is refused before anything is stored.
  */
 describe("an update that inflates its weight or its metrics", () => {
-  let coordinator: TestCoordinator;
-  let redis: RedisClient;
-  beforeAll(async () => {
-    coordinator = await startTestCoordinator("weight-inflation");
-    redis = await connectRedis(TEST_REDIS_URL);
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await coordinator?.dispose();
-  });
+  const target = startAdversarialCoordinator("weight-inflation");
 
   it("is refused, and the model is the enrolment-weighted mean (counts above the cap refused at Join)", async () => {
+    const { coordinator, redis } = target;
     const job = await coordinator.jobs.createJob({
       model: "logreg",
-      schema: { featureShape: [16], min: 0, max: 1, classes: 4 },
+      schema: SMALL_SCHEMA,
       rounds: 1,
       clientsPerRound: 2,
       minClients: 2,
@@ -63,26 +56,19 @@ describe("an update that inflates its weight or its metrics", () => {
     try {
       const [{ task }] = await Promise.all([big.next("task"), small.next("task")]);
       const n = Number(task!.paramCount);
-      const header = {
-        jobId: job.jobId,
-        round: 1,
-        globalModelHash: task!.globalModelHash,
-        bits: 16,
-        paramCount: String(n),
-      };
+      // Each submission below names its own sample count.
+      const header = updateHeaderFor(task!);
       const qSmall = new Int32Array(n).map((_, j) => (j % 5) - 2);
       const qBig = new Int32Array(n).map((_, j) => 3 * ((j % 3) - 1));
 
       const { keys } = coordinator.store;
       const snapshot = () =>
-        Promise.all(
-          [
-            keys.round(job.jobId, 1),
-            keys.contributions(job.jobId, 1),
-            keys.rejections(job.jobId, 1),
-            keys.submitted(job.jobId, 1),
-          ].map((key) => redis.dumpBuffer(key)),
-        );
+        snapshotKeys(redis, [
+          keys.round(job.jobId, 1),
+          keys.contributions(job.jobId, 1),
+          keys.rejections(job.jobId, 1),
+          keys.submitted(job.jobId, 1),
+        ]);
       const before = await snapshot();
 
       await expect(
@@ -125,12 +111,7 @@ describe("an update that inflates its weight or its metrics", () => {
         encodeUpdate(qSmall, 16),
       );
       await big.submit({ ...header, samples: 50, metrics: honestMetrics }, encodeUpdate(qBig, 16));
-      const deadline = Date.now() + 60_000;
-      while ((await coordinator.store.getRound(job.jobId, 1)).state !== "COMPLETED") {
-        if (Date.now() > deadline) throw new Error("round 1 did not complete");
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const round = await coordinator.store.getRound(job.jobId, 1);
+      const round = await waitForRound(coordinator.store, job.jobId, 1, "COMPLETED");
       expect(round).toMatchObject({ accepted: 2, rejected: 0, late: 0 });
       const contributions = await coordinator.store.contributions(job.jobId, 1);
       expect(contributions.map((c) => [c.deviceId, c.samples])).toEqual([

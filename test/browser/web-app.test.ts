@@ -25,12 +25,11 @@ import { createFedproofClients, unary } from "../../proto/clients.js";
 import type { JobInfo__Output } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import { type StartAnvilReturnType, startAnvil } from "../harness/anvil.js";
 import { startTestCoordinator, type TestCoordinator, testLogger } from "../harness/coordinator.js";
+import { deployTestRegistry } from "../harness/deploy-test-registry.js";
 import { PROVING_SCHEMA, provingJobSpec } from "../harness/proving-device.js";
 import { chromiumAvailable, launchChromium } from "./chromium.js";
 
 await buildContracts();
-const { deployRegistry } = await import("../../coordinator/chain/registry-client.js");
-const { makeChainConfig } = await import("../../coordinator/chain/chain-config.js");
 const { fetchBundleFromCoordinator } = await import("../../verifier/fetch-bundle.js");
 const { verifyModel } = await import("../../verifier/verify-model.js");
 const { renderVerificationReport } = await import("../../verifier/report.js");
@@ -78,19 +77,7 @@ describe.runIf(chromiumAvailable())(
       await selectBackend({ preferred: "cpu" });
       await testCircuits();
       anvil = await startAnvil();
-      const key = anvil.accounts[0]!.privateKey;
-      const { registry } = await deployRegistry({
-        rpcUrl: anvil.rpcUrl,
-        chainId: anvil.chainId,
-        account: key,
-        pollingIntervalMs: 50,
-      });
-      const chain = makeChainConfig({
-        rpcUrl: anvil.rpcUrl,
-        chainId: anvil.chainId,
-        registry,
-        privateKey: key,
-      });
+      const { chain } = await deployTestRegistry(anvil);
       // Builds the app with Vite if web/dist is missing or older than its sources.
       coordinator = await startTestCoordinator("web-app", { web: {}, chain });
       // The coordinator's own JobService plans production circuits; this one the test circuits.
@@ -261,8 +248,8 @@ describe.runIf(chromiumAvailable())(
         expect(cells[8]).toBe("3/0");
         expect(cells[9]).toMatch(/^0x[0-9a-f]{8}…[0-9a-f]{6}$/);
       }
-      // Updates and accuracy; a job without central DP has no ε to chart, and says so.
-      expect(await page.locator("[data-chart]").count()).toBe(2);
+      // Updates, accuracy and loss; a job without central DP has no ε to chart, and says so.
+      expect(await page.locator("[data-chart]").count()).toBe(3);
       expect(await page.textContent("#no-dp")).toMatch(/^no central differential privacy/);
       await screenshots(page, "dashboard", '#rounds tr[data-round="2"]');
       await page.close();

@@ -16,6 +16,7 @@ import {
   type Prover,
 } from "../../client/core/proving/prove-groth16.js";
 import { proveUpdate } from "../../client/core/proving/prove-update.js";
+import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
 import type { JobCircuitSpecs } from "../../coordinator/jobs/job-circuits.js";
 import { JobService } from "../../coordinator/jobs/job-service.js";
 import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundTask.js";
@@ -41,6 +42,11 @@ import {
 } from "../../protocol/proving/proof-codec.js";
 import type { ProofContextParameters } from "../../protocol/proving/proof-context.js";
 import { encodeUpdate, quantizedNormBound } from "../../protocol/update/quantize.js";
+import {
+  type AdversarialCoordinator,
+  startAdversarialCoordinator,
+  started,
+} from "./adversarial-coordinator.js";
 import type { TestCoordinator } from "./coordinator.js";
 import { joinRawDevice } from "./raw-device.js";
 
@@ -91,6 +97,43 @@ export async function provingHarness(coordinator: TestCoordinator): Promise<Prov
     }),
     updateProver: await load(built.updateNorm),
     dataProver: await load(built.dataValidity),
+  };
+}
+
+export interface ProvingAdversarialCoordinator extends AdversarialCoordinator {
+  readonly harness: ProvingHarness;
+}
+
+/**
+ * `startAdversarialCoordinator` for attacks on jobs with proofs: the test circuits are built
+ * (minutes on a loaded 2-core machine) before the tests, snarkjs's threads released after them.
+ */
+export function startProvingAdversarialCoordinator(name: string): ProvingAdversarialCoordinator {
+  let harness: ProvingHarness | undefined;
+  const target = startAdversarialCoordinator(
+    name,
+    {},
+    {
+      setup: async (coordinator) => {
+        harness = await provingHarness(coordinator);
+      },
+      teardown: releaseSnarkjsThreads,
+      setupTimeoutMs: 300_000,
+    },
+  );
+  return {
+    get coordinator() {
+      return target.coordinator;
+    },
+    get redis() {
+      return target.redis;
+    },
+    get clients() {
+      return target.clients;
+    },
+    get harness() {
+      return started(harness, "proving harness");
+    },
   };
 }
 

@@ -5,9 +5,27 @@ import {
   submitUpdate,
 } from "../../client/node/coordinator-client.js";
 import { createFedproofClients } from "../../proto/clients.js";
+import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundTask.js";
 import type { TaskEvent__Output } from "../../proto/generated/fedproof/v1/TaskEvent.js";
 import type { UpdateHeader } from "../../proto/generated/fedproof/v1/UpdateHeader.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
+
+/** The header of a 16-bit update for `task`, filled in as an honest device does. */
+export function updateHeaderFor(task: RoundTask__Output, samples = 100) {
+  return {
+    jobId: task.jobId,
+    round: task.round,
+    globalModelHash: task.globalModelHash,
+    samples,
+    bits: 16,
+    paramCount: task.paramCount,
+  };
+}
+
+/** An all-zero 16-bit update for `task`: two bytes a parameter. */
+export function zeroUpdateFor(task: RoundTask__Output): Uint8Array {
+  return new Uint8Array(Number(task.paramCount) * 2);
+}
 
 /** What a raw device joins with beyond job, id and samples (its key: a fresh one by default). */
 export type RawDeviceOptions = Partial<Omit<JoinJobParameters, "jobId" | "deviceId" | "samples">>;
@@ -62,11 +80,20 @@ export async function joinRawDevice(
     }
   }
 
+  /** The task of round `round`, skipping the tasks of earlier rounds. */
+  async function taskOfRound(round: number): Promise<RoundTask__Output> {
+    for (;;) {
+      const { task } = await next("task");
+      if (task!.round === round) return task!;
+    }
+  }
+
   return {
     session,
     clients,
     privateKey,
     next,
+    taskOfRound,
     submit(header: Omit<UpdateHeader, "sessionToken">, bytes: Uint8Array) {
       return submitUpdate(
         clients.coordinator,

@@ -86,7 +86,7 @@ describe("the coordinator's Redis durability check", () => {
       try {
         await coordinator.waitForStderr(/coordinator listening/);
         // The JSON document comes once its signal handlers are in place.
-        await expect.poll(() => coordinator.stdout(), { timeout: 10_000 }).toMatch(/"address"/);
+        await expect.poll(() => coordinator.stdout(), { timeout: 60_000 }).toMatch(/"address"/);
         expect(coordinator.stderr()).not.toMatch(/does not persist/);
       } finally {
         coordinator.child.kill("SIGTERM");

@@ -74,5 +74,5 @@ describe("a fleet of virtual devices in one process", () => {
       for (const device of trained) expect(selected.has(device.deviceId)).toBe(true);
       expect(info.rounds![round - 1]!.accepted).toBe(contributions.length);
     }
-  });
+  }, 300_000);
 });

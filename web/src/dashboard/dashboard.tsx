@@ -11,6 +11,7 @@ interface RoundSummary {
   rejected: number;
   late: number;
   federatedAccuracy: number;
+  federatedLoss: number;
   epsilon: number;
   anchorTx: string;
   proofsVerified: number;
@@ -194,6 +195,17 @@ export function Dashboard(props: { jobId: string }) {
                 label: "accuracy",
                 color: "#1a73e8",
                 values: rounds.map((r) => r.federatedAccuracy || null),
+              },
+            ]}
+          />
+          <RoundChart
+            title="federated held-out loss"
+            rounds={xs}
+            series={[
+              {
+                label: "loss",
+                color: "#e8710a",
+                values: rounds.map((r) => (r.federatedAccuracy ? r.federatedLoss : null)),
               },
             ]}
           />

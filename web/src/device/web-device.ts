@@ -23,7 +23,7 @@ import { randomFieldElement } from "../../../protocol/proving/field.js";
 import { encodeFieldElement, encodeSignature } from "../../../protocol/proving/proof-codec.js";
 import type { ProofContextParameters } from "../../../protocol/proving/proof-context.js";
 import type { UpdateNormParameters } from "../../../protocol/proving/update-norm-parameters.js";
-import { createRng, deriveSeed } from "../../../protocol/random.js";
+import { deriveSeed } from "../../../protocol/random.js";
 import { quantizedNormBound } from "../../../protocol/update/quantize.js";
 import { api } from "../api.js";
 import { downloadChunked } from "../rpc/chunked-download.js";
@@ -277,7 +277,6 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
       bits: task.quantization.bits,
       scale: task.quantization.scale,
       stochastic: task.quantization.stochastic,
-      rng: createRng(deriveSeed(seed, round, 1)),
     });
     outcomes.set(round, {
       round,

@@ -34,24 +34,29 @@ describe("devices killed and replaced all through a job", () => {
     // started would test nothing.
     await coordinator.waitForStderr(/"round":1,[^\n]*"round started"/, 60_000);
     let replaced = 0;
-    const endAt = Date.now() + 90_000;
+    const endAt = Date.now() + 100_000;
     let state = "";
-    // Churn until the job ends: every few seconds, kill 30 % of the devices, in turn, and
-    // start replacements with the same ids and keys.
-    for (let next = 0; Date.now() < endAt; ) {
-      await sleep(4_000);
-      state = await cluster.waitForJobEnd(jobId, 0);
-      if (state === "COMPLETED" || state === "FAILED") break;
-      // A wave waits for the last one's replacements to be up: on a loaded machine a
-      // process takes a while to start, and killing it before it joins tests nothing.
-      if (!devices.every((d) => d.child.exitCode === null && /"joined"/.test(d.stderr()))) continue;
-      const victims: number[] = [];
-      for (let k = 0; k < count && victims.length < Math.ceil(count * 0.3); k++) {
-        const i = (next + k) % count;
-        victims.push(i);
+    // A wave at the start of each of rounds 1–4 while the job runs: kill 30 % of the devices
+    // and start replacements with the same ids and keys. With 2 of 6 gone, fewer than
+    // minAvailableClients are online, so the next round cannot start until a replacement has
+    // joined again: the first wave always hits the running job and its replacements must take
+    // part; later waves land wherever the job is by then.
+    let next = 0;
+    waves: for (let round = 1; round <= 4; round++) {
+      await coordinator.waitForStderr(
+        new RegExp(`"round":${round},[^\\n]*"round started"`),
+        Math.max(1, endAt - Date.now()),
+      );
+      // On a loaded machine a process takes a while to start; killing it before it joins
+      // tests nothing, so a wave waits for the last one's replacements to be up.
+      while (!devices.every((d) => d.child.exitCode === null && /"joined"/.test(d.stderr()))) {
+        state = await cluster.waitForJobEnd(jobId, 0);
+        if (state === "COMPLETED" || state === "FAILED") break waves;
+        if (Date.now() > endAt) throw new Error("replacement devices did not join in time");
+        await sleep(200);
       }
-      next = (victims.at(-1) ?? next) + 1;
-      for (const i of victims) {
+      for (let k = 0; k < Math.ceil(count * 0.3); k++) {
+        const i = next++ % count;
         await kill(devices[i]!.child, "SIGKILL");
         devices[i] = start(i);
         replaced++;
@@ -63,5 +68,5 @@ describe("devices killed and replaced all through a job", () => {
     expect(replaced).toBeGreaterThanOrEqual(2);
     expect(coordinator.stderr()).toMatch(/"rejoin":true/);
     await expectJobIntact(cluster, jobId);
-  }, 120_000);
+  }, 180_000);
 });

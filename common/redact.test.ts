@@ -33,4 +33,11 @@ describe("redact", () => {
     expect(fingerprint("token")).toMatch(/^sha256:[0-9a-f]{12}$/);
     expect(fingerprint("token")).not.toBe(fingerprint("other"));
   });
+
+  it("keeps every host of a cluster URL and hides its password, wherever it appears", () => {
+    expect(redact("connect ECONNREFUSED redis://:secret@h1:7000,h2:7001/0.")).toBe(
+      "connect ECONNREFUSED redis://:***@h1:7000,h2:7001/0.",
+    );
+    expect(redact("redis://h1:7000,h2:7001")).toBe("redis://h1:7000,h2:7001");
+  });
 });

@@ -39,6 +39,16 @@ export function fingerprint(secret: string): string {
 }
 
 function redactUrl(raw: string): string {
+  // A cluster URL names several hosts (redis://:pw@h1:7000,h2:7001/0), which URL cannot
+  // parse: redact it as the URL of its first host, then put the other hosts (no secret) back.
+  const hosts = /^([^/]*\/\/(?:[^@/?#]*@)?)([^/?#]*,[^/?#]*)(.*)$/.exec(raw);
+  if (hosts) {
+    const [first, ...others] = hosts[2]!.split(",");
+    const single = redactUrl(`${hosts[1]}${first}${hosts[3]}`);
+    return single.includes(first!)
+      ? single.replace(first!, [first, ...others].join(","))
+      : `${single} (and ${others.length} more hosts)`;
+  }
   let url: URL;
   try {
     url = new URL(raw);

@@ -1,11 +1,7 @@
 import { Cluster } from "ioredis";
 import { describe, expect, it } from "vitest";
-import {
-  displayRedisUrl,
-  openBullConnection,
-  parseRedisUrl,
-  redisOptionsFromUrl,
-} from "./redis.js";
+import { redact } from "../../common/redact.js";
+import { openBullConnection, parseRedisUrl, redisOptionsFromUrl } from "./redis.js";
 
 describe("REDIS_URL", () => {
   it("names one server with one host, as it always did", () => {
@@ -47,10 +43,8 @@ describe("REDIS_URL", () => {
   });
 
   it("hides the password of a cluster URL in messages but keeps every host", () => {
-    expect(displayRedisUrl("redis://:secret@h1:7000,h2:7001/0")).toBe(
-      "redis://:***@h1:7000,h2:7001/0",
-    );
-    expect(displayRedisUrl("redis://h1:7000,h2:7001")).not.toMatch(/\*\*\*@/);
+    expect(redact("redis://:secret@h1:7000,h2:7001/0")).toBe("redis://:***@h1:7000,h2:7001/0");
+    expect(redact("redis://h1:7000,h2:7001")).not.toMatch(/\*\*\*@/);
   });
 
   it("gives BullMQ options for one server and a shared Cluster for a cluster", async () => {

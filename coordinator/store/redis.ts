@@ -36,10 +36,9 @@ export function parseRedisUrl(url: string): RedisTarget {
   const match = /^([a-z][a-z0-9+.-]*:)\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)/i.exec(url);
   const protocol = match?.[1]?.toLowerCase();
   if (!match || (protocol !== "redis:" && protocol !== "rediss:")) {
-    throw new FedproofError(
-      `REDIS_URL must start with redis:// or rediss://, got ${displayRedisUrl(url)}`,
-      { code: "INVALID_ARGUMENT" },
-    );
+    throw new FedproofError(`REDIS_URL must start with redis:// or rediss://, got ${redact(url)}`, {
+      code: "INVALID_ARGUMENT",
+    });
   }
   const userInfo = match[2] ? `${match[2]}@` : "";
   const hosts = (match[3] ?? "").split(",");
@@ -50,12 +49,9 @@ export function parseRedisUrl(url: string): RedisTarget {
   const db = first.pathname.length > 1 ? Number(first.pathname.slice(1)) : 0;
   const cluster = hosts.length > 1;
   if (cluster && db !== 0) {
-    throw new FedproofError(
-      `a Redis Cluster has only database 0, not ${db}: ${displayRedisUrl(url)}`,
-      {
-        code: "INVALID_ARGUMENT",
-      },
-    );
+    throw new FedproofError(`a Redis Cluster has only database 0, not ${db}: ${redact(url)}`, {
+      code: "INVALID_ARGUMENT",
+    });
   }
   return {
     nodes: parsed.map((u) => ({
@@ -71,26 +67,11 @@ export function parseRedisUrl(url: string): RedisTarget {
   };
 }
 
-/**
- * The URL for a message, credentials hidden. `redact` reads one URL, and a cluster URL's
- * several hosts are not one: the URL of its first host is redacted, then the others (which
- * hold no secret) are put back beside it.
- */
-export function displayRedisUrl(url: string): string {
-  const match = /^([^/]*\/\/(?:[^@/?#]*@)?)([^/?#]*)(.*)$/.exec(url);
-  const hosts = match?.[2]?.split(",") ?? [];
-  if (!match || hosts.length < 2) return redact(url);
-  const first = redact(`${match[1]}${hosts[0]}${match[3]}`);
-  return first.includes(hosts[0]!)
-    ? first.replace(hosts[0]!, hosts.join(","))
-    : `${first} (and ${hosts.length - 1} more nodes)`;
-}
-
 function parseOne(single: string, whole: string): URL {
   try {
     return new URL(single);
   } catch (error) {
-    throw new FedproofError(`REDIS_URL is not a valid URL: ${displayRedisUrl(whole)}`, {
+    throw new FedproofError(`REDIS_URL is not a valid URL: ${redact(whole)}`, {
       code: "INVALID_ARGUMENT",
       cause: error,
     });
@@ -104,7 +85,7 @@ function parseOne(single: string, whole: string): URL {
 export function redisOptionsFromUrl(url: string): RedisConnectionOptions {
   const target = parseRedisUrl(url);
   if (target.cluster) {
-    throw new FedproofError(`${displayRedisUrl(url)} names a Redis Cluster, not one server`, {
+    throw new FedproofError(`${redact(url)} names a Redis Cluster, not one server`, {
       code: "INVALID_ARGUMENT",
       details: "BullMQ connections to a cluster come from openBullConnection",
     });
@@ -153,7 +134,7 @@ export async function connectRedis(url: string): Promise<RedisClient> {
     // A cluster client goes on reporting its failed slot refresh; nobody listens any more.
     redis.on("error", () => {});
     redis.disconnect();
-    throw new FedproofError(`cannot reach Redis at ${displayRedisUrl(url)}`, {
+    throw new FedproofError(`cannot reach Redis at ${redact(url)}`, {
       code: "UNAVAILABLE",
       cause: error,
       details: "start it (redis-server) or point REDIS_URL / --redis-url at a running one",

@@ -90,8 +90,9 @@ describe("the coordinator's Redis durability check", () => {
         expect(coordinator.stderr()).not.toMatch(/does not persist/);
       } finally {
         coordinator.child.kill("SIGTERM");
-        expect((await coordinator.exited).code).toBe(0);
       }
+      const exit = await coordinator.exited;
+      expect(exit, coordinator.stderr()).toEqual({ code: 0, signal: null });
     }
   });
 });

@@ -150,8 +150,18 @@ export function registerCoordinatorCommand(program: Command): void {
           logger.info("stopped");
           process.exit(0);
         };
-        process.once("SIGINT", (signal) => void shutdown(signal));
-        process.once("SIGTERM", (signal) => void shutdown(signal));
+        // `on`, not `once`: with `once` the listener is gone after the first signal, and a
+        // second SIGTERM during shutdown (seen in CI: the process died by SIGTERM before its
+        // buffered "shutting down" line was flushed) took the default action and killed it.
+        // Now the first signal starts the bounded shutdown and later ones are ignored.
+        let stopping = false;
+        const onSignal = (signal: NodeJS.Signals) => {
+          if (stopping) return;
+          stopping = true;
+          void shutdown(signal);
+        };
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
       } catch (error) {
         reportError(error, options);
       }

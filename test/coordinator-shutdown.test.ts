@@ -1,4 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { type ServiceError, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { joinJob } from "../client/node/coordinator-client.js";
@@ -12,6 +15,7 @@ import {
   spawnCli,
   startCoordinatorProcess,
 } from "./harness/cli-process.js";
+import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from "./harness/redis.js";
 
 /** A correctness bound, not a benchmark: the bug was a shutdown that never returned. */
 const SHUTDOWN_BOUND_MS = 10_000;
@@ -121,6 +125,51 @@ describe("a coordinator process receiving SIGTERM with devices connected", () =>
     );
   });
 });
+
+describe("a coordinator process receiving SIGTERM the instant it is ready", () => {
+  // The race behind a CI flake: the ready document was written before the signal listeners
+  // were installed, so a SIGTERM sent on its first byte killed the process by signal (2 of 4
+  // tries failed before the fix). Sent on the first stdout chunk, it must take the shutdown.
+  it("shuts down cleanly, every time", async () => {
+    const token = randomBytes(16).toString("hex");
+    for (let attempt = 0; attempt < 6; attempt += 1) {
+      const started = await startCoordinatorProcessKilledOnFirstOutput(token);
+      expect(started.exit, started.stderr).toEqual({ code: 0, signal: null });
+      expect(started.stderr).toMatch(/"msg":"stopped"/);
+    }
+  });
+});
+
+async function startCoordinatorProcessKilledOnFirstOutput(
+  token: string,
+): Promise<{ exit: { code: number | null; signal: NodeJS.Signals | null }; stderr: string }> {
+  const storeDir = await mkdtemp(path.join(os.tmpdir(), "fedproof-ready-sigterm-"));
+  const prefix = uniquePrefix("ready-sigterm");
+  try {
+    const coordinator = spawnCli(
+      [
+        "coordinator",
+        "--port",
+        "0",
+        "--redis-url",
+        TEST_REDIS_URL,
+        "--prefix",
+        prefix,
+        "--store",
+        storeDir,
+        "--json",
+        "--ephemeral",
+      ],
+      { FEDPROOF_TOKEN: token },
+    );
+    coordinator.child.stdout!.once("data", () => coordinator.child.kill("SIGTERM"));
+    const exit = await within(coordinator.exited, 120_000, "the coordinator to start and exit");
+    return { exit, stderr: coordinator.stderr() };
+  } finally {
+    await deletePrefix(prefix);
+    await rm(storeDir, { recursive: true, force: true });
+  }
+}
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([

@@ -1,10 +1,11 @@
 import path from "node:path";
 import { type Command, Option } from "commander";
+import type { Logger } from "pino";
 import { type PreferredBackend, selectBackend } from "../../client/node/backend.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { redact } from "../../common/redact.js";
 import { chainConfigFromFlags, describeChainConfig } from "../../coordinator/chain/chain-config.js";
-import type { ServerTlsOptions } from "../../coordinator/coordinator.js";
+import type { RunningCoordinator, ServerTlsOptions } from "../../coordinator/coordinator.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import { createLogger, emit, reportError } from "../output.js";
 import {
@@ -71,6 +72,10 @@ export function registerCoordinatorCommand(program: Command): void {
     )
     .action(async (options) => {
       const logger = createLogger(options);
+      // Listening before anything starts: a SIGTERM at any moment, even one sent the instant
+      // the ready document appears, takes the bounded shutdown and never the default action
+      // (which killed the process by signal when the listener came after the document).
+      const stopSignal = firstStopSignal(logger);
       try {
         const tls = await serverTlsOf(options);
         const token = await coordinatorToken(options);
@@ -130,42 +135,54 @@ export function registerCoordinatorCommand(program: Command): void {
               ...(running.webUrl ? [`web app and dashboard at ${running.webUrl}`] : []),
             ].join("\n"),
         );
-        const shutdown = async (signal: NodeJS.Signals) => {
-          logger.info(
-            { signal },
-            "shutting down: health NOT_SERVING, ending task streams, closing workers",
-          );
-          setTimeout(() => {
-            logger.error(
-              `shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without waiting further`,
-            );
-            process.exit(1);
-          }, SHUTDOWN_LIMIT_MS).unref();
-          try {
-            await running.stop({ graceMs: SHUTDOWN_GRACE_MS });
-          } catch (error) {
-            logger.error({ err: error }, "shutdown failed");
-            process.exit(1);
-          }
-          logger.info("stopped");
-          process.exit(0);
-        };
-        // `on`, not `once`: with `once` the listener is gone after the first signal, and a
-        // second SIGTERM during shutdown (seen in CI: the process died by SIGTERM before its
-        // buffered "shutting down" line was flushed) took the default action and killed it.
-        // Now the first signal starts the bounded shutdown and later ones are ignored.
-        let stopping = false;
-        const onSignal = (signal: NodeJS.Signals) => {
-          if (stopping) return;
-          stopping = true;
-          void shutdown(signal);
-        };
-        process.on("SIGINT", onSignal);
-        process.on("SIGTERM", onSignal);
+        void stopSignal.then((signal) => shutdown(running, signal, logger));
       } catch (error) {
         reportError(error, options);
       }
     });
+}
+
+/**
+ * Resolves with the first SIGTERM or SIGINT, and from that moment bounds how long the process
+ * may live. The listeners stay: a repeated signal during shutdown is ignored rather than
+ * falling through to the default action.
+ */
+function firstStopSignal(logger: Logger): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info(
+        { signal },
+        "shutting down: health NOT_SERVING, ending task streams, closing workers",
+      );
+      setTimeout(() => {
+        logger.error(
+          `shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without waiting further`,
+        );
+        process.exit(1);
+      }, SHUTDOWN_LIMIT_MS).unref();
+      resolve(signal);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+async function shutdown(
+  running: RunningCoordinator,
+  signal: NodeJS.Signals,
+  logger: Logger,
+): Promise<never> {
+  try {
+    await running.stop({ graceMs: SHUTDOWN_GRACE_MS });
+  } catch (error) {
+    logger.error({ err: error, signal }, "shutdown failed");
+    process.exit(1);
+  }
+  logger.info({ signal }, "stopped");
+  process.exit(0);
 }
 
 async function serverTlsOf(options: {

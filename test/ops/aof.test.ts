@@ -85,7 +85,8 @@ describe("the coordinator's Redis durability check", () => {
       const coordinator = spawnCli(args, env);
       try {
         await coordinator.waitForStderr(/coordinator listening/);
-        // The JSON document comes once its signal handlers are in place.
+        // The signal handlers are in place before the coordinator starts, so SIGTERM right after
+        // the JSON document takes the bounded shutdown.
         await expect.poll(() => coordinator.stdout(), { timeout: 60_000 }).toMatch(/"address"/);
         expect(coordinator.stderr()).not.toMatch(/does not persist/);
       } finally {

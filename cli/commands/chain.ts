@@ -6,7 +6,11 @@
 import type { Command } from "commander";
 import { serveChainState } from "../demo/chain-state-dir.js";
 import { emit, reportError } from "../output.js";
+import { firstStopSignal } from "../stop-signal.js";
 import { int, withCommon } from "./options.js";
+
+/** Stopping dumps the chain state; past this the process exits without it. */
+const CHAIN_SHUTDOWN_LIMIT_MS = 30_000;
 
 export function registerChainCommand(program: Command): void {
   const chain = program.command("chain").description("local chains for demos and verification");
@@ -16,6 +20,7 @@ export function registerChainCommand(program: Command): void {
     .requiredOption("--state <dir>", "the demo's --out directory")
     .option("--port <port>", "serve on this port instead of the one in chain.json", int("port", 1))
     .action(async (options: { state: string; port?: number; json?: boolean }) => {
+      const stopSignal = firstStopSignal({ limitMs: CHAIN_SHUTDOWN_LIMIT_MS, message: "stopping" });
       try {
         const served = await serveChainState({ directory: options.state, port: options.port });
         const { rpcUrl, registry, chainId, statePath } = served;
@@ -26,12 +31,10 @@ export function registerChainCommand(program: Command): void {
             `verify with: fedproof verify --rpc-url ${rpcUrl} --registry ${registry} --model FILE --bundle BUNDLE`,
           ].join("\n"),
         );
-        const shutdown = async () => {
+        void stopSignal.then(async () => {
           await served.stop();
           process.exit(0);
-        };
-        process.once("SIGINT", () => void shutdown());
-        process.once("SIGTERM", () => void shutdown());
+        });
       } catch (error) {
         reportError(error, options);
       }

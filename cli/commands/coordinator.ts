@@ -8,6 +8,7 @@ import { chainConfigFromFlags, describeChainConfig } from "../../coordinator/cha
 import type { RunningCoordinator, ServerTlsOptions } from "../../coordinator/coordinator.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import { createLogger, emit, reportError } from "../output.js";
+import { firstStopSignal } from "../stop-signal.js";
 import {
   coordinatorToken,
   DEFAULT_TOKEN_FILE,
@@ -75,7 +76,11 @@ export function registerCoordinatorCommand(program: Command): void {
       // Listening before anything starts: a SIGTERM at any moment, even one sent the instant
       // the ready document appears, takes the bounded shutdown and never the default action
       // (which killed the process by signal when the listener came after the document).
-      const stopSignal = firstStopSignal(logger);
+      const stopSignal = firstStopSignal({
+        logger,
+        limitMs: SHUTDOWN_LIMIT_MS,
+        message: "shutting down: health NOT_SERVING, ending task streams, closing workers",
+      });
       try {
         const tls = await serverTlsOf(options);
         const token = await coordinatorToken(options);
@@ -140,34 +145,6 @@ export function registerCoordinatorCommand(program: Command): void {
         reportError(error, options);
       }
     });
-}
-
-/**
- * Resolves with the first SIGTERM or SIGINT, and from that moment bounds how long the process
- * may live. The listeners stay: a repeated signal during shutdown is ignored rather than
- * falling through to the default action.
- */
-function firstStopSignal(logger: Logger): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info(
-        { signal },
-        "shutting down: health NOT_SERVING, ending task streams, closing workers",
-      );
-      setTimeout(() => {
-        logger.error(
-          `shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without waiting further`,
-        );
-        process.exit(1);
-      }, SHUTDOWN_LIMIT_MS).unref();
-      resolve(signal);
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
 }
 
 async function shutdown(

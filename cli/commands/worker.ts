@@ -9,6 +9,7 @@ import {
   type WorkerKind,
 } from "../../coordinator/workers/start-workers.js";
 import { createLogger, emit, reportError } from "../output.js";
+import { firstStopSignal } from "../stop-signal.js";
 import {
   int,
   metricsOf,
@@ -18,6 +19,12 @@ import {
   withMetrics,
   withRedis,
 } from "./options.js";
+
+/**
+ * Past this after SIGTERM, a worker exits anyway: BullMQ hands a job it was still running to
+ * another worker once its lock expires.
+ */
+const WORKER_SHUTDOWN_LIMIT_MS = 60_000;
 
 export function registerWorkerCommand(program: Command): void {
   withMetrics(withChain(withRedis(withCommon(program.command("worker")))))
@@ -42,6 +49,11 @@ export function registerWorkerCommand(program: Command): void {
     )
     .action(async (options) => {
       const logger = createLogger(options);
+      const stopSignal = firstStopSignal({
+        logger,
+        limitMs: WORKER_SHUTDOWN_LIMIT_MS,
+        message: "shutting down: closing workers",
+      });
       try {
         const kinds = String(options.queues)
           .split(",")
@@ -81,13 +93,11 @@ export function registerWorkerCommand(program: Command): void {
           () =>
             `fedproof worker ${process.pid} on queues ${kinds.join(", ")}${metricsServer ? `; metrics at ${metricsServer.url}` : ""}`,
         );
-        const shutdown = async () => {
+        void stopSignal.then(async () => {
           await running.close();
           await metricsServer?.close();
           process.exit(0);
-        };
-        process.once("SIGINT", () => void shutdown());
-        process.once("SIGTERM", () => void shutdown());
+        });
       } catch (error) {
         reportError(error, options);
       }

@@ -7,6 +7,7 @@ import { TEST_REDIS_URL } from "./harness/redis.js";
 
 /** A correctness bound: the bug was a demo that waited for its devices for many minutes. */
 const EXIT_BOUND_MS = 15_000;
+const ENROLMENT_TIMEOUT_S = 30;
 
 /**
  * Loaded into every process the demo starts (NODE_OPTIONS): a `fedproof client` records its
@@ -50,8 +51,10 @@ describe("fedproof demo when its job fails", () => {
         "1",
         "--no-chain",
         "--no-proofs",
+        // Long enough for all four device processes to start (and write their pids) on a
+        // loaded machine before the job fails; with 2 s, one was still starting when it failed.
         "--enrolment-timeout",
-        "2",
+        String(ENROLMENT_TIMEOUT_S),
         "--json",
         "--log-level",
         "warn",
@@ -63,8 +66,13 @@ describe("fedproof demo when its job fails", () => {
       },
     );
     try {
+      await expect
+        .poll(async () => (await readdir(pidDir)).length, { timeout: ENROLMENT_TIMEOUT_S * 1000 })
+        .toBe(4);
       await demo.waitForStderr(
-        /job-failed: only 0 of the 4 devices needed were online within 2 s/,
+        new RegExp(
+          `job-failed: only 0 of the 4 devices needed were online within ${ENROLMENT_TIMEOUT_S} s`,
+        ),
         120_000,
       );
       const failedAt = Date.now();
@@ -75,7 +83,7 @@ describe("fedproof demo when its job fails", () => {
       expect(exit, demo.stderr()).toEqual({ code: 1, signal: null });
       expect(Date.now() - failedAt).toBeLessThan(EXIT_BOUND_MS);
       expect(JSON.parse(demo.stdout()).error.message).toBe(
-        "the demo job ended FAILED: only 0 of the 4 devices needed were online within 2 s",
+        `the demo job ended FAILED: only 0 of the 4 devices needed were online within ${ENROLMENT_TIMEOUT_S} s`,
       );
       pids = (await readdir(pidDir)).map(Number);
       expect(pids).toHaveLength(4);

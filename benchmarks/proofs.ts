@@ -934,7 +934,7 @@ async function mainPipeline(): Promise<void> {
         round(enrolment.peakMemoryMB, 0),
       ],
     ],
-    note: `784 byte features per record, depth-16 tree, DataValidity k = 2. A leaf is one width-17 sponge over [label, 26 packed elements] (2 permutations), hashed on ${availableParallelism()} worker threads as DeviceProver does (hashRecordLeaves), the tree and signature in the main thread; CPU s counts every thread. The textbook column hashes the same records with noble's round-by-round permutation in the same run (speedup ${round(enrolment.leafSpeedup, 1)}×). Load average ${load.toFixed(1)} at start. The circuit's witness generation for this shape is not measured (its 2^16 key was not built here).`,
+    note: `784 byte features per record, depth-16 tree, DataValidity k = 2. A leaf is one width-17 sponge over [label, 26 packed elements] (2 permutations of fedproof's WebAssembly Poseidon, protocol/proving/poseidon-wasm.ts), hashed on ${availableParallelism()} worker threads as DeviceProver does (hashRecordLeaves), the tree and signature in the main thread; CPU s counts every thread and is what a busy machine does not inflate (total s is wall time, shared with the load). The textbook column hashes the same records with noble's round-by-round BigInt permutation in the same run (speedup ${round(enrolment.leafSpeedup, 1)}×). Load average ${load.toFixed(1)} at start. The circuit's witness generation for this shape is not measured (its 2^16 key was not built here).`,
   };
   // A run of only one part (--skip-enrolment, --pipeline-bits "") keeps the other's figures.
   mergeResults(

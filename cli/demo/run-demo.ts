@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { type Hex, zeroHash } from "viem";
 import type { PreferredBackend } from "../../client/node/backend.js";
 import { readModelStream } from "../../client/node/coordinator-client.js";
+import { coresPerDeviceProcess, DEVICE_CORES_ENV } from "../../client/node/device-cores.js";
 import {
   type DatasetName,
   loadSimulatedPartition,
@@ -455,7 +456,16 @@ function startDevices(
             ]
           : []),
       ],
-      { stdio: ["ignore", "ignore", "inherit"] },
+      {
+        stdio: ["ignore", "ignore", "inherit"],
+        // The devices share this machine's cores: each proves (and hashes its leaves) on its
+        // share instead of starting a thread per core that every other device also starts.
+        env: {
+          ...process.env,
+          [DEVICE_CORES_ENV]:
+            process.env[DEVICE_CORES_ENV] || String(coresPerDeviceProcess(parameters.clients)),
+        },
+      },
     );
     children.push(child);
     exits.push(

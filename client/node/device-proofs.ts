@@ -93,6 +93,11 @@ export interface RoundProofsReturnType {
   seconds: number;
 }
 
+interface Provers {
+  update: WorkerProver & { size?: number };
+  data: WorkerProver;
+}
+
 export class DeviceProver {
   /**
    * The job's attester set, once the device knows the job names one (from the Join's spec):
@@ -103,11 +108,17 @@ export class DeviceProver {
   private constructor(
     readonly setup: ProofSetup__Output,
     readonly dataset: CommittedDataset,
-    private readonly updateProver: WorkerProver & { size?: number },
-    private readonly dataProver: WorkerProver,
-  ) {}
+    private readonly provers: Promise<Provers>,
+  ) {
+    // Observed at the first proof (or close); never an unhandled rejection meanwhile.
+    provers.catch(() => {});
+  }
 
-  /** Downloads both circuits (hash checked), commits to the dataset and starts the provers. */
+  /**
+   * Commits to the dataset, and starts fetching both circuits (hash checked) and the provers
+   * without waiting for them: Join needs only the signed commitment, so the device enrols (and
+   * is online) while its provers load, and a first round's proofs wait for them if need be.
+   */
   static async create(parameters: DeviceProverParameters): Promise<DeviceProver> {
     const { client, setup, data } = parameters;
     const updateNorm = setup.updateNorm!;
@@ -120,45 +131,49 @@ export class DeviceProver {
     });
     // One Poseidon sponge per record is most of enrolment's cost: hash them on every core.
     const leaves = await hashRecordLeaves({ records, parameters: dataParameters });
-    const dataset = () =>
-      commitDataset({
-        parameters: dataParameters,
-        records,
-        leaves,
-        privateKey: parameters.privateKey ?? randomPrivateKey(),
-        ...(parameters.attestation ? { attestation: parameters.attestation } : {}),
-      });
+    const committed = commitDataset({
+      parameters: dataParameters,
+      records,
+      leaves,
+      privateKey: parameters.privateKey ?? randomPrivateKey(),
+      ...(parameters.attestation ? { attestation: parameters.attestation } : {}),
+    });
     const shared = parameters.provers;
     if (shared) {
       const keep = async () => {};
       return new DeviceProver(
         setup,
-        dataset(),
-        { prove: shared.updateNorm.prove, close: keep },
-        { prove: shared.dataValidity.prove, close: keep },
+        committed,
+        Promise.resolve({
+          update: { prove: shared.updateNorm.prove, close: keep },
+          data: { prove: shared.dataValidity.prove, close: keep },
+        }),
       );
     }
-    const [uWasm, uZkey, dWasm, dZkey] = await Promise.all([
-      downloadArtifact(client, updateNorm.wasmSha256),
-      downloadArtifact(client, updateNorm.zkeySha256),
-      downloadArtifact(client, dataValidity.wasmSha256),
-      downloadArtifact(client, dataValidity.zkeySha256),
-    ]);
-    const committed = dataset();
-    // The chunks of an update are independent proofs: one worker per core (within the memory
-    // budget), each holding the key and witness generator for the device's whole life.
-    const updateProver = await createProverPool({
-      wasm: uWasm,
-      zkey: uZkey,
-      ...(parameters.proverMemoryMB ? { memoryBudgetMB: parameters.proverMemoryMB } : {}),
-    });
-    const dataProver = await createWorkerProver({ wasm: dWasm, zkey: dZkey }).catch(
-      async (error: unknown) => {
-        await updateProver.close();
-        throw error;
-      },
-    );
-    return new DeviceProver(setup, committed, updateProver, dataProver);
+    const start = async (): Promise<Provers> => {
+      const [uWasm, uZkey, dWasm, dZkey] = await Promise.all([
+        downloadArtifact(client, updateNorm.wasmSha256),
+        downloadArtifact(client, updateNorm.zkeySha256),
+        downloadArtifact(client, dataValidity.wasmSha256),
+        downloadArtifact(client, dataValidity.zkeySha256),
+      ]);
+      // The chunks of an update are independent proofs: one worker per core the device may
+      // use (within the memory budget), each holding the key and witness generator for the
+      // device's whole life.
+      const update = await createProverPool({
+        wasm: uWasm,
+        zkey: uZkey,
+        ...(parameters.proverMemoryMB ? { memoryBudgetMB: parameters.proverMemoryMB } : {}),
+      });
+      const data = await createWorkerProver({ wasm: dWasm, zkey: dZkey }).catch(
+        async (error: unknown) => {
+          await update.close();
+          throw error;
+        },
+      );
+      return { update, data };
+    };
+    return new DeviceProver(setup, committed, start());
   }
 
   enrolment(): Enrolment {
@@ -189,11 +204,13 @@ export class DeviceProver {
       classes: schema.classes,
       ...(this.attesterSet ? { attesterSet: this.attesterSet } : {}),
     });
-    return this.dataProver.prove(input).then((proof) => ({
-      proof,
-      started,
-      seconds: (performance.now() - started) / 1000,
-    }));
+    return this.provers
+      .then((provers) => provers.data.prove(input))
+      .then((proof) => ({
+        proof,
+        started,
+        seconds: (performance.now() - started) / 1000,
+      }));
   }
 
   /** The chunk proofs of one update, with a fresh salt; joins the data proof started earlier. */
@@ -204,14 +221,15 @@ export class DeviceProver {
     const circuit = JSON.parse(this.setup.updateNorm!.parametersJson) as UpdateNormParameters;
     const salt = randomFieldElement();
     const started = performance.now();
+    const provers = await this.provers;
     const update = await proveUpdate({
       q: parameters.q,
       circuit: { n: circuit.n, bits: circuit.bits },
       salt,
       context: parameters.context,
       c2: quantizedNormBound(parameters.clipNorm, parameters.scale),
-      prover: this.updateProver.prove,
-      concurrency: this.updateProver.size ?? 1,
+      prover: provers.update.prove,
+      concurrency: provers.update.size ?? 1,
     });
     const data = await dataProof;
     const asProof = (circuitId: string, p: { proof: unknown; publicSignals: string[] }) => ({
@@ -233,7 +251,8 @@ export class DeviceProver {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.updateProver.close(), this.dataProver.close()]);
+    const provers = await this.provers.catch(() => undefined);
+    if (provers) await Promise.all([provers.update.close(), provers.data.close()]);
   }
 }
 

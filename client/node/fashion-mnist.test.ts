@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../common/errors.js";
-import { validateDataset } from "../../protocol/data/dataset.js";
+import { subset, validateDataset } from "../../protocol/data/dataset.js";
 import {
   DatasetNotFoundError,
   DEFAULT_FASHION_MNIST_DIRECTORY,
@@ -120,6 +120,27 @@ describe("loadFashionMnist on IDX files the test writes", () => {
     expect(limited.size).toBe(2);
     expect(Array.from(limited.y)).toEqual([3, 7]);
     expect(limited.x.length).toBe(2 * 784);
+  });
+
+  it("decodes only the records `select` picks from the labels, as subset would", async () => {
+    const dir = await freshDir("select");
+    const labels = [3, 7, 0, 9, 5];
+    await writeSplit(dir, "t10k", labels, false);
+    const all = await loadFashionMnist({ dir, split: "test" });
+    const seen: number[][] = [];
+    const picked = await loadFashionMnist({
+      dir,
+      split: "test",
+      select: (y) => {
+        seen.push(Array.from(y));
+        return [4, 1];
+      },
+    });
+    expect(seen).toEqual([labels]);
+    expect(picked).toEqual(subset(all, [4, 1]));
+    await expect(loadFashionMnist({ dir, split: "test", select: () => [5] })).rejects.toThrow(
+      /outside \[0, 4\]/,
+    );
   });
 
   it("prefers the gzipped file when both are present", async () => {

@@ -27,6 +27,12 @@ export interface LoadFashionMnistParameters {
   split: "train" | "test";
   /** Keep only the first `limit` records. */
   limit?: number;
+  /**
+   * Picks the records to decode, in order, from all the (limited) split's labels, as `subset`
+   * would pick them: a simulated device holding 1/N of the pool (partitioned by label) keeps
+   * 1/N of its floats in memory, and decodes no others.
+   */
+  select?: (labels: Int32Array) => ArrayLike<number>;
 }
 
 /** The data files are not on this machine; an operator must install them. */
@@ -78,19 +84,32 @@ export async function loadFashionMnist(p: LoadFashionMnistParameters): Promise<D
   expectHeader(images.file, "byte length", images.bytes.byteLength, 16 + count * pixels);
   expectHeader(labels.file, "byte length", labels.bytes.byteLength, 8 + count);
 
-  const size = Math.min(count, p.limit ?? count);
-  const x = new Float32Array(size * pixels);
-  const raw = images.bytes.subarray(16, 16 + size * pixels);
-  for (let i = 0; i < raw.length; i++) x[i] = raw[i] / 255;
-  const y = new Int32Array(size);
-  const rawLabels = labels.bytes.subarray(8, 8 + size);
-  for (let i = 0; i < size; i++) {
+  const available = Math.min(count, p.limit ?? count);
+  const allLabels = new Int32Array(available);
+  const rawLabels = labels.bytes.subarray(8, 8 + available);
+  for (let i = 0; i < available; i++) {
     if (rawLabels[i] >= FASHION_MNIST_CLASSES.length) {
       throw new InvalidArgumentError(
         `${labels.file}: label ${rawLabels[i]} at record ${i} is not a class`,
       );
     }
-    y[i] = rawLabels[i];
+    allLabels[i] = rawLabels[i];
+  }
+  const selected = p.select?.(allLabels);
+  const size = selected ? selected.length : available;
+  const x = new Float32Array(size * pixels);
+  const y = selected ? new Int32Array(size) : allLabels;
+  const raw = images.bytes.subarray(16);
+  for (let i = 0; i < size; i++) {
+    const source = selected ? selected[i]! : i;
+    if (!Number.isInteger(source) || source < 0 || source >= available) {
+      throw new InvalidArgumentError(
+        `record index ${source} (position ${i}) is outside [0, ${available - 1}]`,
+      );
+    }
+    y[i] = allLabels[source]!;
+    const from = source * pixels;
+    for (let k = 0; k < pixels; k++) x[i * pixels + k] = raw[from + k] / 255;
   }
   return {
     schema: {

@@ -8,15 +8,17 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { availableParallelism, totalmem } from "node:os";
+import { totalmem } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { CircuitInput } from "snarkjs";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { SNARKJS_WORKER_PRELUDE, webWorkerPath } from "../../common/snarkjs-worker-prelude.js";
 import {
   ProofGenerationError,
   type ProofWithSignals,
   type Prover,
 } from "../core/proving/prove-groth16.js";
+import { deviceCores } from "./device-cores.js";
 
 const require = createRequire(import.meta.url);
 
@@ -29,9 +31,10 @@ export interface CreateProverPoolParameters {
   /** Proving key: bytes or a file path. */
   zkey: Uint8Array | string;
   /**
-   * Workers; default `proverPoolSize` of the cores, the memory budget and the key. With more
-   * than one worker each proves on one thread (the pool is the parallelism); a single worker
-   * lets snarkjs spread one proof over every core.
+   * Workers; default `proverPoolSize` of the cores ($FEDPROOF_DEVICE_CORES, else all), the
+   * memory budget and the key. With more than one worker each proves on one thread (the pool
+   * is the parallelism); a single worker lets snarkjs spread one proof over the cores, unless
+   * the process may use only one.
    */
   size?: number;
   /** Memory budget in MB; default $FEDPROOF_PROVER_MEMORY_MB, else half the machine's RAM. */
@@ -69,7 +72,7 @@ export interface ProverPoolSizeParameters {
 
 /** As many workers as there are cores, but no more than the memory budget holds; at least 1. */
 export function proverPoolSize(parameters: ProverPoolSizeParameters): number {
-  const cores = parameters.cores ?? availableParallelism();
+  const cores = parameters.cores ?? deviceCores();
   const budget = parameters.memoryBudgetMB ?? defaultMemoryBudgetMB();
   if (!(budget > 0))
     throw new InvalidArgumentError(`prover memory budget must be > 0 MB, got ${budget}`);
@@ -97,26 +100,15 @@ function defaultMemoryBudgetMB(): number {
  * under (tsx, vitest); snarkjs and its own copies of circom_runtime and ffjavascript are
  * loaded from the paths the parent resolved.
  *
- * snarkjs's curve code (ffjavascript) starts its own thread pool through the `web-worker`
- * package, which picks its role when first loaded: in any thread but the main one it acts as
- * the inside of a pool thread, and the pool cannot start. Loading it once with
- * `isMainThread` set gives this thread the pool-owner role it needs; the pool's own threads
- * load it afresh and take the other role as usual. A single-threaded worker instead installs
- * a single-threaded curve where snarkjs looks for its cached one.
+ * The prelude lets snarkjs start its own thread pool from this thread (see
+ * snarkjs-worker-prelude.ts). A single-threaded worker instead installs a single-threaded
+ * curve where snarkjs looks for its cached one.
  *
  * Proving = the witness generator (compiled once) + snarkjs `groth16.prove` on the in-memory
  * key: exactly what `groth16.fullProve` does, without recompiling the wasm per proof.
  */
 const WORKER_SOURCE = `
-const threads = require("node:worker_threads");
-const { parentPort, workerData } = threads;
-const isMainThread = threads.isMainThread;
-threads.isMainThread = true;
-try {
-  require(workerData.webWorkerPath);
-} finally {
-  threads.isMainThread = isMainThread;
-}
+${SNARKJS_WORKER_PRELUDE}
 const snarkjs = require(workerData.snarkjsPath);
 const ffjavascript = require(workerData.ffjavascriptPath);
 const { WitnessCalculatorBuilder } = require(workerData.circomRuntimePath);
@@ -192,10 +184,12 @@ export async function createProverPool(
     snarkjsPath,
     ffjavascriptPath,
     circomRuntimePath: fromSnarkjs.resolve("circom_runtime"),
-    webWorkerPath: createRequire(ffjavascriptPath).resolve("web-worker"),
+    webWorkerPath: webWorkerPath(),
     wasm,
     zkey,
-    singleThread: size > 1,
+    // One thread per worker when there are several (the pool is the parallelism) or when the
+    // process may use a single core; a lone worker on several cores lets snarkjs use them all.
+    singleThread: size > 1 || deviceCores() === 1,
     insecureDeterministicBlinding: parameters.insecureDeterministicBlinding === true,
   };
   const queue: Job[] = [];

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from "../../common/errors.js";
 import { type Dataset, subset } from "../../protocol/data/dataset.js";
 import { parsePartition, partition } from "../core/data/partition.js";
 import { syntheticDataset } from "../core/data/synthetic.js";
-import { loadFashionMnist } from "./fashion-mnist.js";
+import { FASHION_MNIST_CLASSES, loadFashionMnist } from "./fashion-mnist.js";
 
 export const DATASETS = ["synthetic", "fashion-mnist"] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -65,9 +65,24 @@ export async function loadSimulatedPartition(
       `device index ${parameters.index} is outside 0..${parameters.clients - 1}`,
     );
   }
+  const spec = parsePartition(parameters.partition);
+  if (parameters.dataset === "fashion-mnist") {
+    // The partition needs only the labels: decode the pixels of this device's records alone.
+    return loadFashionMnist({
+      split: "train",
+      select: (labels) =>
+        partition({
+          spec,
+          labels,
+          classes: FASHION_MNIST_CLASSES.length,
+          clients: parameters.clients,
+          seed: parameters.seed,
+        })[parameters.index]!,
+    });
+  }
   const pool = await loadTrainingPool(parameters.dataset, parameters.seed);
   const parts = partition({
-    spec: parsePartition(parameters.partition),
+    spec,
     labels: pool.y,
     classes: pool.schema.classes,
     clients: parameters.clients,

@@ -7,7 +7,8 @@
 import { stat } from "node:fs/promises";
 import type { Groth16VerificationKey } from "snarkjs";
 import type { Hex } from "viem";
-import { type BuildLogger, buildCircuits, type CircuitArtifacts } from "../../circuits/build.js";
+import type { BuildLogger, CircuitArtifacts } from "../../circuits/build.js";
+import { buildCircuitsOffThread } from "../../circuits/build-off-thread.js";
 import {
   type CircuitSpec,
   dataValidityCircuit,
@@ -140,7 +141,9 @@ export async function prepareJobCircuits(
       `the chunk circuit proves ${specs.updateNorm.bits}-bit values, the job quantises to ${spec.quantization.bits} bits`,
     );
   }
-  const built = await buildCircuits({
+  // Off the main thread: a real schema's build takes minutes, during which the coordinator
+  // must keep serving every other job's devices and calls.
+  const built = await buildCircuitsOffThread({
     dev: !parameters.ptau,
     ptau: parameters.ptau,
     cacheDir: parameters.cacheDir,

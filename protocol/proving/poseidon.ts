@@ -2,6 +2,7 @@ import { Field } from "@noble/curves/abstract/modular";
 import { grainGenConstants } from "@noble/curves/abstract/poseidon";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { FIELD_MODULUS } from "./field.js";
+import { compilePoseidonWasm, type PoseidonWasm } from "./poseidon-wasm.js";
 
 /**
  * Poseidon over BN254, the instance circomlib's `Poseidon`/`PoseidonEx` implement: x⁵
@@ -227,15 +228,45 @@ export function spongePermutationScript(): { source: string; instance: PoseidonI
   };
 }
 
-/** The full Poseidon permutation of a state of width 2..17 (circomlib `PoseidonEx` with every output). */
-export function poseidonPermutation(state: readonly bigint[]): bigint[] {
-  const instance = instanceFor(state.length);
+const compiled = new Map<number, PoseidonWasm | null>();
+
+/**
+ * The permutation of one width compiled to WebAssembly (poseidon-wasm.ts), compiled on first
+ * use; undefined where WebAssembly is unavailable, and the BigInt permutation above serves.
+ */
+export function poseidonWasmPermutation(width: number): PoseidonWasm | undefined {
+  let permutation = compiled.get(width);
+  if (permutation === undefined) {
+    permutation = compilePoseidonWasm(instanceFor(width)) ?? null;
+    compiled.set(width, permutation);
+  }
+  return permutation ?? undefined;
+}
+
+function reduced(state: readonly bigint[]): bigint[] {
   const values: bigint[] = new Array(state.length);
   for (let i = 0; i < state.length; i++) {
     const v = state[i];
     if (typeof v !== "bigint") throw new InvalidArgumentError(`invalid bigint=${String(v)}`);
     values[i] = mod(v);
   }
+  return values;
+}
+
+/** The full Poseidon permutation of a state of width 2..17 (circomlib `PoseidonEx` with every output). */
+export function poseidonPermutation(state: readonly bigint[]): bigint[] {
+  const instance = instanceFor(state.length);
+  const values = reduced(state);
+  const wasm = poseidonWasmPermutation(instance.width);
+  if (wasm) return wasm.permute(values);
+  permuteInPlace(instance, values);
+  return values;
+}
+
+/** The same permutation in BigInt arithmetic only: the fallback, and a reference for tests. */
+export function poseidonPermutationBigInt(state: readonly bigint[]): bigint[] {
+  const instance = instanceFor(state.length);
+  const values = reduced(state);
   permuteInPlace(instance, values);
   return values;
 }
@@ -257,6 +288,8 @@ export const SPONGE_RATE = 16;
  */
 export function poseidonSponge(elements: readonly bigint[]): bigint {
   if (elements.length === 0) throw new InvalidArgumentError("cannot hash an empty sequence");
+  const wasm = poseidonWasmPermutation(SPONGE_RATE + 1);
+  if (wasm) return wasm.sponge(elements.map(mod));
   const instance = instanceFor(SPONGE_RATE + 1);
   const state: bigint[] = new Array(SPONGE_RATE + 1).fill(0n);
   state[0] = BigInt(elements.length);

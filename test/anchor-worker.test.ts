@@ -1,14 +1,16 @@
 /**
  * The anchor worker against a real Anvil and a real Redis: one transaction per round, a rerun
- * sends nothing, two workers sharing the key never collide on a nonce, and an anchor enqueued
- * while the chain is down completes once the chain is back (same port, same persisted state).
+ * sends nothing, two workers sharing the key never collide on a nonce, an anchor enqueued
+ * while the chain is down completes once the chain is back (same port, same persisted state),
+ * and a retry after an attempt whose transaction was mined, dropped or still pending when it
+ * ended anchors the round exactly once.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { type Job, QueueEvents, type Worker } from "bullmq";
 import { Redis } from "ioredis";
-import { createPublicClient, type Hex, http } from "viem";
+import { createPublicClient, createTestClient, type Hex, http, keccak256, toHex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildContracts } from "../contracts/build.js";
 import type { ChainConfig } from "../coordinator/chain/chain-config.js";
@@ -33,6 +35,12 @@ const { createRedisSendLock } = await import("../coordinator/chain/send-lock.js"
 const { buildRoundTree } = await import("../protocol/provenance/merkle.js");
 const { roundLeaves } = await import("../protocol/provenance/round-leaves.js");
 const { storedRoundLeafInputs } = await import("../coordinator/chain/stored-round-leaves.js");
+const {
+  AnchorNotYetVisibleError,
+  ChainUnavailableError,
+  RoundAlreadyAnchoredError,
+  TransactionDroppedError,
+} = await import("../coordinator/chain/registry-errors.js");
 
 let anvil: StartAnvilReturnType;
 let stateDir: string;
@@ -60,6 +68,36 @@ function publicClient() {
 
 async function nonce(): Promise<number> {
   return publicClient().getTransactionCount({ address: anvil.accounts[0]!.address });
+}
+
+function testClient() {
+  return createTestClient({ mode: "anvil", transport: http(anvil.rpcUrl) });
+}
+
+/** Transactions of the coordinator's key that the node holds in its pool, not yet mined. */
+async function pendingSends(): Promise<number> {
+  const address = anvil.accounts[0]!.address;
+  const client = publicClient();
+  const [pending, latest] = await Promise.all([
+    client.getTransactionCount({ address, blockTag: "pending" }),
+    client.getTransactionCount({ address }),
+  ]);
+  return pending - latest;
+}
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Stops Anvil (it dumps its state) and starts it again from that state on the same port. */
+async function restartAnvil(): Promise<void> {
+  const { port } = anvil;
+  await anvil.stop();
+  anvil = await startAnvil({ port, statePath: path.join(stateDir, "anvil-state.json") });
 }
 
 /** A job with `rounds` completed rounds in the store, registered on chain. */
@@ -301,5 +339,148 @@ describe("a chain that goes away", () => {
       await events.close();
       await queue.close();
     }
+  });
+});
+
+// What a chain that stops mid-anchor leaves behind, each case from the retry's side: the attempt
+// that sent the transaction ended (chain gone, worker dead) without recording the anchor.
+describe("a retry after an anchor attempt that ended mid-send", () => {
+  const run = (jobId: string, chainJobId: string) =>
+    anchorRoundJob({ store, registry: registryClient() }, { jobId, round: 1, chainJobId });
+
+  it("sends again a transaction the node dropped from its pool, and anchors once", async () => {
+    const { jobId, chainJobId } = await seededJob(1, 3);
+    const before = await nonce();
+    await testClient().setAutomine(false);
+    try {
+      const attempt = run(jobId, chainJobId);
+      await until(async () => (await pendingSends()) === 1, "the anchor in the pool");
+      const pool = await testClient().getTxpoolContent();
+      const [sent] = Object.values(pool.pending).flatMap((bySender) => Object.values(bySender));
+      await testClient().dropTransaction({ hash: sent!.hash });
+      const dropped = await attempt.catch((error: unknown) => error);
+      expect(dropped).toBeInstanceOf(TransactionDroppedError);
+      expect(isPermanentAnchorError(dropped)).toBe(false);
+      expect(await registryClient().getRound(BigInt(chainJobId), 1)).toBeNull();
+      expect((await store.getRound(jobId, 1)).anchorTx).toBe("");
+    } finally {
+      await testClient().setAutomine(true);
+    }
+    const retried = await run(jobId, chainJobId);
+    expect(retried.alreadyAnchored).toBe(false);
+    // The dropped transaction never used its nonce: the retry's took it.
+    expect(await nonce()).toBe(before + 1);
+    const events = await registryClient().getRoundAnchoredEvents({
+      jobId: BigInt(chainJobId),
+      round: 1,
+    });
+    expect(events.map((event) => event.txHash)).toEqual([retried.txHash]);
+  });
+
+  it("anchors once when the chain stopped with the anchor in its pool and came back without it", async () => {
+    const { jobId, chainJobId } = await seededJob(1, 3);
+    const before = await nonce();
+    await testClient().setAutomine(false);
+    const attempt = run(jobId, chainJobId);
+    await until(async () => (await pendingSends()) === 1, "the anchor in the pool");
+    // The dump keeps mined blocks only, and the restarted node mines on every transaction again.
+    await restartAnvil();
+    // Which one depends on whether a poll fell while the node was down.
+    const failed = await attempt.catch((error: unknown) => error);
+    expect([ChainUnavailableError, TransactionDroppedError]).toContain(
+      (failed as object).constructor,
+    );
+    expect(isPermanentAnchorError(failed)).toBe(false);
+    expect(await nonce()).toBe(before);
+
+    const retried = await run(jobId, chainJobId);
+    expect(retried.alreadyAnchored).toBe(false);
+    expect(await nonce()).toBe(before + 1);
+    const events = await registryClient().getRoundAnchoredEvents({
+      jobId: BigInt(chainJobId),
+      round: 1,
+    });
+    expect(events.map((event) => event.txHash)).toEqual([retried.txHash]);
+    expect((await store.getRound(jobId, 1)).anchorTx).toBe(retried.txHash);
+  });
+
+  it("sends nothing when the anchor was mined before the chain stopped, and records that anchor", async () => {
+    const { jobId, chainJobId, modelHashes } = await seededJob(1, 3);
+    // The crashed attempt: its transaction mined, its receipt never read, the round unrecorded.
+    const tree = buildRoundTree(roundLeaves(await storedRoundLeafInputs(store, jobId, 1)));
+    const mined = await registryClient().anchorRound({
+      jobId: BigInt(chainJobId),
+      round: 1,
+      modelHash: `0x${modelHashes[1]}`,
+      parentHash: `0x${modelHashes[0]}`,
+      contributionsRoot: tree.contributionsRoot,
+      creditsRoot: tree.creditsRoot,
+      contributors: tree.contributors,
+      totalCredits: tree.totalCredits,
+    });
+    await restartAnvil();
+    const before = await nonce();
+
+    const retried = await run(jobId, chainJobId);
+    expect(retried.alreadyAnchored).toBe(true);
+    expect(retried.txHash).toBe(mined.txHash);
+    expect(await nonce()).toBe(before);
+    expect((await store.getRound(jobId, 1)).anchorTx).toBe(mined.txHash);
+  });
+
+  it("retries, sending nothing, while an earlier attempt's anchor is still pending", async () => {
+    const { jobId, chainJobId } = await seededJob(1, 3);
+    const before = await nonce();
+    await testClient().setAutomine(false);
+    let first: Awaited<ReturnType<typeof run>>;
+    try {
+      const firstAttempt = run(jobId, chainJobId);
+      await until(async () => (await pendingSends()) === 1, "the first anchor in the pool");
+      // The retry finds the round free in the latest block, but the node fills the transaction
+      // against its pending state, where the round is taken: the retry must neither send nor
+      // fail for good (this was an UnrecoverableError, and the round was never marked anchored).
+      const early = await run(jobId, chainJobId).catch((error: unknown) => error);
+      expect(early).toBeInstanceOf(AnchorNotYetVisibleError);
+      expect(isPermanentAnchorError(early)).toBe(false);
+      expect(await pendingSends()).toBe(1);
+      await testClient().mine({ blocks: 1 });
+      first = await firstAttempt;
+    } finally {
+      await testClient().setAutomine(true);
+    }
+    const retried = await run(jobId, chainJobId);
+    expect(first.alreadyAnchored).toBe(false);
+    expect(retried.alreadyAnchored).toBe(true);
+    expect(retried.txHash).toBe(first.txHash);
+    expect(await nonce()).toBe(before + 1);
+    const events = await registryClient().getRoundAnchoredEvents({
+      jobId: BigInt(chainJobId),
+      round: 1,
+    });
+    expect(events.map((event) => event.txHash)).toEqual([first.txHash]);
+  });
+
+  it("fails for good, naming both, when the round holds a different anchor", async () => {
+    const { jobId, chainJobId, modelHashes } = await seededJob(1, 2);
+    const tree = buildRoundTree(roundLeaves(await storedRoundLeafInputs(store, jobId, 1)));
+    const otherModel = keccak256(toHex(`${jobId} another model`));
+    await registryClient().anchorRound({
+      jobId: BigInt(chainJobId),
+      round: 1,
+      modelHash: otherModel,
+      parentHash: `0x${modelHashes[0]}`,
+      contributionsRoot: tree.contributionsRoot,
+      creditsRoot: tree.creditsRoot,
+      contributors: tree.contributors,
+      totalCredits: tree.totalCredits,
+    });
+    const before = await nonce();
+    const refused = await run(jobId, chainJobId).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(RoundAlreadyAnchoredError);
+    expect(isPermanentAnchorError(refused)).toBe(true);
+    expect((refused as Error).message).toContain(otherModel);
+    expect((refused as Error).message).toContain(`0x${modelHashes[1]}`);
+    expect(await nonce()).toBe(before);
+    expect((await store.getRound(jobId, 1)).anchorTx).toBe("");
   });
 });

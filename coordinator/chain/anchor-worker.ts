@@ -3,7 +3,11 @@
  * contributors (the leaves go into two Merkle roots, see round-leaves.ts and merkle.ts).
  *
  * - Idempotent: `anchorRoundOnce` first reads the round on chain; a round already holding this
- *   anchor returns the existing transaction and sends nothing.
+ *   anchor returns the existing transaction and sends nothing, a different anchor fails for good.
+ *   So a retry after anything (a crash, a chain that stopped with our transaction mined or still
+ *   in its pool) anchors at most once: the contract refuses a second anchor of a round, and a
+ *   send that loses that race reports the anchor that won. A transaction the node dropped (its
+ *   pool does not survive a restart) fails the attempt at once, and the retry sends it again.
  * - Nonce-safe: sends for one key are serialised through a Redis lock keyed by chain and sender
  *   (send-lock.ts), so any number of workers may share the coordinator's key.
  * - Retried while the chain is unreachable: transient failures are thrown plainly and BullMQ
@@ -30,9 +34,11 @@ import type { ChainConfig } from "./chain-config.js";
 import { createRegistryClient, type RegistryClient } from "./registry-client.js";
 import {
   AncestryMismatchError,
+  AnchorNotYetVisibleError,
   ChainUnavailableError,
   RegistryError,
   RoundOutOfOrderError,
+  TransactionDroppedError,
 } from "./registry-errors.js";
 import { SendLockTimeoutError } from "./send-lock.js";
 import { MissingDeviceRecordError, storedRoundLeafInputs } from "./stored-round-leaves.js";
@@ -125,13 +131,16 @@ export async function anchorRoundJob(
 }
 
 /**
- * Whether retrying can change the outcome. The chain being down, the previous round's anchor not
- * mined yet, another process holding the key, or anything unknown (nonce races, Redis hiccups):
+ * Whether retrying can change the outcome. The chain being down, a transaction it dropped, an
+ * anchor (this round's or the previous round's) not mined yet, another process holding the key,
+ * or anything unknown (nonce races, Redis hiccups):
  * retry. A decoded contract refusal, bad data or a missing round: it would fail the same way.
  */
 export function isPermanentAnchorError(error: unknown): boolean {
   if (
     error instanceof ChainUnavailableError ||
+    error instanceof TransactionDroppedError ||
+    error instanceof AnchorNotYetVisibleError ||
     error instanceof RoundOutOfOrderError ||
     error instanceof SendLockTimeoutError ||
     error instanceof AncestryMismatchError

@@ -112,6 +112,29 @@ export class ChainUnavailableError extends RegistryError {
   }
 }
 
+/**
+ * The node no longer knows a transaction it accepted, and it was not mined: its pool lost it (a
+ * restarted node, an eviction). Transient: the caller reads the chain again and sends anew, with
+ * the same nonce, since the lost transaction never used it.
+ */
+export class TransactionDroppedError extends RegistryError {
+  override name = "TransactionDroppedError";
+  constructor(shortMessage: string, parameters: RegistryErrorParameters = {}) {
+    super(shortMessage, "UNAVAILABLE", parameters);
+  }
+}
+
+/**
+ * The contract says the round is anchored, but the anchor is not visible in the latest block yet
+ * (another transaction for it is still pending): transient, a retry finds it mined.
+ */
+export class AnchorNotYetVisibleError extends RegistryError {
+  override name = "AnchorNotYetVisibleError";
+  constructor(shortMessage: string, parameters: RegistryErrorParameters = {}) {
+    super(shortMessage, "UNAVAILABLE", parameters);
+  }
+}
+
 /** No anchored round produced this model, and no job starts from it. */
 export class ModelNotAnchoredError extends RegistryError {
   override name = "ModelNotAnchoredError";

@@ -17,6 +17,7 @@ import { InvalidArgumentError } from "../../common/errors.js";
 import { fedproofRegistryAbi } from "../../contracts/generated/fedproof-registry.js";
 import { decodeRegistryError, RegistryRevertedError } from "./registry-errors.js";
 import type { SendLock } from "./send-lock.js";
+import { waitForReceipt } from "./wait-for-receipt.js";
 
 type RegistryAbi = typeof fedproofRegistryAbi;
 type WriteFunctionName = ContractFunctionName<RegistryAbi, "nonpayable" | "payable">;
@@ -41,8 +42,10 @@ export type RegistrySend = (call: RegistryWrite) => Promise<TransactionReceipt>;
 
 /**
  * Simulates first so that a revert is decoded before anything is signed, then sends (both under
- * the sender's lock, see send-lock.ts) and waits for the receipt. A transaction that still
- * reverts on chain (another sender won a race) is replayed at its block to name the reason.
+ * the sender's lock, see send-lock.ts) and waits for the receipt (wait-for-receipt.ts: a
+ * transaction the node dropped, or a node that went away, fails the send transiently instead of
+ * hanging). A transaction that still reverts on chain (another sender won a race) is replayed at
+ * its block to name the reason.
  */
 export function createRegistrySend(parameters: CreateRegistrySendParameters): RegistrySend {
   const { publicClient, walletClient, account, registry, sendLock } = parameters;
@@ -75,7 +78,8 @@ export function createRegistrySend(parameters: CreateRegistrySendParameters): Re
         await publicClient.call({ account: sender, to: registry, data });
         return walletClient!.sendTransaction({ to: registry, data });
       });
-      const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash });
+      // Not viem's waitForTransactionReceipt: it waits out a transaction the node dropped.
+      const receipt = await waitForReceipt(publicClient, { hash: txHash });
       if (receipt.status === "reverted") {
         await publicClient.call({
           account: sender,

@@ -10,7 +10,7 @@ import {
 import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
 import { fedproofRegistryAbi } from "../../contracts/generated/fedproof-registry.js";
 import { hashPair } from "../../protocol/provenance/merkle.js";
-import { RoundAlreadyAnchoredError } from "./registry-errors.js";
+import { AnchorNotYetVisibleError, RoundAlreadyAnchoredError } from "./registry-errors.js";
 import { type RegistryReads, readRegistry } from "./registry-reads.js";
 import type { RegistrySend } from "./registry-send.js";
 import type {
@@ -97,14 +97,19 @@ export function createRegistryWrites(parameters: CreateRegistryWritesParameters)
       // Another worker anchored between our read and our send: fine if it anchored the same thing.
       // Its transaction may still be pending (the node simulates against pending state while
       // reads see the latest block), so wait for it to be mined before deciding.
-      if (error instanceof RoundAlreadyAnchoredError) {
-        for (let attempt = 0; attempt < 50; attempt++) {
-          const after = await existingAnchor(anchor);
-          if (after) return after;
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
+      if (!(error instanceof RoundAlreadyAnchoredError)) throw error;
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const after = await existingAnchor(anchor);
+        if (after) return after;
+        await new Promise((resolve) => setTimeout(resolve, 200));
       }
-      throw error;
+      // Still pending (a slow chain, a send from an attempt that crashed): the round is taken,
+      // so failing for good would leave it never recorded as anchored. A retry finds it mined,
+      // or finds a different anchor and fails loudly then.
+      throw new AnchorNotYetVisibleError(
+        `round ${anchor.round} of job ${anchor.jobId} is being anchored by a transaction not mined yet`,
+        { cause: error },
+      );
     }
   }
 

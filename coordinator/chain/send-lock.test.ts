@@ -76,6 +76,32 @@ describe("send locks", () => {
     expect(await connections[0]!.exists(sendLockKey(prefix, 1, sender))).toBe(0);
   });
 
+  it("releases the lock once Redis answers again when the release failed", async () => {
+    const redis = connect();
+    let failures = 1;
+    // Redis gone at the moment of the release (a restart mid-send), back a moment later.
+    const flaky = new Proxy(redis, {
+      get(target, property, receiver) {
+        if (property === "eval" && failures > 0) {
+          return async () => {
+            failures -= 1;
+            throw new Error("Connection is closed.");
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const key = sendLockKey(prefix, 3, sender);
+    const lock = createRedisSendLock({ redis: flaky, prefix, chainId: 3 });
+    await expect(lock(sender, async () => "sent")).resolves.toBe("sent");
+    // Not left to its two-minute expiry: the next sender gets the key within seconds.
+    const other = createRedisSendLock({ redis: connect(), prefix, chainId: 3, waitMs: 10_000 });
+    await expect(other(sender, async () => "next")).resolves.toBe("next");
+    expect(failures).toBe(0);
+    expect(await redis.exists(key)).toBe(0);
+  });
+
   it("gives up, retryably, when another holder keeps the lock", async () => {
     const redis = connect();
     await redis.set(sendLockKey(prefix, 2, sender), "someone else", "PX", 10_000);

@@ -95,10 +95,24 @@ export function createRedisSendLock(parameters: CreateRedisSendLockParameters): 
       try {
         return await work();
       } finally {
-        // If Redis is gone the lock simply expires; the send's own outcome matters more.
-        await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+        // The send's own outcome matters more than the release, so a failed release does not
+        // fail the send. But a lock left behind holds every send of this key until it expires
+        // (two minutes by default: a Redis restart mid-send stalled all anchoring that long), so
+        // it is released in the background as soon as Redis answers again.
+        const release = () => redis.eval(RELEASE, 1, key, token);
+        await release().catch(() => releaseLater(release, Date.now() + ttlMs, 100));
       }
     });
+}
+
+/** Retries `release` with a capped backoff until it succeeds or the lock has expired anyway. */
+function releaseLater(release: () => Promise<unknown>, expiresAtMs: number, delayMs: number) {
+  if (Date.now() + delayMs >= expiresAtMs) return;
+  const timer = setTimeout(() => {
+    release().catch(() => releaseLater(release, expiresAtMs, Math.min(delayMs * 2, 2_000)));
+  }, delayMs);
+  // A process on its way out need not stay for this: the lock expires on its own.
+  timer.unref();
 }
 
 function sleep(ms: number): Promise<void> {

@@ -17,7 +17,7 @@ describe("a coordinator killed and restarted mid-job", () => {
 
   it("devices reconnect and the job completes", async () => {
     // Workers in their own process: the restart tests the coordinator, not BullMQ's stall check.
-    await cluster.worker("verify,aggregate");
+    await cluster.worker("verify,aggregate,anchor");
     const port = await freePort();
     const first = await cluster.coordinator({ port, workers: false });
     const jobId = await cluster.createJob(first.address, {
@@ -39,5 +39,5 @@ describe("a coordinator killed and restarted mid-job", () => {
       expect(devices[i]!.stderr()).toMatch(/"joined again"/);
     }
     await expectJobIntact(cluster, jobId);
-  }, 120_000);
+  }, 180_000);
 });

@@ -68,5 +68,5 @@ describe("devices killed and replaced all through a job", () => {
     expect(replaced).toBeGreaterThanOrEqual(2);
     expect(coordinator.stderr()).toMatch(/"rejoin":true/);
     await expectJobIntact(cluster, jobId);
-  }, 180_000);
+  }, 240_000);
 });

@@ -36,5 +36,5 @@ describe("Redis killed and restarted mid-job", () => {
     for (const [i, exit] of exits.entries()) {
       expect(exit, devices[i]!.stderr()).toEqual({ code: 0, signal: null });
     }
-  }, 120_000);
+  }, 180_000);
 });

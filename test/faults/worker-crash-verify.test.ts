@@ -32,7 +32,7 @@ describe("a verify worker killed mid-verification", () => {
       expect((await store.getRound(jobId, 1)).accepted).toBe(0);
     });
     await kill(doomed.child, "SIGKILL");
-    await cluster.worker("verify,aggregate");
+    await cluster.worker("verify,aggregate,anchor");
 
     const exits = await Promise.all(devices.map((device) => device.exited));
     for (const [i, exit] of exits.entries()) {
@@ -47,5 +47,5 @@ describe("a verify worker killed mid-verification", () => {
       expect(round.rejected).toBe(0);
       expect(round.late).toBe(0);
     });
-  }, 120_000);
+  }, 180_000);
 });

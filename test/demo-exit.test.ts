@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -93,6 +95,56 @@ describe("fedproof demo when its job fails", () => {
     }
   });
 });
+
+describe("fedproof demo stopped by SIGTERM mid-job", () => {
+  it("stops the devices, chain and private Redis it started, and exits non-zero", async () => {
+    const demo = spawnCli([
+      "demo",
+      "--clients",
+      "3",
+      "--clients-per-round",
+      "3",
+      "--rounds",
+      "50",
+      "--no-proofs",
+      "--json",
+      "--log-level",
+      "warn",
+    ]);
+    try {
+      // Devices are started once the job exists and the initial model has been evaluated.
+      await demo.waitForStderr(/initial model [0-9a-f]+… test accuracy/, 240_000);
+      const children = childPids(demo.child.pid!);
+      const commands = children.map(commandOf).join("\n");
+      expect(commands).toMatch(/redis-server/);
+      expect(commands).toMatch(/anvil/);
+      demo.child.kill("SIGTERM");
+      const exit = await Promise.race([
+        demo.exited,
+        new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 45_000)),
+      ]);
+      expect(exit, demo.stderr()).toEqual({ code: 1, signal: null });
+      expect(JSON.parse(demo.stdout()).error.message).toMatch(/the demo was stopped \(SIGTERM\)/);
+      expect(children.filter(isAlive).map(commandOf)).toEqual([]);
+    } finally {
+      if (demo.child.exitCode === null) demo.child.kill("SIGKILL");
+    }
+  });
+});
+
+/** The direct children of `pid`, from /proc. */
+function childPids(pid: number): number[] {
+  const found = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).stdout;
+  return found.split("\n").filter(Boolean).map(Number);
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return `(pid ${pid} gone)`;
+  }
+}
 
 function isAlive(pid: number): boolean {
   try {

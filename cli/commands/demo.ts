@@ -10,8 +10,12 @@ import { readChainKey } from "../../coordinator/chain/chain-config.js";
 import { MODEL_PRESETS, STRATEGY_NAMES } from "../../protocol/job/job-spec.js";
 import { FLEET_ABOVE, runDemo } from "../demo/run-demo.js";
 import { emit, progress, reportError } from "../output.js";
+import { firstStopSignal } from "../stop-signal.js";
 import { DATASET_SCHEMAS } from "./job-spec-options.js";
 import { int, withCommon } from "./options.js";
+
+/** After SIGTERM, the demo's own processes get this long to stop before it exits anyway. */
+const DEMO_STOP_LIMIT_MS = 30_000;
 
 export function registerDemoCommand(program: Command): void {
   withCommon(program.command("demo"))
@@ -106,6 +110,12 @@ export function registerDemoCommand(program: Command): void {
       "write the final model (model.bin + manifest.json), demo.json, and with proofs vkey-<circuit>.json and contributions/*.proof.json, *.public.json there",
     )
     .action(async (options) => {
+      // SIGTERM or Ctrl-C stops the devices, coordinator, chain and private Redis the demo
+      // started (without it they outlived the demo), then exits non-zero.
+      const stop = new AbortController();
+      void firstStopSignal({ limitMs: DEMO_STOP_LIMIT_MS, message: "stopping the demo" }).then(
+        (signal) => stop.abort(signal),
+      );
       try {
         const dataset = parseDatasetName(options.dataset);
         parsePartition(options.partition);
@@ -149,6 +159,7 @@ export function registerDemoCommand(program: Command): void {
         const lr =
           options.lr === undefined ? (dataset === "synthetic" ? 0.1 : 0.05) : Number(options.lr);
         const result = await runDemo({
+          signal: stop.signal,
           clients: options.clients,
           dataset,
           partition: options.partition,

@@ -54,6 +54,8 @@ import { type PrivateRedis, startPrivateRedis } from "./private-redis.js";
 const BIN = fileURLToPath(new URL("../../bin/fedproof.js", import.meta.url));
 
 export interface DemoParameters {
+  /** Aborting it stops the demo and everything it started (see runDemo). */
+  signal?: AbortSignal;
   clients: number;
   dataset: DatasetName;
   partition: string;
@@ -150,9 +152,60 @@ const DEVICE_STOP_GRACE_MS = 2_000;
  * own data and model, one job to the end, every round's model measured on a test set.
  */
 export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
-  const started = Date.now();
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups = new Cleanups();
+  // Stopped from outside (SIGTERM, Ctrl-C): everything started so far is stopped at once,
+  // devices first, then the coordinator, the chain and the private Redis, and the demo
+  // rejects; anything the demo starts later is stopped as soon as it is registered.
+  const stopped = new Promise<never>((_, reject) => {
+    parameters.signal?.addEventListener(
+      "abort",
+      () => {
+        // Rejected before the cleanups start, so the demo reports why it stopped rather than
+        // the first call they cancel.
+        reject(
+          new FedproofError(`the demo was stopped (${String(parameters.signal!.reason)})`, {
+            code: "UNAVAILABLE",
+          }),
+        );
+        void cleanups.runAll();
+      },
+      { once: true },
+    );
+  });
+  const demo = runDemoWith(parameters, cleanups);
+  // Once stopped, the demo's own steps fail as their services go away: nothing to report.
+  demo.catch(() => {});
   try {
+    return await Promise.race([demo, stopped]);
+  } finally {
+    await cleanups.runAll();
+  }
+}
+
+/**
+ * What the demo has started, stopped in reverse order exactly once. A cleanup registered after
+ * that (a step that was still starting something when the demo was stopped) runs at once.
+ */
+class Cleanups {
+  private readonly pending: (() => Promise<void>)[] = [];
+  private ran: Promise<void> | undefined;
+
+  push(cleanup: () => Promise<void>): void {
+    if (this.ran) void cleanup().catch(() => {});
+    else this.pending.push(cleanup);
+  }
+
+  runAll(): Promise<void> {
+    this.ran ??= (async () => {
+      for (const cleanup of this.pending.reverse()) await cleanup().catch(() => {});
+    })();
+    return this.ran;
+  }
+}
+
+async function runDemoWith(parameters: DemoParameters, cleanups: Cleanups): Promise<DemoResult> {
+  const started = Date.now();
+  {
     const preset = parameters.spec.model as ModelPreset;
     // Before the coordinator starts, so that it builds initial models on the devices' backend.
     const backend = await prepareTrainingBackend(preset, parameters.backend);
@@ -222,8 +275,6 @@ export async function runDemo(parameters: DemoParameters): Promise<DemoResult> {
     if (failedDevices > 0)
       parameters.onProgress(`${failedDevices} simulated devices exited with an error`);
     return result;
-  } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }
 }
 
@@ -238,7 +289,7 @@ interface DemoServices {
 /** Redis (private unless REDIS_URL is set), the chain unless turned off, the coordinator. */
 async function startServices(
   parameters: DemoParameters,
-  cleanups: (() => Promise<void>)[],
+  cleanups: Cleanups,
 ): Promise<DemoServices> {
   const logger: Logger = createLogger({ logLevel: parameters.logLevel }, "warn");
   let redisUrl = process.env.REDIS_URL;
@@ -753,10 +804,7 @@ async function writeProofFiles(
  * The chain the demo anchors on: the one given, or its own Anvil. A registry is deployed when
  * none is named. Anvil's dev key is public knowledge: fine for a local demo, never for a real chain.
  */
-async function prepareChain(
-  parameters: DemoParameters,
-  cleanups: (() => Promise<void>)[],
-): Promise<ChainConfig> {
+async function prepareChain(parameters: DemoParameters, cleanups: Cleanups): Promise<ChainConfig> {
   if (parameters.chain) {
     const chainId = parameters.chain.chainId ?? (await fetchChainId(parameters.chain.rpcUrl));
     const registry =

@@ -31,6 +31,7 @@ import {
   parseJobId,
   parseJoinRequest,
 } from "./join-request.js";
+import { ModelCache } from "./model-cache.js";
 import { streamModel } from "./model-stream.js";
 import { proofSetup } from "./proof-setup.js";
 import { createResumableUploadHandlers } from "./resumable-upload.js";
@@ -101,6 +102,7 @@ export function createCoordinatorHandlers(
   };
 
   const submitUpdate = createSubmitUpdateHandler(parameters);
+  const models = new ModelCache({ artifacts });
 
   return {
     GetProofSetup(call, callback) {
@@ -249,7 +251,7 @@ export function createCoordinatorHandlers(
             `model hash must be 64 hex characters, got ${quote(call.request.modelHash)}`,
           );
         }
-        await streamModel(call, { store, artifacts }, call.request.modelHash);
+        await streamModel(call, { store, artifacts, cache: models }, call.request.modelHash);
       })().catch((error: unknown) => failStream(call, error, logger));
     },
 

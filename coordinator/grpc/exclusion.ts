@@ -1,5 +1,5 @@
 import { PermissionDeniedError } from "../errors.js";
-import type { JobStore } from "../store/job-store.js";
+import type { DeviceExclusion, JobStore } from "../store/job-store.js";
 
 /**
  * Refuses a device excluded from the job (its data proof failed, verify-worker.ts): it may not
@@ -10,7 +10,15 @@ export async function refuseExcludedDevice(
   jobId: string,
   deviceId: string,
 ): Promise<void> {
-  const exclusion = await store.findExclusion(jobId, deviceId);
+  refuseExclusion(jobId, deviceId, await store.findExclusion(jobId, deviceId));
+}
+
+/** refuseExcludedDevice for an exclusion already read (JobStore.uploadContext). */
+export function refuseExclusion(
+  jobId: string,
+  deviceId: string,
+  exclusion: DeviceExclusion | undefined,
+): void {
   if (!exclusion) return;
   throw new PermissionDeniedError(
     `device ${deviceId} is excluded from job ${jobId}: data proof failed in round ${exclusion.round}`,

@@ -11,7 +11,7 @@ import {
 } from "../errors.js";
 import type { ContributionRecord, DeviceMetricsRecord, DeviceRecord } from "../store/job-store.js";
 import type { CoordinatorServiceParameters } from "./coordinator-service.js";
-import { refuseExcludedDevice } from "./exclusion.js";
+import { refuseExclusion } from "./exclusion.js";
 import { requireSession } from "./session.js";
 import { answerUnary } from "./status.js";
 
@@ -47,11 +47,13 @@ export function createSubmitUpdateHandler(
             `header.jobId ${quote(header.jobId)} does not match the session's job ${jobId}`,
           );
         }
-        const job = await store.getJob(jobId);
-        await refuseExcludedDevice(store, jobId, deviceId);
-        const round = await store.findRound(jobId, header.round);
+        // Everything the checks below read, in one round trip: a round's uploads arrive together.
+        const context = await store.uploadContext(jobId, header.round, deviceId);
+        const { job, round, device } = context;
+        if (!job) throw new NotFoundError(`job ${quote(jobId)} not found`);
+        refuseExclusion(jobId, deviceId, context.exclusion);
         if (!round) throw new NotFoundError(`round ${header.round} of job ${jobId} not found`);
-        if (!(await store.isSelected(jobId, header.round, deviceId))) {
+        if (!context.selected) {
           throw new PermissionDeniedError(
             `device ${deviceId} was not selected for round ${header.round}`,
           );
@@ -88,7 +90,6 @@ export function createSubmitUpdateHandler(
             `update uses ${header.bits} bits, the job uses ${job.spec.quantization.bits}`,
           );
         }
-        const device = await store.findDevice(jobId, deviceId);
         if (!device) throw new NotFoundError(`device ${deviceId} is not enrolled in job ${jobId}`);
         // The weight was fixed (and signed) at Join; an upload claiming another count is
         // refused rather than silently re-weighted, so the device learns its header is wrong.

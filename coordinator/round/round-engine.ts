@@ -8,6 +8,7 @@ import {
   ANCHOR_QUEUE_NAME,
   type AnchorJobResult,
   type AnchorQueue,
+  anchorJobId,
   enqueueAnchor,
 } from "../chain/anchor-queue.js";
 import { InvalidTransitionError } from "../errors.js";
@@ -23,7 +24,7 @@ import {
   type Queues,
   type VerifyJobResult,
 } from "../workers/queues.js";
-import { publishDeviceEvent } from "./device-events.js";
+import { publishDeviceEvents } from "./device-events.js";
 import { RoundScheduler, type RoundTimer } from "./round-scheduler.js";
 import { isTerminalJobState, type JobState } from "./round-states.js";
 import { selectClients } from "./select-clients.js";
@@ -92,6 +93,10 @@ export class RoundEngine {
   private readonly localRetries = new Map<string, { timer?: NodeJS.Timeout; delayMs: number }>();
   /** Jobs seen RUNNING in a round not created yet: when first seen (see ABANDONED_START_MS). */
   private readonly unstarted = new Map<string, { round: number; sinceMs: number }>();
+  /** Verified updates not yet looked at, by job: one engine step takes all that arrived. */
+  private readonly verified = new Map<string, VerifyJobResult[]>();
+  /** Devices that came online and wait for their step to run, by job (onDeviceOnline). */
+  private readonly pendingOnline = new Map<string, { devices: Set<string>; step: Promise<void> }>();
   private readonly aggregateAttempts: number;
   private stopped = false;
 
@@ -118,9 +123,7 @@ export class RoundEngine {
   async start(): Promise<void> {
     this.verifyEvents.on("completed", ({ returnvalue }) => {
       const result = parseReturnValue<VerifyJobResult>(returnvalue);
-      if (result?.accepted) {
-        this.serial(result.jobId, () => this.onVerified(result));
-      }
+      if (result?.accepted) this.queueVerified(result);
     });
     this.aggregateEvents.on("completed", ({ returnvalue }) => {
       const result = parseReturnValue<AggregateJobResult>(returnvalue);
@@ -174,10 +177,28 @@ export class RoundEngine {
    * uploaded, gets the round's task again: it may have lost it with its last connection.
    */
   onDeviceOnline(jobId: string, deviceId?: string): Promise<void> {
-    return this.serial(jobId, async () => {
-      const started = await this.tryStartRound(jobId);
-      if (deviceId && !started) await this.resendTask(jobId, deviceId);
+    // Devices that come online while the job's step for them waits its turn join that step:
+    // a thousand devices enrolling at once make a few steps, not a thousand in a row.
+    const pending = this.pendingOnline.get(jobId);
+    if (pending) {
+      if (deviceId) pending.devices.add(deviceId);
+      return pending.step;
+    }
+    const devices = new Set<string>(deviceId ? [deviceId] : []);
+    const entry = {
+      devices,
+      step: this.serial(jobId, async () => {
+        if (this.pendingOnline.get(jobId) === entry) this.pendingOnline.delete(jobId);
+        const started = await this.tryStartRound(jobId);
+        if (devices.size > 0 && !started) await this.resendTask(jobId, [...devices]);
+      }),
+    };
+    this.pendingOnline.set(jobId, entry);
+    // A step that never ran (the engine stopped) takes no more devices either.
+    void entry.step.finally(() => {
+      if (this.pendingOnline.get(jobId) === entry) this.pendingOnline.delete(jobId);
     });
+    return entry.step;
   }
 
   cancelJob(jobId: string, reason: string): Promise<void> {
@@ -214,7 +235,12 @@ export class RoundEngine {
       // (a no-op for those already queued or done).
       if (job.chainJobId && this.anchorQueue) {
         for (const round of await this.store.listRounds(jobId, job.currentRound)) {
-          if (round.state === "COMPLETED") await this.enqueueAnchor(job, round.round);
+          if (round.state !== "COMPLETED") continue;
+          // An anchor that finished while no engine listened: its completed event is gone, and
+          // queueing it again is a no-op (same job id), so apply its result here.
+          const anchored = await this.completedAnchor(jobId, round.round);
+          if (anchored) await this.serial(jobId, () => this.onAnchored(anchored));
+          else await this.enqueueAnchor(job, round.round);
         }
       }
       if (isTerminalJobState(job.state)) continue;
@@ -295,10 +321,17 @@ export class RoundEngine {
     const job = await this.store.getJob(jobId);
     if (job.state !== "WAITING") return false;
     const roundNumber = job.currentRound + 1;
+    const { spec } = job;
+    // A device online counts once however many task streams it holds: fewer live streams than
+    // the devices needed settles it without listing them (every Join of a waiting job asks).
+    const streams = await this.store.countOnlineStreams(jobId);
+    if (streams < spec.minAvailableClients) {
+      await this.scheduleEnrolmentTimeout(job, streams);
+      return false;
+    }
     // A device excluded from the job (its data proof failed) is never selected again, and does
     // not count towards the devices a round waits for.
     const online = await this.eligibleOnline(jobId);
-    const { spec } = job;
     if (online.length < spec.minAvailableClients) {
       await this.scheduleEnrolmentTimeout(job, online.length);
       return false;
@@ -350,8 +383,7 @@ export class RoundEngine {
     };
     await this.store.createRound(jobId, round, selected);
     await this.scheduleDeadline(jobId, round);
-    const task = taskEventOf(job, round);
-    await Promise.all(selected.map((deviceId) => this.publishTo(jobId, deviceId, task)));
+    await this.publishTo(jobId, selected, taskEventOf(job, round));
     this.logger.info(
       { jobId, round: roundNumber, selected: selected.length, online: online.length },
       "round started",
@@ -370,31 +402,29 @@ export class RoundEngine {
     return (await this.store.onlineDevices(jobId)).filter((id) => !excluded.has(id));
   }
 
-  /** The open round's task again, to a selected device that has not uploaded for it. */
-  private async resendTask(jobId: string, deviceId: string): Promise<void> {
+  /** The open round's task again, to those of the devices selected that have not uploaded. */
+  private async resendTask(jobId: string, deviceIds: string[]): Promise<void> {
     const job = await this.store.getJob(jobId);
     if (job.state !== "RUNNING" || job.currentRound === 0) return;
     const round = await this.store.findRound(jobId, job.currentRound);
     if (round?.state !== "OPEN" || Date.now() >= round.deadlineMs) return;
-    if (!(await this.store.isSelected(jobId, round.round, deviceId))) return;
-    if (await this.store.hasSubmitted(jobId, round.round, deviceId)) return;
-    this.logger.debug({ jobId, round: round.round, deviceId }, "task sent again");
-    await this.publishTo(jobId, deviceId, taskEventOf(job, round));
+    const waiting = await this.store.awaitingUpload(jobId, round.round, deviceIds);
+    if (waiting.length === 0) return;
+    this.logger.debug({ jobId, round: round.round, devices: waiting }, "task sent again");
+    await this.publishTo(jobId, waiting, taskEventOf(job, round));
   }
 
   private async resendTasks(job: JobRecord, round: RoundRecord): Promise<void> {
-    const task = taskEventOf(job, round);
-    for (const deviceId of await this.store.selectedDevices(job.jobId, round.round)) {
-      if (await this.store.hasSubmitted(job.jobId, round.round, deviceId)) continue;
-      await this.publishTo(job.jobId, deviceId, task);
-    }
+    const waiting = await this.store.selectedWithoutSubmission(job.jobId, round.round);
+    await this.publishTo(job.jobId, waiting, taskEventOf(job, round));
   }
 
-  private publishTo(jobId: string, deviceId: string, event: TaskEvent): Promise<void> {
-    return publishDeviceEvent(
+  /** One event to each of `deviceIds`, encoded once, in one pipeline. */
+  private publishTo(jobId: string, deviceIds: readonly string[], event: TaskEvent): Promise<void> {
+    return publishDeviceEvents(
       { store: this.store, publisher: this.publisher },
       jobId,
-      deviceId,
+      deviceIds,
       event,
     );
   }
@@ -417,17 +447,35 @@ export class RoundEngine {
     return `privacy budget: round ${roundNumber} would raise ε to ${epsilon.toFixed(3)} (δ = ${privacy.delta}), above the budget ${privacy.epsilonBudget}; stopped after ${roundNumber - 1} rounds`;
   }
 
-  private async onVerified(result: VerifyJobResult): Promise<void> {
-    const round = await this.store.findRound(result.jobId, result.round);
-    if (round?.state !== "OPEN") return;
-    await this.emit(
-      result.jobId,
-      "contribution",
-      result.round,
-      `update from ${result.deviceId} verified`,
-    );
-    if (round.accepted >= round.target)
-      await this.closeRound(result.jobId, round, "enough verified updates");
+  /**
+   * Verified updates arrive as fast as the workers verify them, a thousand a round with a large
+   * fleet. One step each read the round a thousand times in a row, and the round closed only
+   * when the last of those steps ran; now those that arrive while a step waits its turn join
+   * it, and those that arrive while it runs make the next one.
+   */
+  private queueVerified(result: VerifyJobResult): void {
+    const pending = this.verified.get(result.jobId);
+    if (pending) {
+      pending.push(result);
+      return;
+    }
+    this.verified.set(result.jobId, [result]);
+    void this.serial(result.jobId, () => this.onVerified(result.jobId));
+  }
+
+  private async onVerified(jobId: string): Promise<void> {
+    const results = this.verified.get(jobId) ?? [];
+    this.verified.delete(jobId);
+    for (const roundNumber of new Set(results.map((result) => result.round))) {
+      const round = await this.store.findRound(jobId, roundNumber);
+      if (round?.state !== "OPEN") continue;
+      const messages = results
+        .filter((result) => result.round === roundNumber)
+        .map((result) => `update from ${result.deviceId} verified`);
+      await this.emit(jobId, "contribution", roundNumber, ...messages);
+      if (round.accepted >= round.target)
+        await this.closeRound(jobId, round, "enough verified updates");
+    }
   }
 
   private async onTimer(timer: RoundTimer): Promise<void> {
@@ -591,6 +639,15 @@ export class RoundEngine {
     return bullJob ? parseReturnValue<AggregateJobResult>(bullJob.returnvalue) : undefined;
   }
 
+  private async completedAnchor(
+    jobId: string,
+    round: number,
+  ): Promise<AnchorJobResult | undefined> {
+    const bullJob = await this.anchorQueue?.getJob(anchorJobId(jobId, round));
+    if (!bullJob || !(await bullJob.isCompleted())) return undefined;
+    return parseReturnValue<AnchorJobResult>(bullJob.returnvalue);
+  }
+
   private async enqueueAnchor(job: JobRecord, round: number): Promise<void> {
     if (!this.anchorQueue || !job.chainJobId) return;
     await enqueueAnchor(this.anchorQueue, { jobId: job.jobId, round, chainJobId: job.chainJobId });
@@ -634,14 +691,9 @@ export class RoundEngine {
 
   private async endJob(job: JobRecord, to: JobState, reason: string): Promise<void> {
     await this.store.transitionJobInRound(job.jobId, job.currentRound, job.state, to, { reason });
-    const online = await this.store.onlineDevices(job.jobId);
-    await Promise.all(
-      online.map((deviceId) =>
-        this.publishTo(job.jobId, deviceId, {
-          ended: { jobId: job.jobId, state: `JOB_STATE_${to}`, reason },
-        }),
-      ),
-    );
+    await this.publishTo(job.jobId, await this.store.onlineDevices(job.jobId), {
+      ended: { jobId: job.jobId, state: `JOB_STATE_${to}`, reason },
+    });
     const type =
       to === "COMPLETED" ? "job-completed" : to === "CANCELLED" ? "job-cancelled" : "job-failed";
     this.logger.info({ jobId: job.jobId, state: to, reason }, "job ended");
@@ -667,14 +719,25 @@ export class RoundEngine {
     );
   }
 
+  /** One event of `type` per message, in order, in one pipeline. */
   private async emit(
     jobId: string,
     type: JobEventType,
     round: number,
-    message: string,
+    ...messages: string[]
   ): Promise<void> {
-    const event: JobEvent = { jobId, type, round, message };
-    await this.publisher.publish(this.store.keys.jobEvents(jobId), JSON.stringify(event));
+    const channel = this.store.keys.jobEvents(jobId);
+    const encode = (message: string) => {
+      const event: JobEvent = { jobId, type, round, message };
+      return JSON.stringify(event);
+    };
+    if (messages.length === 1) {
+      await this.publisher.publish(channel, encode(messages[0]!));
+      return;
+    }
+    const pipeline = this.publisher.pipeline();
+    for (const message of messages) pipeline.publish(channel, encode(message));
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
   }
 
   /**

@@ -116,8 +116,11 @@ export class ArtifactStore {
 
   /** Streams a blob in chunks of at most `chunkBytes`, for models too big for one message. */
   async *readChunks(hash: string, chunkBytes: number): AsyncGenerator<Uint8Array> {
-    if (!(await this.has(hash))) throw new NotFoundError(`artifact ${hash} not found`);
-    const stream = createReadStream(this.pathOf(hash), { highWaterMark: chunkBytes });
+    const size = await this.size(hash);
+    // The read buffer is allocated at its full size for every stream: a small blob gets one
+    // of its own size, not a CHUNK_BYTES one.
+    const highWaterMark = Math.max(1, Math.min(chunkBytes, size));
+    const stream = createReadStream(this.pathOf(hash), { highWaterMark });
     for await (const chunk of stream) yield chunk as Buffer;
   }
 }

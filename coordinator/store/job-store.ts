@@ -156,6 +156,23 @@ export interface DeviceExclusion {
   excludedAtMs: number;
 }
 
+/** What an upload is checked against (JobStore.uploadContext); undefined where nothing is stored. */
+export interface UploadContext {
+  job?: JobRecord;
+  exclusion?: DeviceExclusion;
+  round?: RoundRecord;
+  /** Whether the device was selected for the round. */
+  selected: boolean;
+  device?: DeviceRecord;
+}
+
+/** What a verify worker judges an update by (JobStore.verificationContext). */
+export interface VerificationContext {
+  job?: JobRecord;
+  round?: RoundRecord;
+  device?: DeviceRecord;
+}
+
 /** Round counters a worker bumps on its own; accepted/rejected/late move with their records. */
 export type RoundCounter = "proofsVerified" | "proofsRejected";
 
@@ -334,6 +351,11 @@ export class JobStore {
     return job;
   }
 
+  /** The job's model manifest (fixed when the job is created); undefined for no such job. */
+  async jobManifest(jobId: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.job(jobId), "manifest")) ?? undefined;
+  }
+
   async listJobIds(limit: number): Promise<string[]> {
     return this.redis.zrevrange(this.keys.jobs, 0, Math.max(0, limit - 1));
   }
@@ -400,6 +422,50 @@ export class JobStore {
     return raw.state ? decodeRound(raw) : undefined;
   }
 
+  /**
+   * The job, the device's exclusion, the round, whether the device was selected for it and its
+   * enrolment, in one round trip: a pipeline, not a transaction (each is read as it is now, as
+   * separate reads would), on keys of the job's one slot.
+   */
+  async uploadContext(jobId: string, round: number, deviceId: string): Promise<UploadContext> {
+    const [job, exclusion, roundRecord, selected, device] = await execPipeline(
+      this.redis
+        .pipeline()
+        .hgetall(this.keys.job(jobId))
+        .hget(this.keys.excluded(jobId), deviceId)
+        .hgetall(this.keys.round(jobId, round))
+        .sismember(this.keys.selected(jobId, round), deviceId)
+        .hget(this.keys.devices(jobId), deviceId),
+    );
+    return {
+      job: decodeStoredJob(job),
+      exclusion: parseStored<DeviceExclusion>(exclusion),
+      round: decodeStoredRound(roundRecord),
+      selected: selected === 1,
+      device: parseStored<DeviceRecord>(device),
+    };
+  }
+
+  /** The job, the round and the device's enrolment, in one round trip (see uploadContext). */
+  async verificationContext(
+    jobId: string,
+    round: number,
+    deviceId: string,
+  ): Promise<VerificationContext> {
+    const [job, roundRecord, device] = await execPipeline(
+      this.redis
+        .pipeline()
+        .hgetall(this.keys.job(jobId))
+        .hgetall(this.keys.round(jobId, round))
+        .hget(this.keys.devices(jobId), deviceId),
+    );
+    return {
+      job: decodeStoredJob(job),
+      round: decodeStoredRound(roundRecord),
+      device: parseStored<DeviceRecord>(device),
+    };
+  }
+
   async getRound(jobId: string, round: number): Promise<RoundRecord> {
     const record = await this.findRound(jobId, round);
     if (!record) throw new NotFoundError(`round ${round} of job ${jobId} not found`);
@@ -452,6 +518,27 @@ export class JobStore {
 
   async selectedDevices(jobId: string, round: number): Promise<string[]> {
     return this.redis.smembers(this.keys.selected(jobId, round));
+  }
+
+  /**
+   * Those of `deviceIds` selected for the round that hold no upload slot in it, in one round
+   * trip: a pipeline on keys of the job's one slot, not a transaction, like the two reads per
+   * device it replaces (a device that uploads meanwhile ignores a task it no longer needs).
+   */
+  async awaitingUpload(jobId: string, round: number, deviceIds: string[]): Promise<string[]> {
+    if (deviceIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const deviceId of deviceIds) {
+      pipeline.sismember(this.keys.selected(jobId, round), deviceId);
+      pipeline.sismember(this.keys.submitted(jobId, round), deviceId);
+    }
+    const replies = await execPipeline(pipeline);
+    return deviceIds.filter((_, i) => replies[2 * i] === 1 && replies[2 * i + 1] === 0);
+  }
+
+  /** Devices selected for the round that hold no upload slot in it (one command, one slot). */
+  async selectedWithoutSubmission(jobId: string, round: number): Promise<string[]> {
+    return this.redis.sdiff(this.keys.selected(jobId, round), this.keys.submitted(jobId, round));
   }
 
   /** Claims the device's one upload slot for the round; false if it already uploaded. */
@@ -812,6 +899,11 @@ export class JobStore {
     await this.redis.eval(DEVICE_OFFLINE, 1, this.keys.online(jobId), deviceId);
   }
 
+  /** Live task streams of the job: at least as many as the devices online (onlineDevices). */
+  async countOnlineStreams(jobId: string): Promise<number> {
+    return this.redis.zcount(this.keys.online(jobId), Date.now(), "+inf");
+  }
+
   /** Devices with at least one live task stream, sorted; expired marks are dropped. */
   async onlineDevices(jobId: string): Promise<string[]> {
     const key = this.keys.online(jobId);
@@ -910,6 +1002,30 @@ export class JobStore {
       );
     }
   }
+}
+
+/** A job hash as a pipeline returns it; undefined when there is none. */
+function decodeStoredJob(raw: unknown): JobRecord | undefined {
+  const hash = raw as StoredHash | null;
+  return hash?.jobId ? decodeJob(hash) : undefined;
+}
+
+function decodeStoredRound(raw: unknown): RoundRecord | undefined {
+  const hash = raw as StoredHash | null;
+  return hash?.state ? decodeRound(hash) : undefined;
+}
+
+function parseStored<T>(raw: unknown): T | undefined {
+  return typeof raw === "string" ? (JSON.parse(raw) as T) : undefined;
+}
+
+/** A pipeline's replies; the first command that failed throws its error. */
+async function execPipeline(pipeline: ReturnType<RedisClient["pipeline"]>): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  return results.map(([error, reply]) => {
+    if (error) throw error;
+    return reply;
+  });
 }
 
 /** The job a session token (JobStore.openSession) belongs to; undefined for a malformed one. */

@@ -1,6 +1,7 @@
 import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "pino";
 import type { Groth16Proof } from "snarkjs";
+import { quote } from "../../common/errors.js";
 import { failpoint } from "../../common/failpoints.js";
 import { contributionExpectations } from "../../protocol/proofs/check-contribution.js";
 import { jobAttesterRoot } from "../../protocol/proofs/data-attestation.js";
@@ -17,7 +18,7 @@ import {
   quantizedNormBound,
   squaredNormQuantized,
 } from "../../protocol/update/quantize.js";
-import { FedproofError } from "../errors.js";
+import { FedproofError, NotFoundError } from "../errors.js";
 import type { JobCircuits } from "../jobs/job-circuits.js";
 import {
   type SubmittedProof,
@@ -72,8 +73,11 @@ export async function verifyContribution(
   const { jobId, round, deviceId } = contribution;
   const base = { jobId, round, deviceId };
   try {
-    const job = await store.getJob(jobId);
-    const roundRecord = await store.getRound(jobId, round);
+    // One round trip for the three reads: every update of a round is verified at once.
+    const context = await store.verificationContext(jobId, round, deviceId);
+    const { job, round: roundRecord, device } = context;
+    if (!job) throw new NotFoundError(`job ${quote(jobId)} not found`);
+    if (!roundRecord) throw new NotFoundError(`round ${round} of job ${jobId} not found`);
     if (contribution.paramCount !== job.paramCount) {
       throw new ContributionRejectedError(
         `update has ${contribution.paramCount} parameters, the model has ${job.paramCount}`,
@@ -86,7 +90,6 @@ export async function verifyContribution(
     }
     // The weight is the count fixed at Join, re-read from the enrolment whatever the queued
     // record says; with proofs, the DataValidity proof is checked against this same count.
-    const device = await store.findDevice(jobId, deviceId);
     if (!device) {
       throw new ContributionRejectedError(`device ${deviceId} never enrolled in job ${jobId}`);
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../cli/demo/private-redis.js";
-import { expectJobIntact, FaultCluster, kill } from "./fault-harness.js";
+import { expectJobIntact, FaultCluster, kill, until } from "./fault-harness.js";
 
 // The only coordinator is SIGKILLed as round 2 starts and started again on the same port:
 // its devices lose their streams (and maybe an upload), reconnect with backoff, Join again
@@ -39,5 +39,17 @@ describe("a coordinator killed and restarted mid-job", () => {
       expect(devices[i]!.stderr()).toMatch(/"joined again"/);
     }
     await expectJobIntact(cluster, jobId);
+    // A round whose anchor finished while no engine was alive (its completed event missed)
+    // still ends ANCHORED: the restarted engine applies the finished anchor job's result.
+    await until(
+      () =>
+        cluster.store(async (store) => {
+          const job = await store.getJob(jobId);
+          const rounds = await store.listRounds(jobId, job.spec.rounds);
+          return rounds.length === job.spec.rounds && rounds.every((r) => r.state === "ANCHORED");
+        }),
+      60_000,
+      `every round of job ${jobId} ANCHORED`,
+    );
   }, 180_000);
 });

@@ -19,6 +19,7 @@ const BENCHMARKS = [
   "chain",
   "training",
   "accuracy",
+  "bits-accuracy",
   "robustness",
   "browser",
   "scale",

@@ -8,11 +8,13 @@ import { createStrategy } from "../../coordinator/aggregation/create-strategy.js
 import type { ClientUpdate, StrategyState } from "../../coordinator/aggregation/types.js";
 import { selectClients } from "../../coordinator/round/select-clients.js";
 import { type Dataset, splitHoldout, subset } from "../../protocol/data/dataset.js";
+import { aggregationWeight } from "../../protocol/job/aggregation-weight.js";
+import { parseJobSpec } from "../../protocol/job/job-spec.js";
 import type { StrategySpecInput } from "../../protocol/job/strategy-spec.js";
 import { createModel, type ModelPreset } from "../../protocol/model/presets.js";
 import { encodeModel, getFlatWeights, setFlatWeights } from "../../protocol/model/weights.js";
-import { createRng, deriveSeed } from "../../protocol/random.js";
-import { dequantize, maxQuantized } from "../../protocol/update/quantize.js";
+import { deriveSeed } from "../../protocol/random.js";
+import { decodeUpdate, dequantize } from "../../protocol/update/quantize.js";
 
 export interface SimulateFederatedParameters {
   preset: ModelPreset;
@@ -30,6 +32,12 @@ export interface SimulateFederatedParameters {
   clipNorm: number;
   /** Quantisation bits of the uploaded Δ; the job spec's default is 16. */
   bits?: number;
+  /**
+   * Stochastic rounding (the job field `quantization.stochastic`, default false): each device
+   * then rounds with the platform CSPRNG, as `fedproof client` does, so such a run is not
+   * reproducible bit for bit.
+   */
+  stochastic?: boolean;
   holdoutFraction?: number;
   seed: number;
   strategy?: StrategySpecInput;
@@ -41,6 +49,11 @@ export interface SimulateFederatedParameters {
    */
   roundsAfterTarget?: number;
   onProgress?: (line: string) => void;
+  /** After every round, with the curve so far: lets a long run keep what it measured. */
+  onRound?: (progress: {
+    initialTestAccuracy: number;
+    curve: readonly SimulatedRound[];
+  }) => void | Promise<void>;
 }
 
 export interface SimulatedRound {
@@ -66,6 +79,8 @@ export interface SimulateFederatedReturnType {
   finalModelHash: string;
   /** Records per device (training part), min / median / max: how skewed the partition is. */
   deviceSamples: { min: number; median: number; max: number };
+  /** The job spec's quantisation, as parseJobSpec filled it in (scale from C, bits and P). */
+  quantization: { bits: number; scale: number; stochastic: boolean };
   totalSeconds: number;
 }
 
@@ -73,8 +88,9 @@ export interface SimulateFederatedReturnType {
  * The demo's federated job computed in one process, step for step: the same partition of
  * the same pool per device (`loadSimulatedPartition`), the same held-out split and seeds
  * per device (`fedproof client`: device seed = seed·1000 + index), the coordinator's
- * client sampling (`selectClients`), the device's `trainLocal`, clip, 16-bit quantisation
- * and the aggregate worker's dequantisation and strategy, updates in device-id order.
+ * client sampling (`selectClients`), the device's `trainLocal`, and its `prepareUpdate` (clip,
+ * quantise with the job spec's bits, scale and rounding, encode), and the aggregate worker's
+ * `decodeUpdate`, `dequantize`, weights and strategy, updates in device-id order.
  * What it leaves out is the transport: gRPC, Redis, the artifact store and one process per
  * device. That is what makes 100 devices fit on a small machine: each device process of
  * the demo loads the whole training pool and peaks near 500 MiB.
@@ -84,8 +100,14 @@ export async function simulateFederated(
 ): Promise<SimulateFederatedReturnType> {
   const started = performance.now();
   const log = p.onProgress ?? (() => {});
-  const bits = p.bits ?? 16;
-  const scale = p.clipNorm / maxQuantized(bits);
+  // The scale comes from the job spec's own rule, so it is the one devices receive.
+  const spec = parseJobSpec({
+    model: p.preset,
+    schema: p.pool.schema,
+    clipNorm: p.clipNorm,
+    quantization: { bits: p.bits ?? 16, stochastic: p.stochastic ?? false },
+  });
+  const { bits, scale, stochastic } = spec.quantization;
   const parts = partition({
     spec: parsePartition(p.partition),
     labels: p.pool.y,
@@ -135,17 +157,13 @@ export async function simulateFederated(
           proximalMu: strategy.clientConfig(round).proximalMu,
           seed: deriveSeed(device.seed, round),
         });
-        const update = prepareUpdate({
-          delta: computeDelta(getFlatWeights(model), global),
-          clipNorm: p.clipNorm,
-          bits,
-          scale,
-          rng: createRng(deriveSeed(device.seed, round, 1)),
-        });
+        const delta = computeDelta(getFlatWeights(model), global);
+        // As client/node/device.ts calls it: no rng, so stochastic rounding draws from the CSPRNG.
+        const update = prepareUpdate({ delta, clipNorm: spec.clipNorm, bits, scale, stochastic });
         updates.push({
           deviceId: id,
-          delta: dequantize(update.q, scale),
-          weight: device.train.size,
+          delta: dequantize(decodeUpdate(update.bytes, bits, delta.length), scale),
+          weight: aggregationWeight(device.train.size, spec),
         });
         trainSamples += device.train.size;
       }
@@ -172,6 +190,7 @@ export async function simulateFederated(
       log(
         `round ${round}/${p.rounds}: test accuracy ${point.testAccuracy.toFixed(4)} · ${trainSamples} records · ${point.seconds.toFixed(1)} s · ${tf.memory().numTensors} tensors${stop ? ` · stopping ${p.roundsAfterTarget} rounds after reaching ${p.target} in round ${reached}` : ""}`,
       );
+      await p.onRound?.({ initialTestAccuracy: initial.accuracy, curve });
       if (stop) break;
     }
     return {
@@ -187,6 +206,7 @@ export async function simulateFederated(
         median: sizes[Math.floor(sizes.length / 2)]!,
         max: sizes.at(-1)!,
       },
+      quantization: { bits, scale, stochastic },
       totalSeconds: (performance.now() - started) / 1000,
     };
   } finally {

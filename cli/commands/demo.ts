@@ -28,7 +28,7 @@ export function registerDemoCommand(program: Command): void {
     .addOption(
       new Option(
         "--model <preset>",
-        "model preset (logreg by default: one proof chunk per update keeps a proven 8-device run to minutes; mlp is 14 chunks)",
+        "model preset (logreg by default: one proof chunk per update keeps a proven 8-device run to minutes; mlp is 60 chunks at 16 bits)",
       )
         .choices([...MODEL_PRESETS])
         .default("logreg"),

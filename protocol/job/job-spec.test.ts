@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../coordinator/errors.js";
 import { attesterSetToJson, buildAttesterSet } from "../proving/attester-set.js";
 import { derivePublicKey, randomPrivateKey } from "../proving/eddsa-poseidon.js";
+import { quantizedNormBound } from "../update/quantize.js";
 import { jobSpecSchema, parseJobSpec, specHash } from "./job-spec.js";
 
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };
@@ -11,7 +12,9 @@ describe("parseJobSpec", () => {
     const spec = parseJobSpec({ schema, clipNorm: 2, quantization: { bits: 8 } });
     expect(spec.model).toBe("mlp");
     expect(spec.minClients).toBe(2);
-    expect(spec.quantization.scale).toBeCloseTo(2 / 127);
+    // 44,404 parameters: √P ≈ 210.7 > 127, so the step is C/√P (defaultQuantizationScale).
+    expect(spec.quantization.scale).toBeCloseTo(2 / Math.sqrt(44_404), 12);
+    expect(parseJobSpec({ schema, clipNorm: 2 }).quantization.scale).toBeCloseTo(2 / 32_767, 12);
     expect(spec.strategy.name).toBe("fedavg");
   });
 
@@ -26,10 +29,45 @@ describe("parseJobSpec", () => {
     expect(() => parseJobSpec({ schema, model: "resnet" })).toThrow(InvalidArgumentError);
   });
 
-  it("refuses a scale that would make clipped values saturate", () => {
+  it("refuses a scale whose range would clip most coordinates of a clipped update", () => {
+    // ±127·scale must hold C/√P = 10/210.7 ≈ 0.047: scale ≥ 3.7e-4.
     expect(() =>
-      parseJobSpec({ schema, clipNorm: 10, quantization: { bits: 8, scale: 0.01 } }),
-    ).toThrow(/spec\.quantization\.scale/);
+      parseJobSpec({ schema, clipNorm: 10, quantization: { bits: 8, scale: 1e-4 } }),
+    ).toThrow(/spec\.quantization\.scale: the 8-bit range .* narrower than the mean coordinate/);
+    expect(
+      parseJobSpec({ schema, clipNorm: 10, quantization: { bits: 8, scale: 1e-3 } }).quantization
+        .scale,
+    ).toBe(1e-3);
+  });
+
+  it("accepts 4-bit jobs for the Fashion-MNIST mlp with a step that leaves room for rounding", () => {
+    const fmnist = { featureShape: [28, 28, 1], min: 0, max: 1, classes: 10 };
+    const spec = parseJobSpec({ schema: fmnist, clipNorm: 5, quantization: { bits: 4 } });
+    // 199,210 parameters. The old step C/7 bounded Σ q² by 49, below the rounding noise of
+    // 199,210 coordinates; C/√P bounds it by P, four times the noise's worst case P/4.
+    expect(spec.quantization.scale).toBeCloseTo(5 / Math.sqrt(199_210), 12);
+    expect(quantizedNormBound(spec.clipNorm, spec.quantization.scale)).toBeGreaterThanOrEqual(
+      199_209n,
+    );
+  });
+
+  it("keeps the step C/maxQ for adaptive clipping, whose C grows up to the range", () => {
+    const adaptive = { adaptiveClipQuantile: 0.5 };
+    const spec = parseJobSpec({
+      schema,
+      clipNorm: 2,
+      quantization: { bits: 4 },
+      privacy: adaptive,
+    });
+    expect(spec.quantization.scale).toBeCloseTo(2 / 7, 12);
+    expect(() =>
+      parseJobSpec({
+        schema,
+        clipNorm: 2,
+        quantization: { bits: 4, scale: 0.01 },
+        privacy: adaptive,
+      }),
+    ).toThrow(/spec\.quantization\.scale: adaptive clipping needs clipNorm\/scale ≤ 7/);
   });
 
   it("refuses a model above the parameter limit without building it", () => {

@@ -5,6 +5,7 @@ import { InvalidArgumentError, quote } from "../../common/errors.js";
 import { parameterCount } from "../model/parameter-count.js";
 import { attesterSetFromJson } from "../proving/attester-set.js";
 import { FIELD_MODULUS } from "../proving/field.js";
+import { defaultQuantizationScale, maxQuantized } from "../update/quantize.js";
 import {
   STRATEGY_NAMES,
   type StrategyName,
@@ -231,19 +232,31 @@ export const jobSpecSchema = z
       });
     }
     const maxQ = 2 ** (spec.quantization.bits - 1) - 1;
-    const scale = spec.quantization.scale ?? spec.clipNorm / maxQ;
-    // A clipped coordinate can be as large as C, so C/scale must fit the signed range
-    // or quantisation would saturate silently and the update would no longer be Δ.
-    if (spec.clipNorm / scale > maxQ + 1e-9) {
+    const parameters = parameterCount(spec.model, spec.schema);
+    const scale = spec.quantization.scale ?? quantizationScaleOf(spec);
+    const ratio = spec.clipNorm / scale;
+    // The devices clip every coordinate to ±maxQ·scale. A range narrower than C/√P, the mean
+    // coordinate of a full-norm update, would clip nearly every coordinate and the update
+    // would no longer be Δ. It also keeps (C/scale)² < maxQ²·P far below the 2^(2·bits+32)
+    // the UpdateNorm circuit can compare c2 against.
+    if (ratio > maxQ * Math.sqrt(Math.max(1, parameters)) * (1 + 1e-9)) {
       context.addIssue({
         code: "custom",
         path: ["quantization", "scale"],
-        message: `clipNorm/scale = ${(spec.clipNorm / scale).toFixed(1)} exceeds the ${spec.quantization.bits}-bit range ${maxQ}; raise scale or bits`,
+        message: `the ${spec.quantization.bits}-bit range ±${maxQ}·scale = ±${(maxQ * scale).toPrecision(3)} is narrower than the mean coordinate C/√P = ${(spec.clipNorm / Math.sqrt(parameters)).toPrecision(3)} of a clipped update of ${parameters} parameters; raise scale or bits`,
+      });
+    }
+    // The aggregate worker caps an adapted C at scale·maxQ, so an adaptive job needs the
+    // per-coordinate range to hold all of C (the step C/maxQ).
+    if (spec.privacy.adaptiveClipQuantile > 0 && ratio > maxQ * (1 + 1e-9)) {
+      context.addIssue({
+        code: "custom",
+        path: ["quantization", "scale"],
+        message: `adaptive clipping needs clipNorm/scale ≤ ${maxQ} (the coordinator caps C at scale·${maxQ}), got ${ratio.toFixed(1)}; raise scale or bits`,
       });
     }
   })
   .transform((spec) => {
-    const maxQ = 2 ** (spec.quantization.bits - 1) - 1;
     const minClients = defaultMinClients(spec);
     return {
       ...spec,
@@ -251,10 +264,30 @@ export const jobSpecSchema = z
       minAvailableClients: Math.max(minClients, spec.minAvailableClients ?? minClients),
       quantization: {
         ...spec.quantization,
-        scale: spec.quantization.scale ?? spec.clipNorm / maxQ,
+        scale: spec.quantization.scale ?? quantizationScaleOf(spec),
       },
     };
   });
+
+/**
+ * The default step (protocol/update/quantize.ts, defaultQuantizationScale): C/max(maxQ, √P),
+ * or C/maxQ for a job with adaptive clipping, whose C may grow up to the range.
+ */
+function quantizationScaleOf(spec: {
+  model: (typeof MODEL_PRESETS)[number];
+  schema: { featureShape: number[]; classes: number };
+  clipNorm: number;
+  quantization: { bits: number };
+  privacy: { adaptiveClipQuantile: number };
+}): number {
+  const { bits } = spec.quantization;
+  if (spec.privacy.adaptiveClipQuantile > 0) return spec.clipNorm / maxQuantized(bits);
+  return defaultQuantizationScale({
+    clipNorm: spec.clipNorm,
+    bits,
+    parameterCount: parameterCount(spec.model, spec.schema),
+  });
+}
 
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 export type JobSpec = z.output<typeof jobSpecSchema>;

@@ -48,6 +48,28 @@ export function maxQuantized(bits: number): number {
   return 2 ** (bits - 1) - 1;
 }
 
+/**
+ * The job's default step: scale = C / max(2^(bits−1) − 1, √P) for a model of P parameters.
+ *
+ * The circuit bounds Σ q² by (C/scale)², and stochastic rounding alone adds up to P/4 to Σ q²
+ * (variance f(1 − f) ≤ ¼ per coordinate). With scale = C/(2^(bits−1) − 1), the rule that lets
+ * one coordinate carry all of C, the bound at 4 bits is 7² = 49: an honest device had to
+ * shrink a 199,210-parameter update until at most 49 coordinates were ±1, keeping about 2% of
+ * its signal (8 bits: about a third). With C/scale ≥ √P the rounding noise takes at most a
+ * quarter of the budget. The per-coordinate range ±(2^(bits−1) − 1)·scale still follows the
+ * clip bound, C · min(1, (2^(bits−1) − 1)/√P): seven times the mean coordinate of a full-norm
+ * update at 4 bits, so only outliers are clipped to it (prepareUpdate does so explicitly).
+ * At 16 bits √P < 32,767 for any model below 10⁹ parameters, so the step is C/32,767 as before.
+ */
+export function defaultQuantizationScale(parameters: {
+  clipNorm: number;
+  bits: number;
+  parameterCount: number;
+}): number {
+  const { clipNorm, bits, parameterCount } = parameters;
+  return clipNorm / Math.max(maxQuantized(bits), Math.sqrt(Math.max(1, parameterCount)));
+}
+
 /** Bytes one quantised value takes on the wire: 1, 2 or 4. */
 export function bytesPerValue(bits: number): number {
   checkBits(bits);

@@ -34,17 +34,23 @@ export interface PrepareUpdateReturnType {
  * stochastically), so the update is shrunk until Σ q² fits the bound exactly: an honest device
  * must never produce an update that the verifier or the circuit would reject.
  *
- * The per-coordinate range follows the clip bound: the job's default scale is C/(2^(bits−1) − 1)
- * (job-spec.ts), so a clipped coordinate, at most C, always fits and nothing saturates.
+ * The per-coordinate range follows the clip bound: the job's default scale is
+ * C/max(2^(bits−1) − 1, √P) (defaultQuantizationScale), so at 16 bits a clipped coordinate, at
+ * most C, always fits; at 4 and 8 bits the range is a multiple of the mean coordinate C/√P and
+ * the rare coordinate beyond it is clipped to ±(2^(bits−1) − 1)·scale before quantising.
  */
 export function prepareUpdate(parameters: PrepareUpdateParameters): PrepareUpdateReturnType {
   const { delta, clipNorm, bits, scale } = parameters;
   const norm = l2Norm(delta);
   const bound = quantizedNormBound(clipNorm, scale);
   const rng = parameters.stochastic ? (parameters.rng ?? cryptoUniform()) : parameters.rng;
+  // Clipped in the open rather than saturated inside quantize: only shrinks coordinates, so the
+  // update stays within C, and quantize keeps refusing values a caller did not mean to clip.
+  const range = maxQuantized(bits) * scale;
   let target = clipNorm;
   for (let attempt = 0; attempt < 50; attempt++) {
     const { clipped } = clipL2(delta, target);
+    clipToRange(clipped, range);
     const q = quantize(clipped, { bits, scale, stochastic: parameters.stochastic, rng });
     const squaredNormQ = squaredNormQuantized(q);
     if (squaredNormQ <= bound) return { q, bytes: encodeUpdate(q, bits), norm, squaredNormQ };
@@ -65,3 +71,13 @@ export function prepareUpdate(parameters: PrepareUpdateParameters): PrepareUpdat
 }
 
 export { maxQuantized };
+
+/** Clips every coordinate to [−range, range], in place. */
+function clipToRange(values: Float32Array, range: number): void {
+  // float32 storage could round a value just past the range; keep a few ulps inside it.
+  const limit = Math.fround(range * (1 - 2 ** -20));
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] > limit) values[i] = limit;
+    else if (values[i] < -limit) values[i] = -limit;
+  }
+}

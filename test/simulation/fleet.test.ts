@@ -18,11 +18,15 @@ describe("a fleet of virtual devices in one process", () => {
     await coordinator?.dispose();
   });
 
-  it("runs a 2-round job with 20 % churn, and only selected devices' updates are accepted", async () => {
+  // Three rounds: a round followed by another (which waits for every device to be online again)
+  // carries out all of its planned drops, so at least two rounds' worth happen. The last round
+  // may end before its churn window does: the drops still pending are then moot (the fleet
+  // stops its timers), which a 2-round version counted as missing (23 or 17 of 24).
+  it("runs a 3-round job with 20 % churn, and only selected devices' updates are accepted", async () => {
     const job = await coordinator.jobs.createJob({
       model: "logreg",
       schema,
-      rounds: 2,
+      rounds: 3,
       clientsPerRound: 10,
       minClients: 8,
       overSelection: 1.5,
@@ -46,10 +50,11 @@ describe("a fleet of virtual devices in one process", () => {
 
     const info = await coordinator.jobs.describeJob(job.jobId);
     expect(info.state).toBe("JOB_STATE_COMPLETED");
-    expect(info.rounds).toHaveLength(2);
+    expect(info.rounds).toHaveLength(3);
     expect(fleet.devices).toBe(DEVICES);
-    expect(fleet.rounds.map((r) => r.dropped)).toEqual([12, 12]);
-    expect(fleet.drops).toBe(24);
+    expect(fleet.rounds.map((r) => r.dropped)).toEqual([12, 12, 12]);
+    expect(fleet.drops).toBeGreaterThanOrEqual(24);
+    expect(fleet.drops).toBeLessThanOrEqual(36);
     // Every device saw the job end, but one dropped so late that the job was over when it
     // came back; every other dropped device rejoined, signed, under its id.
     expect(fleet.errors).toBe(0);
@@ -60,7 +65,7 @@ describe("a fleet of virtual devices in one process", () => {
     expect(fleet.joins).toBeGreaterThan(DEVICES);
 
     const ids = new Set(Array.from({ length: DEVICES }, (_, i) => fleetDeviceId(i, DEVICES)));
-    for (const round of [1, 2]) {
+    for (const round of [1, 2, 3]) {
       const selected = new Set(await coordinator.store.selectedDevices(job.jobId, round));
       const contributions = await coordinator.store.contributions(job.jobId, round);
       expect(selected.size).toBe(15);

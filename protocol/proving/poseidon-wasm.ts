@@ -13,16 +13,10 @@
  * refuses the module, `poseidonWasm` returns undefined and callers use the BigInt permutation.
  */
 import { FIELD_MODULUS } from "./field.js";
+import type { PoseidonInstance } from "./poseidon.js";
 
-/** The constants of one width, as poseidon.ts derives them (its `PoseidonWasmInstance`). */
-export interface PoseidonWasmInstance {
-  width: number;
-  fullConstants: bigint[][];
-  fullMatrices: bigint[][][];
-  partialConstants: bigint[][];
-  sparseRows: bigint[][];
-  sparseColumns: bigint[][];
-}
+/** The constants of one width, as poseidon.ts derives them (a type-only import: no cycle). */
+type PoseidonWasmInstance = PoseidonInstance;
 
 const P = FIELD_MODULUS;
 /** Limb width: 29-bit limbs leave products (< 2^58) room to be summed without carrying. */

@@ -1,6 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { type Command, Option } from "commander";
+import { productionChunkSize } from "../../circuits/circuit-catalog.js";
 import { parseByzantine } from "../../client/core/byzantine.js";
 import { parsePartition } from "../../client/core/data/partition.js";
 import type { PreferredBackend } from "../../client/node/backend.js";
@@ -8,6 +9,7 @@ import { parseDatasetName } from "../../client/node/simulated-data.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { readChainKey } from "../../coordinator/chain/chain-config.js";
 import { MODEL_PRESETS, STRATEGY_NAMES } from "../../protocol/job/job-spec.js";
+import { parameterCount } from "../../protocol/model/parameter-count.js";
 import { FLEET_ABOVE, runDemo } from "../demo/run-demo.js";
 import { emit, progress, reportError } from "../output.js";
 import { firstStopSignal } from "../stop-signal.js";
@@ -148,6 +150,9 @@ export function registerDemoCommand(program: Command): void {
           };
         }
         const timing = demoTiming({
+          chunks: Math.ceil(
+            parameterCount(options.model, schema) / productionChunkSize(DEMO_QUANTIZATION_BITS),
+          ),
           clients: options.clients,
           clientsPerRound: options.clientsPerRound,
           proofs: options.proofs !== false,
@@ -218,14 +223,28 @@ export function registerDemoCommand(program: Command): void {
 /** Seconds of proving a fleet process spends per selected device, with headroom for a busy machine. */
 const FLEET_PROVE_SECONDS_PER_DEVICE = 15;
 
+/** The demo's jobs keep the spec's default quantisation. */
+const DEMO_QUANTIZATION_BITS = 16;
+
+/**
+ * CPU seconds one production UpdateNorm chunk proof takes on one core of this project's 2-core
+ * reference machine (benchmarks/results/proofs.json: a pool of 2 proves a chunk every 2.6 s
+ * quiet), with a quarter of headroom.
+ */
+const CPU_SECONDS_PER_CHUNK = 6.5;
+
 /**
  * The round deadline and enrolment timeout, when not given. A large fleet (run-demo.ts
  * FLEET_ABOVE) joins at 40 devices a second, under the job's Join rate limit, with a dataset
  * commitment and a signature per device; with proofs its selected devices (over-selected by a
  * quarter) queue for one prover per process, so a round lasts about as many proofs as a
- * process's share of them. The defaults grow to fit, and say so.
+ * process's share of them. A small demo's devices prove every chunk of their update on cores
+ * they share, so a proven model of many chunks (mlp: 60 at 16 bits) needs a round of
+ * devices × chunks × CPU seconds per chunk ÷ cores. The defaults grow to fit, and say so.
  */
 function demoTiming(parameters: {
+  /** UpdateNorm chunks per update at the demo's bits. */
+  chunks: number;
   clients: number;
   clientsPerRound: number;
   proofs: boolean;
@@ -233,19 +252,34 @@ function demoTiming(parameters: {
   enrolmentTimeout?: number;
 }): { deadline: number; enrolmentTimeout: number; note?: string } {
   const fleet = parameters.clients > FLEET_ABOVE;
-  const processes = Math.max(1, Math.min(os.availableParallelism(), 4));
+  const cores = os.availableParallelism();
+  const processes = Math.max(1, Math.min(cores, 4));
   const perProcess = Math.ceil(Math.ceil(parameters.clientsPerRound * 1.25) / processes);
   // Proving is CPU-bound: on a machine already busy with other work, each proof takes longer.
-  const busy = Math.max(1, (os.loadavg()[0] ?? 0) / os.availableParallelism());
-  const proveSeconds = Math.ceil(perProcess * FLEET_PROVE_SECONDS_PER_DEVICE * busy);
+  const busy = Math.max(1, (os.loadavg()[0] ?? 0) / cores);
+  const proving = fleet
+    ? {
+        seconds: Math.ceil(perProcess * FLEET_PROVE_SECONDS_PER_DEVICE * busy),
+        why: `${perProcess} proving devices per process × ${FLEET_PROVE_SECONDS_PER_DEVICE} s`,
+      }
+    : {
+        seconds: Math.ceil(
+          ((Math.min(parameters.clients, Math.ceil(parameters.clientsPerRound * 1.25)) *
+            parameters.chunks *
+            CPU_SECONDS_PER_CHUNK) /
+            cores) *
+            busy,
+        ),
+        why: `${Math.min(parameters.clients, Math.ceil(parameters.clientsPerRound * 1.25))} devices × ${parameters.chunks} proof chunks × ${CPU_SECONDS_PER_CHUNK} CPU-s ÷ ${cores} cores`,
+      };
   const deadline =
-    parameters.deadline ?? (fleet && parameters.proofs ? Math.max(300, proveSeconds) : 300);
+    parameters.deadline ?? (parameters.proofs ? Math.max(300, proving.seconds) : 300);
   const enrolmentTimeout =
     parameters.enrolmentTimeout ??
     (fleet ? Math.max(300, Math.ceil(parameters.clients * 0.6)) : 300);
   const chosen = [
     parameters.deadline === undefined && deadline !== 300
-      ? `round deadline ${deadline} s (${perProcess} proving devices per process × ${FLEET_PROVE_SECONDS_PER_DEVICE} s${busy > 1 ? ` × ${busy.toFixed(1)} for the machine's load` : ""})`
+      ? `round deadline ${deadline} s (${proving.why}${busy > 1 ? ` × ${busy.toFixed(1)} for the machine's load` : ""})`
       : "",
     parameters.enrolmentTimeout === undefined && enrolmentTimeout !== 300
       ? `enrolment timeout ${enrolmentTimeout} s (${parameters.clients} devices joining)`

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
-import { homedir } from "node:os";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { homedir, hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { FedproofError } from "../common/errors.js";
 
@@ -51,10 +51,43 @@ export class BuildLockTimeoutError extends FedproofError {
 
 const STALE_LOCK_MS = 60 * 60 * 1000;
 
+interface LockOwner {
+  pid: number;
+  hostname: string;
+}
+
+/**
+ * Whether the process that took `lockPath` is gone: its owner file names a pid on this host
+ * that no longer exists. A build killed by SIGKILL or a crash leaves its lock behind, and the
+ * next build used to wait up to an hour for it, silently (a demo stopped with Ctrl-C during its
+ * circuit build made the next demo hang). A lock from another host, or one whose owner cannot
+ * be read, is only stale by age.
+ */
+async function lockOwnerIsGone(lockPath: string): Promise<boolean> {
+  let owner: LockOwner;
+  try {
+    owner = JSON.parse(await readFile(join(lockPath, "owner.json"), "utf8")) as LockOwner;
+  } catch {
+    return false;
+  }
+  if (owner.hostname !== hostname() || !Number.isInteger(owner.pid) || owner.pid <= 0) {
+    return false;
+  }
+  try {
+    process.kill(owner.pid, 0);
+    return false;
+  } catch (error) {
+    // EPERM: the pid exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
 /**
  * Runs `fn` while holding `lockPath` (an exclusive mkdir, atomic on every file system), so
  * two processes building the same artifact (test workers, a coordinator and a CLI) do the
- * work once; the second waits and then finds the result in the cache.
+ * work once; the second waits and then finds the result in the cache. The lock names its
+ * owner (pid and host), so a lock whose owner died is taken over at once; otherwise a lock
+ * older than an hour is.
  */
 export async function withLock<T>(
   lockPath: string,
@@ -66,6 +99,8 @@ export async function withLock<T>(
   for (;;) {
     try {
       await mkdir(lockPath);
+      const owner: LockOwner = { pid: process.pid, hostname: hostname() };
+      await writeFile(join(lockPath, "owner.json"), JSON.stringify(owner));
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
@@ -73,7 +108,7 @@ export async function withLock<T>(
         (s) => Date.now() - s.mtimeMs,
         () => 0,
       );
-      if (age > STALE_LOCK_MS) {
+      if (age > STALE_LOCK_MS || (await lockOwnerIsGone(lockPath))) {
         await rm(lockPath, { recursive: true, force: true });
         continue;
       }

@@ -326,15 +326,15 @@ contract FedproofRegistry is AccessControl {
     ) external onlyRole(COORDINATOR_ROLE) {
         uint256 key = _checkAnchorable(jobId, round, modelHash, parentHash);
         _modelAt[key] = modelHash;
-        _anchors[modelHash] = Anchor({
-            roundRoot: Hashes.commutativeKeccak256(contributionsRoot, creditsRoot),
-            jobId: uint32(jobId), // bounded by registerJob, and the parent check proved the job exists
-            round: round,
-            contributors: contributors,
-            epsilonMicro: epsilonMicro,
-            totalCredits: totalCredits,
-            aggregateHash: aggregateHash
-        });
+        Anchor storage anchor = _anchors[modelHash];
+        anchor.roundRoot = Hashes.commutativeKeccak256(contributionsRoot, creditsRoot);
+        anchor.jobId = uint32(jobId); // bounded by registerJob, and the parent check proved the job exists
+        anchor.round = round;
+        anchor.contributors = contributors;
+        anchor.epsilonMicro = epsilonMicro;
+        anchor.totalCredits = totalCredits;
+        // The slot is zero already: a round that is not linear pays nothing for it.
+        if (aggregateHash != bytes32(0)) anchor.aggregateHash = aggregateHash;
 
         emit RoundAnchored(
             jobId,

@@ -7,6 +7,9 @@
  * fails naming the round and the device.
  */
 import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   type Address,
   createPublicClient,
@@ -25,6 +28,7 @@ import { parseJobSpec } from "../protocol/job/job-spec.js";
 import type { ProofRecord } from "../protocol/provenance/round-leaves.js";
 import { quantizedNormBound } from "../protocol/update/quantize.js";
 import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
+import { runCli } from "./harness/cli-process.js";
 import { fixtureChallengeChain } from "./harness/chain-fixture.js";
 import { deployTestRegistry } from "./harness/deploy-test-registry.js";
 import { PROVEN_SCHEMA, provingFixture } from "./harness/proven-contribution.js";
@@ -359,4 +363,57 @@ describe("a dispute", () => {
     ).toBe(true);
     expect(report.rounds[0]!.aggregateHash).toBe(`0x${sha("dispute aggregate")}` as Hex);
   });
+});
+
+describe("fedproof dispute", () => {
+  it("disputes every proof of a contribution from a bundle file, and exits 2 when the chain rejects one", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "fedproof-dispute-"));
+    try {
+      const bundleFile = join(directory, "provenance.json");
+      const keyFile = join(directory, "key");
+      await writeFile(bundleFile, JSON.stringify(bundle));
+      await writeFile(keyFile, `${anvil.accounts[9]!.privateKey}\n`, { mode: 0o600 });
+      const common = [
+        "--bundle",
+        bundleFile,
+        "--round",
+        "1",
+        "--rpc-url",
+        anvil.rpcUrl,
+        "--registry",
+        chain.registry,
+        "--private-key-file",
+        keyFile,
+        "--json",
+      ];
+      const honest = await runCli(["dispute", ...common, "--device", "honest-b"]);
+      expect(honest.stderr).toBe("");
+      expect(honest.code).toBe(0);
+      const upheld = JSON.parse(honest.stdout) as {
+        disputes: { proofIndex: number; proofValid: boolean }[];
+      };
+      expect(upheld.disputes.map((item) => [item.proofIndex, item.proofValid])).toEqual([
+        [0, true],
+        [1, true],
+      ]);
+
+      const bad = await runCli(["dispute", ...common, "--device", "bad", "--proof", "0"]);
+      expect(bad.code).toBe(2);
+      expect(JSON.parse(bad.stdout)).toMatchObject({
+        disputes: [{ round: 1, deviceId: "bad", proofIndex: 0, proofValid: false }],
+      });
+
+      const human = await runCli([
+        "dispute",
+        ...common.filter((item) => item !== "--json"),
+        "--device",
+        "nobody",
+      ]);
+      expect(human.code).toBe(1);
+      expect(human.stderr).toMatch(/round 1 of the bundle has no contribution of nobody/);
+      expect(`${human.stdout}${human.stderr}`).not.toContain(anvil.accounts[9]!.privateKey.slice(2));
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -153,7 +153,9 @@ export function compileSolidity(parameters: CompileSolidityParameters): CompileS
     sources,
     settings: {
       ...settings,
-      outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+      outputSelection: {
+        "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] },
+      },
     },
   };
   const output = JSON.parse(

@@ -28,8 +28,8 @@ import { parseJobSpec } from "../protocol/job/job-spec.js";
 import type { ProofRecord } from "../protocol/provenance/round-leaves.js";
 import { quantizedNormBound } from "../protocol/update/quantize.js";
 import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
-import { runCli } from "./harness/cli-process.js";
 import { fixtureChallengeChain } from "./harness/chain-fixture.js";
+import { runCli } from "./harness/cli-process.js";
 import { deployTestRegistry } from "./harness/deploy-test-registry.js";
 import { PROVEN_SCHEMA, provingFixture } from "./harness/proven-contribution.js";
 
@@ -358,9 +358,9 @@ describe("a dispute", () => {
       /proof 0 of device honest-a was disputed on chain .*: the registered verifier accepted it/,
     );
     // The same proof fails off chain too: the chain's verdict and the pinned key agree.
-    expect(
-      report.mismatches.some((m) => m.kind === "proof-invalid" && m.deviceId === "bad"),
-    ).toBe(true);
+    expect(report.mismatches.some((m) => m.kind === "proof-invalid" && m.deviceId === "bad")).toBe(
+      true,
+    );
     expect(report.rounds[0]!.aggregateHash).toBe(`0x${sha("dispute aggregate")}` as Hex);
   });
 });
@@ -411,7 +411,9 @@ describe("fedproof dispute", () => {
       ]);
       expect(human.code).toBe(1);
       expect(human.stderr).toMatch(/round 1 of the bundle has no contribution of nobody/);
-      expect(`${human.stdout}${human.stderr}`).not.toContain(anvil.accounts[9]!.privateKey.slice(2));
+      expect(`${human.stdout}${human.stderr}`).not.toContain(
+        anvil.accounts[9]!.privateKey.slice(2),
+      );
     } finally {
       await rm(directory, { recursive: true, force: true });
     }

@@ -561,8 +561,8 @@ function reportDisputes(
     const events = disputes.get(result.round) ?? [];
     if (events.length === 0) continue;
     const names = new Map<string, string>();
-    for (const contribution of bundle.rounds.find((r) => r.round === result.round)
-      ?.contributions ?? []) {
+    for (const contribution of bundle.rounds.find((r) => r.round === result.round)?.contributions ??
+      []) {
       try {
         names.set(
           deviceIdHash(contribution.deviceId, contribution.publicKey),

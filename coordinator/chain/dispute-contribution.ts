@@ -46,7 +46,9 @@ function findContribution(
   if (!bundled) throw new InvalidArgumentError(`the bundle has no round ${round}`);
   const contribution = bundled.contributions.find((item) => item.deviceId === deviceId);
   if (!contribution) {
-    throw new InvalidArgumentError(`round ${round} of the bundle has no contribution of ${deviceId}`);
+    throw new InvalidArgumentError(
+      `round ${round} of the bundle has no contribution of ${deviceId}`,
+    );
   }
   return { contribution, all: bundled.contributions };
 }
@@ -164,7 +166,11 @@ export async function disputeContribution(
     creditsRoot: anchored.creditsRoot,
   });
   const result = await client.dispute(call);
-  const { contribution } = findContribution(parameters.bundle, parameters.round, parameters.deviceId);
+  const { contribution } = findContribution(
+    parameters.bundle,
+    parameters.round,
+    parameters.deviceId,
+  );
   return {
     ...result,
     round: parameters.round,

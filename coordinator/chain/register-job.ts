@@ -3,7 +3,11 @@ import { InvalidArgumentError } from "../../common/errors.js";
 import { sha256HexToBytes32 } from "../../protocol/provenance/merkle.js";
 import type { JobRecord } from "../store/job-store.js";
 import type { ChainConfig } from "./chain-config.js";
-import { type DeployedVerifier, deployGroth16Verifiers, type VerifierCircuit } from "./deploy-verifiers.js";
+import {
+  type DeployedVerifier,
+  deployGroth16Verifiers,
+  type VerifierCircuit,
+} from "./deploy-verifiers.js";
 import { createRegistryClient, type RegistryClient } from "./registry-client.js";
 import type { SendLock } from "./send-lock.js";
 

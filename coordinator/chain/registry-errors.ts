@@ -190,7 +190,10 @@ export function decodeRegistryError(error: unknown): unknown {
     if (fullName?.startsWith(errorPrefix)) {
       return fromCustomError(fullName.slice(errorPrefix.length), reverted.data?.args ?? [], error);
     }
-    if (fullName === "AccessControlUnauthorizedAccount" || fullName === "FedproofCredits__NotMinter") {
+    if (
+      fullName === "AccessControlUnauthorizedAccount" ||
+      fullName === "FedproofCredits__NotMinter"
+    ) {
       return fromCustomError(fullName, reverted.data?.args ?? [], error);
     }
     return new RegistryRevertedError(`the registry refused the call: ${reverted.shortMessage}`, {

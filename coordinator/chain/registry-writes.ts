@@ -192,7 +192,9 @@ export function createRegistryWrites(parameters: CreateRegistryWritesParameters)
         logs: receipt.logs.filter((log) => log.address.toLowerCase() === registry.toLowerCase()),
       });
       if (!disputed)
-        throw new FedproofError(`dispute ${receipt.transactionHash} emitted no ContributionDisputed`);
+        throw new FedproofError(
+          `dispute ${receipt.transactionHash} emitted no ContributionDisputed`,
+        );
       return { ...outcome(receipt), proofValid: disputed.args.proofValid };
     },
 

@@ -113,9 +113,7 @@ describe("proofHashOf", () => {
     expect(kzgCommitmentsHashOf(kzg)).toBe(kzgHash);
     expect(kzgCommitmentsHashOf([])).toBe(zeroHash);
     const encode = (hash: Hex) =>
-      keccak256(
-        encodeAbiParameters([{ type: "bytes32[]" }, { type: "bytes32" }], [[chunk], hash]),
-      );
+      keccak256(encodeAbiParameters([{ type: "bytes32[]" }, { type: "bytes32" }], [[chunk], hash]));
     expect(proofHashOf(proofs, kzg)).toBe(encode(kzgHash));
     expect(proofHashOf(proofs)).toBe(encode(zeroHash));
     expect(proofHashParts(proofs, kzg)).toEqual({
@@ -178,7 +176,11 @@ describe("proofHashOf", () => {
       leafProofsOf([{ circuitId: "c", proofJson: "{", publicSignals: [] }], "sim-004"),
     ).toThrow(/proof 0 of device sim-004 is not valid JSON/);
     expect(() =>
-      proofHashOf([{ circuitId: "c", proof: { pi_a: ["1", "2"] }, publicSignals: [] }], [], "sim-5"),
+      proofHashOf(
+        [{ circuitId: "c", proof: { pi_a: ["1", "2"] }, publicSignals: [] }],
+        [],
+        "sim-5",
+      ),
     ).toThrow(/proof 0 of device sim-5\.pi_b is not a G2 point/);
     expect(() =>
       proofHashOf([{ circuitId: "c", proof, publicSignals: ["x"] }], [], "sim-6"),

@@ -195,7 +195,10 @@ export function chunkHashOf(proof: LeafProof, what = "proof"): Hex {
 }
 
 /** keccak256 of the commitments concatenated (64 bytes each); the zero hash for none. */
-export function kzgCommitmentsHashOf(commitments: readonly string[] | undefined, deviceId = "?"): Hex {
+export function kzgCommitmentsHashOf(
+  commitments: readonly string[] | undefined,
+  deviceId = "?",
+): Hex {
   if (!commitments || commitments.length === 0) return zeroHash;
   const parts = commitments.map((commitment, index) => {
     if (!/^0x[0-9a-fA-F]{128}$/.test(commitment)) {

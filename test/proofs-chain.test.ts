@@ -94,8 +94,8 @@ describe("jobs with proofs on chain", () => {
     const plain = await jobs.createJob({ model: "logreg", schema });
     expect(await jobs.jobCircuits(plain.jobId)).toBeUndefined();
     expect((await registry.getJob(BigInt(plain.chainJobId)))?.vkeyHash).toBe(zeroHash);
-    expect(
-      await registry.getVerifierRegisteredEvents({ jobId: BigInt(plain.chainJobId) }),
-    ).toEqual([]);
+    expect(await registry.getVerifierRegisteredEvents({ jobId: BigInt(plain.chainJobId) })).toEqual(
+      [],
+    );
   }, 120_000);
 });

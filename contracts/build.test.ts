@@ -12,7 +12,13 @@ describe("buildContracts", () => {
     const first = await buildContracts({ outDir });
     expect(first.skipped).toBe(false);
     expect(first.warnings).toEqual([]);
-    expect(first.outFiles).toEqual([join(outDir, "fedproof-registry.ts")]);
+    expect(first.outFiles).toEqual([
+      join(outDir, "fedproof-registry.ts"),
+      join(outDir, "fedproof-credits.ts"),
+    ]);
+    // The registry imports OpenZeppelin (resolved from node_modules): its errors are in the ABI.
+    const credits = await readFile(first.outFiles[1]!, "utf8");
+    expect(credits).toMatch(/"name": "ERC20InsufficientBalance"/);
 
     const text = await readFile(first.outFiles[0]!, "utf8");
     expect(text).toContain(`// source-hash: ${first.sourceHash}`);

@@ -4,13 +4,17 @@
  * viem under contracts/generated/ (ignored by git).
  *
  * The build is skipped when nothing that shapes its output changed: the hash covers the sources,
- * the compiler version, the settings and this script itself, and is stored in the generated file.
+ * the compiler version, the settings, the OpenZeppelin version the sources import from
+ * (`@openzeppelin/contracts/...`, resolved from node_modules by an import callback) and this script
+ * itself, and is stored in the generated file.
  *
  *   npx tsx contracts/build.ts           # build when stale
  *   npx tsx contracts/build.ts --force   # always rebuild
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import solc from "solc";
@@ -35,7 +39,41 @@ const targets: readonly ContractTarget[] = [
     outFile: "fedproof-registry.ts",
     exportPrefix: "fedproofRegistry",
   },
+  {
+    source: "FedproofCredits.sol",
+    contract: "FedproofCredits",
+    outFile: "fedproof-credits.ts",
+    exportPrefix: "fedproofCredits",
+  },
 ];
+
+const require = createRequire(import.meta.url);
+const openZeppelinPrefix = "@openzeppelin/contracts/";
+/** The installed OpenZeppelin Contracts root (its package.json sits there). */
+const openZeppelinDir = dirname(require.resolve(`${openZeppelinPrefix}package.json`));
+export const openZeppelinVersion: string = (
+  JSON.parse(readFileSync(join(openZeppelinDir, "package.json"), "utf8")) as { version: string }
+).version;
+
+/**
+ * solc's import callback: `@openzeppelin/contracts/...` from node_modules, `./X.sol` siblings from
+ * contracts/. Anything else is refused, so a build never reads outside those two trees.
+ */
+function findImport(path: string): { contents: string } | { error: string } {
+  try {
+    if (path.startsWith(openZeppelinPrefix)) {
+      const relative = path.slice(openZeppelinPrefix.length);
+      if (relative.split("/").includes("..")) return { error: `refused import ${path}` };
+      return { contents: readFileSync(join(openZeppelinDir, relative), "utf8") };
+    }
+    if (/^[A-Za-z0-9_-]+\.sol$/.test(path)) {
+      return { contents: readFileSync(join(contractsDir, path), "utf8") };
+    }
+  } catch (error) {
+    return { error: `cannot read ${path}: ${(error as Error).message}` };
+  }
+  return { error: `import ${path} is neither OpenZeppelin nor a contract of contracts/` };
+}
 
 const settings = {
   optimizer: { enabled: true, runs: 10_000 },
@@ -44,6 +82,11 @@ const settings = {
   evmVersion: "cancun",
   outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
 } as const;
+
+/** The compiler settings as text, for caches of other contracts compiled with them. */
+export function solcSettingsKey(): string {
+  return `${JSON.stringify(settings)} @openzeppelin/contracts ${openZeppelinVersion}`;
+}
 
 export class ContractBuildError extends FedproofError {
   override name = "ContractBuildError";
@@ -73,8 +116,70 @@ interface SolcOutput {
   errors?: SolcMessage[];
   contracts?: Record<
     string,
-    Record<string, { abi: unknown[]; evm: { bytecode: { object: string } } }>
+    Record<
+      string,
+      {
+        abi: unknown[];
+        evm: { bytecode: { object: string }; deployedBytecode?: { object: string } };
+      }
+    >
   >;
+}
+
+export interface CompileSolidityParameters {
+  /** Source name → Solidity text. */
+  sources: Record<string, string>;
+  /** Which contract to return. */
+  source: string;
+  contract: string;
+}
+
+export interface CompileSolidityReturnType {
+  abi: unknown[];
+  /** 0x-prefixed creation bytecode. */
+  bytecode: `0x${string}`;
+  /** 0x-prefixed runtime bytecode, what `eth_getCode` returns once deployed. */
+  deployedBytecode: `0x${string}`;
+  warnings: string[];
+}
+
+/** Compiles with the same solc, settings and import callback as the registry's build. */
+export function compileSolidity(parameters: CompileSolidityParameters): CompileSolidityReturnType {
+  const sources = Object.fromEntries(
+    Object.entries(parameters.sources).map(([name, content]) => [name, { content }]),
+  );
+  const input = {
+    language: "Solidity",
+    sources,
+    settings: {
+      ...settings,
+      outputSelection: {
+        "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] },
+      },
+    },
+  };
+  const output = JSON.parse(
+    solc.compile(JSON.stringify(input), { import: findImport }),
+  ) as SolcOutput;
+  const messages = output.errors ?? [];
+  const errors = messages.filter((message) => message.severity === "error");
+  if (errors.length > 0) {
+    throw new ContractBuildError("Solidity compilation failed", {
+      details: errors.map((error) => error.formattedMessage).join("\n"),
+    });
+  }
+  const compiled = output.contracts?.[parameters.source]?.[parameters.contract];
+  if (!compiled || compiled.evm.bytecode.object.length === 0) {
+    throw new ContractBuildError(`solc produced no bytecode for ${parameters.contract}`);
+  }
+  return {
+    abi: compiled.abi,
+    bytecode: `0x${compiled.evm.bytecode.object}`,
+    deployedBytecode: `0x${compiled.evm.deployedBytecode?.object ?? ""}`,
+    warnings: messages
+      .filter((message) => message.severity === "warning")
+      .map((message) => message.formattedMessage),
+  };
 }
 
 export async function buildContracts(
@@ -93,7 +198,9 @@ export async function buildContracts(
   }
 
   const input = { language: "Solidity", sources, settings };
-  const output = JSON.parse(solc.compile(JSON.stringify(input))) as SolcOutput;
+  const output = JSON.parse(
+    solc.compile(JSON.stringify(input), { import: findImport }),
+  ) as SolcOutput;
   const messages = output.errors ?? [];
   const errors = messages.filter((message) => message.severity === "error");
   if (errors.length > 0) {
@@ -126,6 +233,7 @@ async function hashInputs(sources: Record<string, { content: string }>): Promise
   const hash = createHash("sha256");
   hash.update(`solc ${solc.version()}\n`);
   hash.update(`${JSON.stringify(settings)}\n`);
+  hash.update(`@openzeppelin/contracts ${openZeppelinVersion}\n`);
   // The generator's own text shapes the output too: a change here must rebuild.
   hash.update(await readFile(fileURLToPath(import.meta.url)));
   for (const name of Object.keys(sources).sort()) {

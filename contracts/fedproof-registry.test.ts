@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ChainUnavailableError,
   CreditsAlreadyClaimedError,
+  decodeRegistryError,
   InvalidCreditProofError,
   ModelAlreadyAnchoredError,
   ModelNotAnchoredError,
@@ -40,6 +41,7 @@ import { buildContracts } from "./build.js";
 // The generated ABI is git-ignored: build it (a no-op when up to date) before anything imports it.
 await buildContracts();
 const { fedproofRegistryAbi } = await import("./generated/fedproof-registry.js");
+const { fedproofCreditsAbi } = await import("./generated/fedproof-credits.js");
 const { createRegistryClient, deployRegistry } = await import(
   "../coordinator/chain/registry-client.js"
 );
@@ -114,6 +116,7 @@ interface RoundInput {
   contributions?: Contribution[];
   credits?: Credit[];
   epsilonMicro?: bigint;
+  aggregateHash?: Hex;
 }
 
 function anchorOf(
@@ -143,6 +146,7 @@ function anchorOf(
       contributors: tree.contributors,
       totalCredits: tree.totalCredits,
       epsilonMicro: input.epsilonMicro ?? 0n,
+      aggregateHash: input.aggregateHash ?? zeroHash,
     },
   };
 }
@@ -158,8 +162,15 @@ describe("roles", () => {
       .registerJob({ specHash: h("s"), initialModelHash: h("m"), vkeyHash: zeroHash })
       .catch((error: unknown) => error);
     expect(registering).toBeInstanceOf(RegistryPermissionError);
-    expect((registering as RegistryPermissionError).errorName).toBe("NotCoordinator");
-    expect((registering as RegistryPermissionError).args).toEqual([strangerAddress]);
+    // OpenZeppelin AccessControl's error, naming the account and the role it lacks.
+    expect((registering as RegistryPermissionError).errorName).toBe(
+      "AccessControlUnauthorizedAccount",
+    );
+    expect((registering as RegistryPermissionError).args).toEqual([
+      strangerAddress,
+      keccak256(toBytes("fedproof.role.coordinator")),
+    ]);
+    expect((registering as Error).message).toMatch(/coordinator role; an admin must grant it/);
     expect((registering as RegistryPermissionError).code).toBe("PERMISSION_DENIED");
 
     const { jobId, initialModelHash } = await newJob();
@@ -177,8 +188,28 @@ describe("roles", () => {
 
     await expect(stranger.grantCoordinator(strangerAddress)).rejects.toMatchObject({
       name: "RegistryPermissionError",
-      errorName: "NotAdmin",
+      errorName: "AccessControlUnauthorizedAccount",
+      args: [strangerAddress, zeroHash],
+      shortMessage: `${strangerAddress} does not hold the registry's admin role`,
     });
+    expect(await coordinator.isCoordinator(strangerAddress)).toBe(false);
+  });
+
+  it("keeps its last admin: OpenZeppelin's renounceRole and revokeRole are refused for it", async () => {
+    const admin = anvil.accounts[0]!.address;
+    const contract = { address: registry, abi: fedproofRegistryAbi } as const;
+    for (const call of [
+      { functionName: "renounceRole", args: [zeroHash, admin] },
+      { functionName: "revokeRole", args: [zeroHash, admin] },
+    ] as const) {
+      const refused = await reader
+        .simulateContract({ ...contract, account: admin, ...call })
+        .catch((error: unknown) => decodeRegistryError(error));
+      expect(refused).toMatchObject({ name: "RegistryRevertedError", errorName: "LastAdmin" });
+    }
+    expect(
+      await reader.readContract({ ...contract, functionName: "hasRole", args: [zeroHash, admin] }),
+    ).toBe(true);
   });
 
   it("takes the right to anchor away from a revoked coordinator", async () => {
@@ -230,8 +261,10 @@ describe("jobs and rounds", () => {
   it("anchors a round, emits RoundAnchored with its arguments, and reads it back", async () => {
     const { jobId, initialModelHash } = await newJob();
     const modelHash = h("anchored model");
+    const aggregateHash = h("the round's exact integer aggregate");
     const { anchor, tree } = anchorOf(jobId, 1, modelHash, initialModelHash, {
       epsilonMicro: 1_500_000n,
+      aggregateHash,
     });
     const result = await coordinator.anchorRound(anchor);
     expect(result.gasUsed).toBeGreaterThan(21_000n);
@@ -252,6 +285,7 @@ describe("jobs and rounds", () => {
       contributors: 2,
       totalCredits: 2n,
       epsilonMicro: 1_500_000n,
+      aggregateHash,
     });
 
     expect(await coordinator.getRound(jobId, 1)).toEqual({
@@ -264,6 +298,7 @@ describe("jobs and rounds", () => {
       totalCredits: 2n,
       epsilonMicro: 1_500_000n,
       claimedCredits: 0n,
+      aggregateHash,
     });
     expect(await coordinator.roundOfModel(modelHash)).toEqual({ jobId, round: 1 });
     expect(await coordinator.getRound(jobId, 2)).toBeNull();
@@ -338,6 +373,10 @@ describe("jobs and rounds", () => {
 
     const conflicting = { ...anchor, contributionsRoot: h("other contributions") };
     await expect(coordinator.anchorRoundOnce(conflicting)).rejects.toBeInstanceOf(
+      RoundAlreadyAnchoredError,
+    );
+    const otherAggregate = { ...anchor, aggregateHash: h("another aggregate") };
+    await expect(coordinator.anchorRoundOnce(otherAggregate)).rejects.toBeInstanceOf(
       RoundAlreadyAnchoredError,
     );
   });
@@ -495,6 +534,53 @@ describe("credits", () => {
     ).rejects.toBeInstanceOf(InvalidCreditProofError);
     await claim(stranger, 2, carol);
     expect(await coordinator.creditsOf(carol)).toBe(2n);
+
+    // The credits are an ERC-20: any wallet reads them with balanceOf on the registry's token.
+    const token = await coordinator.creditToken();
+    const erc20 = { address: token, abi: fedproofCreditsAbi } as const;
+    const balanceOf = (account: Address) =>
+      reader.readContract({ ...erc20, functionName: "balanceOf", args: [account] });
+    expect(await balanceOf(alice)).toBe(12n);
+    expect(await balanceOf(bob)).toBe(3n);
+    expect(await balanceOf(carol)).toBe(2n);
+    expect(await reader.readContract({ ...erc20, functionName: "name" })).toBe("fedproof credits");
+    expect(await reader.readContract({ ...erc20, functionName: "symbol" })).toBe("FPC");
+    expect(await reader.readContract({ ...erc20, functionName: "decimals" })).toBe(0);
+    expect(await reader.readContract({ ...erc20, functionName: "minter" })).toBe(registry);
+    const mints = parseEventLogs({
+      abi: fedproofCreditsAbi,
+      eventName: "Transfer",
+      logs: receipt.logs,
+    });
+    expect(mints.map((log) => log.args)).toEqual([
+      { from: "0x0000000000000000000000000000000000000000", to: alice, value: 5n },
+    ]);
+  });
+
+  it("can be minted by nobody but the registry: not the admin, not a coordinator, not a stranger", async () => {
+    const token = await coordinator.creditToken();
+    const erc20 = { address: token, abi: fedproofCreditsAbi } as const;
+    const supply = await reader.readContract({ ...erc20, functionName: "totalSupply" });
+    for (const index of [0, 5]) {
+      const minter = anvil.accounts[index]!.address;
+      const refused = await reader
+        .simulateContract({
+          ...erc20,
+          account: minter,
+          functionName: "mint",
+          args: [minter, 1_000n],
+        })
+        .catch((error: unknown) => decodeRegistryError(error));
+      expect(refused).toMatchObject({
+        name: "RegistryPermissionError",
+        errorName: "FedproofCredits__NotMinter",
+        args: [minter],
+      });
+      expect(
+        await reader.readContract({ ...erc20, functionName: "balanceOf", args: [minter] }),
+      ).toBe(0n);
+    }
+    expect(await reader.readContract({ ...erc20, functionName: "totalSupply" })).toBe(supply);
   });
 });
 
@@ -587,5 +673,36 @@ describe("gas", () => {
     // Only calldata bytes of the roots and counters differ between the three transactions.
     expect(spread).toBeLessThanOrEqual(300n);
     for (const used of values) expect(used).toBeLessThanOrEqual(120_000n);
+  });
+
+  it("spends the same gas per anchorRound of a linear round (aggregate hash stored) for 1, 10 and 100 contributors", async () => {
+    const { jobId, initialModelHash } = await newJob();
+    const m1 = h(`linear gas ${jobId} m1`);
+    await coordinator.anchorRound(anchorOf(jobId, 1, m1, initialModelHash).anchor);
+    const gas = new Map<number, bigint>();
+    let parent = m1;
+    for (const [index, contributors] of [1, 10, 100].entries()) {
+      const modelHash = h(`linear gas ${jobId} m${index + 2}`);
+      const contributions = contributionsOf(contributors, `linear gas ${contributors}`);
+      const credits = contributions.map((_, item) => ({
+        account: addressOf("linear gas", item),
+        amount: 1_000n + BigInt(item),
+      }));
+      const { anchor } = anchorOf(jobId, index + 2, modelHash, parent, {
+        contributions,
+        credits,
+        epsilonMicro: 800_000n,
+        aggregateHash: h(`aggregate ${jobId} ${index}`),
+      });
+      gas.set(contributors, (await coordinator.anchorRound(anchor)).gasUsed);
+      parent = modelHash;
+    }
+    const values = [...gas.values()].sort((a, b) => Number(a - b));
+    console.log(
+      `anchorRound gasUsed with an aggregate hash: ${[...gas].map(([contributors, used]) => `${contributors} contributors = ${used}`).join(", ")}`,
+    );
+    expect(values.at(-1)! - values[0]!).toBeLessThanOrEqual(300n);
+    // One more fresh slot than a round without an aggregate: 22.1k, and nothing per contributor.
+    for (const used of values) expect(used).toBeLessThanOrEqual(125_000n);
   });
 });

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { zeroHash } from "viem";
+import { keccak256, toBytes, zeroHash } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
 import { buildContracts } from "../contracts/build.js";
@@ -82,9 +82,20 @@ describe("jobs with proofs on chain", () => {
     expect(circuits!.vkeyHash).toBe(expected);
     expect(expected).not.toBe(zeroHash);
     expect((await registry.getJob(BigInt(proven.chainJobId)))?.vkeyHash).toBe(expected);
+    // Its circuits' Groth16 verifiers are deployed and registered, so it can be disputed on chain.
+    for (const circuit of [circuits!.updateNorm, circuits!.dataValidity]) {
+      const verifier = await registry.verifierOf(
+        BigInt(proven.chainJobId),
+        keccak256(toBytes(circuit.id)),
+      );
+      expect(verifier).toMatch(/^0x[0-9a-fA-F]{40}$/);
+    }
 
     const plain = await jobs.createJob({ model: "logreg", schema });
     expect(await jobs.jobCircuits(plain.jobId)).toBeUndefined();
     expect((await registry.getJob(BigInt(plain.chainJobId)))?.vkeyHash).toBe(zeroHash);
+    expect(await registry.getVerifierRegisteredEvents({ jobId: BigInt(plain.chainJobId) })).toEqual(
+      [],
+    );
   }, 120_000);
 });

@@ -55,6 +55,7 @@ describe("round engines resume what another left behind", () => {
       epsilon: 0,
       anchorTx: "",
       contributionsRoot: "",
+      aggregateHash: "",
       clipNorm: 5,
       challengeSeed: "",
     };

@@ -68,6 +68,8 @@ async function anchoredJob(
     samples?: (round: number, deviceId: string) => number;
     enrolment?: (deviceId: string) => FixtureEnrolment;
     spec?: Partial<JobSpec>;
+    /** The round record's aggregate hash (sha256 hex), as the aggregation step stores it. */
+    aggregateHash?: (round: number) => string;
   } = {},
 ): Promise<AnchoredJob> {
   jobCounter += 1;
@@ -86,6 +88,11 @@ async function anchoredJob(
     spec: options.spec,
     epsilon: options.epsilon,
   });
+  if (options.aggregateHash) {
+    for (let round = 1; round <= seeded.job.spec.rounds; round++) {
+      await targetStore.updateRound(jobId, round, { aggregateHash: options.aggregateHash(round) });
+    }
+  }
   const verificationKeys = options.verificationKeys ?? {};
   const { chainJobId } = await registerJobOnChain({
     chain,
@@ -194,6 +201,51 @@ describe("a model that is not the one anchored", () => {
     expect(report.mismatches[0]!.message).toMatch(
       new RegExp(`^model hash 0x[0-9a-f]{64} is not anchored in registry ${chain.registry}`),
     );
+  });
+});
+
+describe("the anchored aggregate hash", () => {
+  it("is anchored from the round record and carried by the bundle; a changed one is named, a missing one unchecked", async () => {
+    const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+    const job = await anchoredJob({
+      rounds: 2,
+      devices: 2,
+      aggregateHash: (round) => sha(`${prefix} aggregate ${round}`),
+    });
+    const report = await verify(job.models[2]!, copy(job.bundle));
+    expect(report.mismatches).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.rounds.map((round) => round.aggregateHash)).toEqual([
+      `0x${sha(`${prefix} aggregate 1`)}`,
+      `0x${sha(`${prefix} aggregate 2`)}`,
+    ]);
+    expect(report.rounds.map((round) => round.disputes)).toEqual([[], []]);
+
+    const changed = copy(job.bundle);
+    changed.rounds[1]!.aggregateHash = `0x${sha("another aggregate")}`;
+    const changedReport = await verify(job.models[2]!, changed);
+    expect(changedReport.ok).toBe(false);
+    expect(changedReport.mismatches).toEqual([
+      {
+        kind: "aggregate-hash",
+        round: 2,
+        message: `round 2: the bundle names aggregate hash 0x${sha("another aggregate")}, the chain anchors 0x${sha(`${prefix} aggregate 2`)}`,
+      },
+    ]);
+
+    const missing = copy(job.bundle);
+    delete missing.rounds[0]!.aggregateHash;
+    const missingReport = await verify(job.models[2]!, missing);
+    expect(missingReport.ok).toBe(false);
+    expect(missingReport.unchecked).toContainEqual(
+      expect.stringMatching(/^round 1: the bundle does not give the round's aggregate hash/),
+    );
+  });
+
+  it("is the zero hash for rounds whose record has none (strategies that are not linear)", () => {
+    for (const round of honest.bundle.rounds) {
+      expect(round.aggregateHash).toBe(`0x${"0".repeat(64)}`);
+    }
   });
 });
 

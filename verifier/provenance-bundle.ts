@@ -14,7 +14,7 @@
  * beside the public key the device id hash pins).
  */
 import type { Groth16VerificationKey } from "snarkjs";
-import { type Address, bytesToHex, getAddress, type Hex, isAddress } from "viem";
+import { type Address, bytesToHex, getAddress, type Hex, isAddress, zeroHash } from "viem";
 import { z } from "zod";
 import { InvalidArgumentError } from "../common/errors.js";
 import { fetchChainId } from "../coordinator/chain/chain-id.js";
@@ -36,10 +36,16 @@ import {
   type ContributionLeafInput,
   epsilonMicroOf,
   leafProofsOf,
+  proofHashParts,
   roundLeaves,
 } from "../protocol/provenance/round-leaves.js";
 
-export const BUNDLE_FORMAT = "fedproof.provenance.v1";
+/**
+ * v2 (issue 11): proof hashes are keccak over the ABI-encoded chunk hashes and KZG commitments
+ * hash (round-leaves.ts), rounds carry the anchored aggregate hash. v1 bundles (sha256 proof
+ * hashes) no longer verify: their leaves are not the ones v2 anchors.
+ */
+export const BUNDLE_FORMAT = "fedproof.provenance.v2";
 
 export interface BundleProof {
   circuitId: string;
@@ -69,9 +75,14 @@ export interface BundleContribution {
   datasetCommitment?: string;
   /** Hex of the device's EdDSA-Poseidon signature over `datasetCommitment` ("" when none). */
   datasetSignature?: string;
+  /** The contribution's KZG commitments, one per chunk, "0x" + 128 hex (x ‖ y); absent: none. */
+  kzgCommitments?: string[];
   /** Derived (round-leaves.ts): the anchored bytes32 device id, proof hash and credit account. */
   deviceIdHash: Hex;
   proofHash: Hex;
+  /** Derived: one per proof, what `dispute` recomputes; proofHash hashes them with the next. */
+  chunkHashes: Hex[];
+  kzgCommitmentsHash: Hex;
   creditAccount: Address | null;
   /** Siblings from this contribution's leaf up to `contributionsRoot`; absent when unknown. */
   merkleProof?: Hex[];
@@ -108,6 +119,11 @@ export interface BundleRound {
    * the spec's challengeCommitment pins it. Absent when the source did not say.
    */
   challengeSeed?: string;
+  /**
+   * Hash of the round's exact integer aggregate, as anchored; the zero hash when the strategy is
+   * not linear. Absent when the source did not say (then not checked).
+   */
+  aggregateHash?: Hex;
   /** "" while the round is not anchored. */
   anchorTx: string;
   contributions: BundleContribution[];
@@ -148,6 +164,8 @@ export interface BuildBundleRoundParameters {
   /** The round's challenge seed (hex), when the source knows it. */
   challengeSeed?: string;
   anchorTx: string;
+  /** The round record's aggregate hash ("" → the zero hash); undefined when unknown. */
+  aggregateHash?: string;
   contributions: readonly BundleRoundContributionInput[];
   /** False when payout addresses are unknown: the credits part is left out (null). */
   payoutsKnown?: boolean;
@@ -189,6 +207,17 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
     epsilonMicro: epsilonMicroOf(parameters.epsilon).toString(),
     ...(parameters.clipNorm === undefined ? {} : { clipNorm: parameters.clipNorm }),
     ...(parameters.challengeSeed ? { challengeSeed: parameters.challengeSeed } : {}),
+    ...(parameters.aggregateHash === undefined
+      ? {}
+      : {
+          aggregateHash:
+            parameters.aggregateHash === ""
+              ? zeroHash
+              : sha256HexToBytes32(
+                  parameters.aggregateHash,
+                  `aggregate hash of round ${parameters.round}`,
+                ),
+        }),
     anchorTx: parameters.anchorTx,
     contributions: leaves.map((leaf, index) => ({
       deviceId: leaf.input.deviceId,
@@ -203,8 +232,12 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
         publicSignals: [...p.publicSignals],
       })),
       ...enrolmentOf(parameters.contributions[index]!),
+      ...(leaf.input.kzgCommitments && leaf.input.kzgCommitments.length > 0
+        ? { kzgCommitments: [...leaf.input.kzgCommitments] }
+        : {}),
       deviceIdHash: leaf.contribution.deviceId,
       proofHash: leaf.contribution.proofHash,
+      ...chunkFields(leaf.input),
       creditAccount: payoutsKnown ? leaf.creditAccount : null,
       ...(withProofs
         ? { merkleProof: contributionsTree.proof(contributionLeaf(leaf.contribution)) }
@@ -218,6 +251,17 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
         }))
       : [],
   };
+}
+
+function chunkFields(
+  input: ContributionLeafInput,
+): Pick<BundleContribution, "chunkHashes" | "kzgCommitmentsHash"> {
+  const { chunkHashes, kzgCommitmentsHash } = proofHashParts(
+    input.proofs,
+    input.kzgCommitments,
+    input.deviceId,
+  );
+  return { chunkHashes, kzgCommitmentsHash };
 }
 
 function enrolmentOf(
@@ -393,6 +437,7 @@ const bundleSchema = z.object({
         .string()
         .regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits")
         .optional(),
+      aggregateHash: hex32.optional(),
       anchorTx: z.string(),
       contributions: z.array(
         z.object({
@@ -411,8 +456,13 @@ const bundleSchema = z.object({
           ),
           datasetCommitment: hex.optional(),
           datasetSignature: hex.optional(),
+          kzgCommitments: z
+            .array(z.string().regex(/^0x[0-9a-fA-F]{128}$/, "0x and 128 hex digits (x ‖ y)"))
+            .optional(),
           deviceIdHash: hex32,
           proofHash: hex32,
+          chunkHashes: z.array(hex32),
+          kzgCommitmentsHash: hex32,
           creditAccount: address.nullable(),
           merkleProof: z.array(hex32).optional(),
         }),

@@ -3,6 +3,13 @@ import type { VerificationReport } from "./verify-model.js";
 const short = (hash: string) =>
   hash.length > 18 ? `${hash.slice(0, 10)}…${hash.slice(-6)}` : hash;
 
+/** "-" without disputes, else how many and how many the chain's verifier rejected. */
+function disputesCell(disputes: VerificationReport["rounds"][number]["disputes"]): string {
+  if (disputes.length === 0) return "-";
+  const rejected = disputes.filter((item) => !item.proofValid).length;
+  return rejected === 0 ? `${disputes.length} upheld` : `${rejected}/${disputes.length} REJECTED`;
+}
+
 /** The human report: the job, one line per round, proofs, notes, then the verdict. */
 export function renderVerificationReport(report: VerificationReport, modelFile = "model"): string {
   const lines: string[] = [];
@@ -33,6 +40,7 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
       "contributions",
       "credits root",
       "proofs",
+      "disputes",
     ];
     const rows = report.rounds.map((round) => [
       String(round.round),
@@ -46,6 +54,7 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
       round.proofs.status === "verified" || round.proofs.status === "failed"
         ? `${round.proofs.valid}/${round.proofs.checked} ${round.proofs.status}`
         : round.proofs.status,
+      disputesCell(round.disputes),
     ]);
     const widths = header.map((title, column) =>
       Math.max(title.length, ...rows.map((row) => row[column]!.length)),

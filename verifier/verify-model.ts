@@ -29,7 +29,11 @@ import * as snarkjs from "snarkjs";
 import { type Address, getAddress, type Hex, hexToBytes, sha256, zeroHash } from "viem";
 import { createChainClients } from "../coordinator/chain/chain-clients.js";
 import { fetchChainId } from "../coordinator/chain/chain-id.js";
-import type { AncestryRound, RegistryJob } from "../coordinator/chain/registry-client.js";
+import type {
+  AncestryRound,
+  ContributionDisputedEvent,
+  RegistryJob,
+} from "../coordinator/chain/registry-client.js";
 import {
   AncestryMismatchError,
   ModelNotAnchoredError,
@@ -96,7 +100,9 @@ export type MismatchKind =
   | "spec"
   | "clip-norm"
   | "samples"
-  | "enrolment";
+  | "enrolment"
+  | "aggregate-hash"
+  | "dispute";
 
 export interface Mismatch {
   kind: MismatchKind;
@@ -128,7 +134,21 @@ export interface RoundVerification {
    * Empty when the round's proofs could not be read against a spec.
    */
   contributions: { deviceId: string; data: DataAttestation }[];
+  /** The anchored hash of the round's exact integer aggregate; zero when not linear. */
+  aggregateHash: Hex;
+  /** On-chain disputes of the round's contributions (ContributionDisputed events), oldest first. */
+  disputes: RoundDispute[];
   ok: boolean;
+}
+
+export interface RoundDispute {
+  /** The bundle's device id, or the anchored bytes32 device id when the bundle has no such device. */
+  deviceId: string;
+  proofIndex: number;
+  /** The on-chain verifier's verdict: false means an anchored proof does not verify. */
+  proofValid: boolean;
+  disputer: Address;
+  txHash: Hex;
 }
 
 export interface VerificationReport {
@@ -245,6 +265,7 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
     unchecked,
   });
 
+  const disputes = await readDisputes(reads, onChain, ancestry.rounds, notes);
   const rounds: RoundVerification[] = [];
   for (const anchored of [...ancestry.rounds].reverse()) {
     const bundled = bundle.rounds.find((round) => round.round === anchored.round);
@@ -264,6 +285,7 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
     );
   }
   checkDevicesAcrossRounds(context, mismatches);
+  reportDisputes(rounds, bundle, disputes, mismatches, notes);
   const newest = ancestry.rounds[0]?.round ?? 0;
   const later = bundle.rounds.filter((round) => round.round > newest).map((round) => round.round);
   if (later.length > 0) {
@@ -401,6 +423,8 @@ async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVeri
     creditsRoot: "unchecked",
     proofs: { status: "unchecked", checked: 0, valid: 0 },
     contributions: [],
+    aggregateHash: anchored.aggregateHash,
+    disputes: [],
     ok: false,
   };
   if (!bundled) {
@@ -422,6 +446,18 @@ async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVeri
   if (epsilonMicroOf(bundled.epsilon) !== anchored.epsilonMicro) {
     push("epsilon", `the bundle reports ε = ${bundled.epsilon}, the anchor ε = ${result.epsilon}`);
   }
+  if (bundled.aggregateHash === undefined) {
+    if (anchored.aggregateHash !== zeroHash) {
+      parameters.unchecked.push(
+        `round ${round}: the bundle does not give the round's aggregate hash, the chain anchors ${anchored.aggregateHash}`,
+      );
+    }
+  } else if (bundled.aggregateHash.toLowerCase() !== anchored.aggregateHash) {
+    push(
+      "aggregate-hash",
+      `the bundle names aggregate hash ${bundled.aggregateHash}, the chain anchors ${anchored.aggregateHash}`,
+    );
+  }
   if (
     bundled.anchorTx !== "" &&
     bundled.anchorTx.toLowerCase() !== anchored.anchorTx.toLowerCase()
@@ -441,7 +477,11 @@ async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVeri
       const leaf: Contribution = {
         deviceId: device,
         commitment: commitmentBytes32(contribution.commitment, contribution.deviceId),
-        proofHash: proofHashOf(contribution.proofs),
+        proofHash: proofHashOf(
+          contribution.proofs,
+          contribution.kzgCommitments,
+          contribution.deviceId,
+        ),
         weight: BigInt(contribution.samples),
       };
       const account =
@@ -469,6 +509,93 @@ async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVeri
   result.contributions = dataAttestations(parameters.context, bundled.contributions);
   result.ok = mismatches.length === before && result.proofs.status !== "unchecked";
   return result;
+}
+
+/**
+ * Every ContributionDisputed event of the job's checked rounds (one log query), by round; and a
+ * note when the job registered no on-chain verifier, so its contributions cannot be disputed.
+ */
+async function readDisputes(
+  reads: ReturnType<typeof createRegistryReads>,
+  job: RegistryJob,
+  rounds: readonly AncestryRound[],
+  notes: string[],
+): Promise<Map<number, ContributionDisputedEvent[]>> {
+  const byRound = new Map<number, ContributionDisputedEvent[]>();
+  if (rounds.length === 0) return byRound;
+  const checked = new Set(rounds.map((round) => round.round));
+  for (const event of await reads.getContributionDisputedEvents({
+    jobId: job.jobId,
+    fromBlock: job.registeredBlock,
+  })) {
+    if (!checked.has(event.round)) continue;
+    byRound.set(event.round, [...(byRound.get(event.round) ?? []), event]);
+  }
+  if (job.vkeyHash !== zeroHash) {
+    const registered = await reads.getVerifierRegisteredEvents({
+      jobId: job.jobId,
+      fromBlock: job.registeredBlock,
+    });
+    if (registered.length === 0) {
+      notes.push(
+        `job ${job.jobId} registered no Groth16 verifier on chain: its contributions cannot be disputed there (the proofs are still checked here)`,
+      );
+    }
+  }
+  return byRound;
+}
+
+/**
+ * Disputes in the report: a proof the chain's verifier rejected is a mismatch naming the round and
+ * the device (the coordinator anchored a contribution whose proof does not verify); a proof it
+ * accepted is a note.
+ */
+function reportDisputes(
+  rounds: RoundVerification[],
+  bundle: ProvenanceBundle,
+  disputes: Map<number, ContributionDisputedEvent[]>,
+  mismatches: Mismatch[],
+  notes: string[],
+): void {
+  for (const result of rounds) {
+    const events = disputes.get(result.round) ?? [];
+    if (events.length === 0) continue;
+    const names = new Map<string, string>();
+    for (const contribution of bundle.rounds.find((r) => r.round === result.round)?.contributions ??
+      []) {
+      try {
+        names.set(
+          deviceIdHash(contribution.deviceId, contribution.publicKey),
+          contribution.deviceId,
+        );
+      } catch {
+        // Malformed, and reported as such by the round's own checks.
+      }
+    }
+    for (const event of events) {
+      const deviceId = names.get(event.deviceId) ?? event.deviceId;
+      const dispute: RoundDispute = {
+        deviceId,
+        proofIndex: Number(event.proofIndex),
+        proofValid: event.proofValid,
+        disputer: event.disputer,
+        txHash: event.txHash,
+      };
+      result.disputes.push(dispute);
+      const what = `round ${result.round}: proof ${dispute.proofIndex} of device ${deviceId} was disputed on chain (transaction ${event.txHash}, by ${event.disputer})`;
+      if (event.proofValid) {
+        notes.push(`${what}: the registered verifier accepted it`);
+      } else {
+        mismatches.push({
+          kind: "dispute",
+          round: result.round,
+          deviceId,
+          message: `${what}: the registered verifier REJECTED it, so the round anchors a contribution whose proof does not verify`,
+        });
+        result.ok = false;
+      }
+    }
+  }
 }
 
 type Push = (

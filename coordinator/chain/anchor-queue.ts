@@ -36,6 +36,8 @@ export interface AnchorJobResult {
   creditsRoot: Hex;
   /** hashPair(contributionsRoot, creditsRoot): what the registry stores. */
   roundRoot: Hex;
+  /** The anchored aggregate hash; the zero hash when the strategy is not linear. */
+  aggregateHash: Hex;
   contributors: number;
   /** Decimal string: the registry holds 96 bits, more than a JSON number carries exactly. */
   totalCredits: string;

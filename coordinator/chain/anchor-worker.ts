@@ -1,6 +1,7 @@
 /**
  * Anchors a completed round on the registry: one transaction per round whatever the number of
- * contributors (the leaves go into two Merkle roots, see round-leaves.ts and merkle.ts).
+ * contributors (the leaves go into two Merkle roots, see round-leaves.ts and merkle.ts), with the
+ * round record's `aggregateHash` (the hash of its exact integer aggregate; "" → the zero hash).
  *
  * - Idempotent: `anchorRoundOnce` first reads the round on chain; a round already holding this
  *   anchor returns the existing transaction and sends nothing, a different anchor fails for good.
@@ -18,6 +19,7 @@
  */
 import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "pino";
+import { zeroHash } from "viem";
 import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
 import { buildRoundTree, sha256HexToBytes32 } from "../../protocol/provenance/merkle.js";
 import { epsilonMicroOf, roundLeaves } from "../../protocol/provenance/round-leaves.js";
@@ -82,6 +84,13 @@ export async function anchorRoundJob(
   const modelHash = sha256HexToBytes32(record.modelHash, `model hash of round ${round}`);
   const parentHash = sha256HexToBytes32(parent, `parent model hash of round ${round}`);
 
+  // The aggregation step records the hash of the round's exact integer aggregate for linear
+  // strategies; other strategies leave it "", anchored as the zero hash ("not verifiable").
+  const aggregateHash =
+    record.aggregateHash === ""
+      ? zeroHash
+      : sha256HexToBytes32(record.aggregateHash, `aggregate hash of round ${round}`);
+
   const { contributions, credits } = roundLeaves(await storedRoundLeafInputs(store, jobId, round));
   const tree = buildRoundTree({ contributions, credits });
   const anchored = await registry.anchorRoundOnce({
@@ -94,6 +103,7 @@ export async function anchorRoundJob(
     contributors: tree.contributors,
     totalCredits: tree.totalCredits,
     epsilonMicro: epsilonMicroOf(record.epsilon),
+    aggregateHash,
   });
   // Only now, with a receipt in hand, does the round record name its anchor.
   await store.updateRound(jobId, round, {
@@ -123,6 +133,7 @@ export async function anchorRoundJob(
     contributionsRoot: tree.contributionsRoot,
     creditsRoot: tree.creditsRoot,
     roundRoot: tree.roundRoot,
+    aggregateHash,
     contributors: tree.contributors,
     totalCredits: tree.totalCredits.toString(),
     gasUsed: Number(anchored.gasUsed),

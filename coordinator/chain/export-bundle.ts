@@ -63,6 +63,7 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
         clipNorm: record.clipNorm || job.spec.clipNorm,
         challengeSeed: record.challengeSeed,
         anchorTx: record.anchorTx,
+        aggregateHash: record.aggregateHash,
         contributions: await withEnrolments(store, jobId, round),
       }),
     );

@@ -7,9 +7,12 @@ import {
   BaseError,
   ContractFunctionRevertedError,
   HttpRequestError,
+  keccak256,
   SocketClosedError,
   TimeoutError,
+  toBytes,
   WaitForTransactionReceiptTimeoutError,
+  zeroHash,
 } from "viem";
 import { FedproofError, type FedproofErrorCode } from "../../common/errors.js";
 
@@ -96,7 +99,26 @@ export class InvalidCreditProofError extends RegistryError {
   }
 }
 
-/** Any other refusal by the contract (zero hash, unknown role, last admin, …). */
+/**
+ * A dispute named a contribution (or a proof of it) that the round did not anchor: the leaf is not
+ * in the round's root, or the proof is not the chunk the leaf's proof hash commits to.
+ */
+export class ContributionNotAnchoredError extends RegistryError {
+  override name = "ContributionNotAnchoredError";
+  constructor(shortMessage: string, parameters: RegistryErrorParameters = {}) {
+    super(shortMessage, "INVALID_ARGUMENT", parameters);
+  }
+}
+
+/** The round named (for a claim or a dispute) is not anchored. */
+export class RoundNotAnchoredError extends RegistryError {
+  override name = "RoundNotAnchoredError";
+  constructor(shortMessage: string, parameters: RegistryErrorParameters = {}) {
+    super(shortMessage, "FAILED_PRECONDITION", parameters);
+  }
+}
+
+/** Any other refusal by the contract (zero hash, last admin, …). */
 export class RegistryRevertedError extends RegistryError {
   override name = "RegistryRevertedError";
   constructor(shortMessage: string, parameters: RegistryErrorParameters = {}) {
@@ -152,6 +174,8 @@ export class AncestryMismatchError extends RegistryError {
 }
 
 const errorPrefix = "FedproofRegistry__";
+const coordinatorRole = keccak256(toBytes("fedproof.role.coordinator"));
+const defaultAdminRole = zeroHash;
 
 /**
  * Maps a viem error into the matching fedproof error; anything else is returned unchanged, so
@@ -165,6 +189,12 @@ export function decodeRegistryError(error: unknown): unknown {
     const fullName = reverted.data?.errorName;
     if (fullName?.startsWith(errorPrefix)) {
       return fromCustomError(fullName.slice(errorPrefix.length), reverted.data?.args ?? [], error);
+    }
+    if (
+      fullName === "AccessControlUnauthorizedAccount" ||
+      fullName === "FedproofCredits__NotMinter"
+    ) {
+      return fromCustomError(fullName, reverted.data?.args ?? [], error);
     }
     return new RegistryRevertedError(`the registry refused the call: ${reverted.shortMessage}`, {
       errorName: fullName,
@@ -196,14 +226,66 @@ function fromCustomError(
   const parameters = { errorName, args, cause };
   const [a, b, c, d] = args.map((arg) => String(arg));
   switch (errorName) {
-    case "NotCoordinator":
+    // OpenZeppelin AccessControl's error names the missing role: COORDINATOR_ROLE or the admin's.
+    case "AccessControlUnauthorizedAccount":
       return new RegistryPermissionError(
-        `${a} does not hold the registry's coordinator role; an admin must grant it`,
+        b === coordinatorRole
+          ? `${a} does not hold the registry's coordinator role; an admin must grant it`
+          : b === defaultAdminRole
+            ? `${a} does not hold the registry's admin role`
+            : `${a} does not hold role ${b} on the registry`,
         parameters,
       );
-    case "NotAdmin":
+    case "FedproofCredits__NotMinter":
       return new RegistryPermissionError(
-        `${a} does not hold the registry's admin role`,
+        `${a} may not mint fedproof credits: only the registry mints, on a claim`,
+        parameters,
+      );
+    case "NotJobCoordinator":
+      return new RegistryPermissionError(
+        `${b} is not the coordinator that registered job ${a}`,
+        parameters,
+      );
+    case "ContributionNotAnchored":
+      return new ContributionNotAnchoredError(
+        `the disputed contribution is not one that round ${b} of job ${a} anchored (its leaf is not in the round's root, or the proof is not one of its chunks)`,
+        parameters,
+      );
+    case "ProofIndexOutOfRange":
+      return new RegistryRevertedError(
+        `proof index ${a} is out of range: the contribution has ${b} proofs`,
+        parameters,
+      );
+    case "NoVerifier":
+      return new RegistryRevertedError(
+        `job ${a} registered no verifier for circuit ${b}`,
+        parameters,
+      );
+    case "VerifiersLocked":
+      return new RegistryRevertedError(
+        `job ${a} has anchored rounds: its verifiers can no longer be registered`,
+        parameters,
+      );
+    case "VerifierAlreadySet":
+      return new RegistryRevertedError(
+        `job ${a} already has a verifier for circuit ${b}`,
+        parameters,
+      );
+    case "NotAContract":
+      return new RegistryRevertedError(`verifier ${a} has no code`, parameters);
+    case "LengthMismatch":
+      return new RegistryRevertedError(
+        "each circuit id hash needs exactly one verifier address",
+        parameters,
+      );
+    case "InsufficientGas":
+      return new RegistryRevertedError(
+        `the dispute needs ${a} gas left before the verifier call, it had ${b}: send it with a higher gas limit`,
+        parameters,
+      );
+    case "VerifierCallFailed":
+      return new RegistryRevertedError(
+        `verifier ${a} did not answer verifyProof with a verdict`,
         parameters,
       );
     case "UnknownJob":
@@ -243,7 +325,7 @@ function fromCustomError(
         parameters,
       );
     case "RoundNotAnchored":
-      return new RegistryRevertedError(`round ${b} of job ${a} is not anchored`, parameters);
+      return new RoundNotAnchoredError(`round ${b} of job ${a} is not anchored`, parameters);
     case "CreditsExceedTotal":
       return new RegistryRevertedError(
         `claims for round ${b} of job ${a} would exceed the round's anchored total credits`,
@@ -258,8 +340,6 @@ function fromCustomError(
         "the registry's last admin cannot give up the role",
         parameters,
       );
-    case "UnknownRole":
-      return new RegistryRevertedError(`role ${a} does not exist on the registry`, parameters);
     default:
       return new RegistryRevertedError(`the registry reverted with ${errorName}`, parameters);
   }

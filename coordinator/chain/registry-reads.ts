@@ -5,16 +5,20 @@ import {
   type Log,
   type PublicClient,
   type Transport,
+  zeroAddress,
   zeroHash,
 } from "viem";
 import { fedproofRegistryAbi } from "../../contracts/generated/fedproof-registry.js";
 import { AncestryMismatchError, decodeRegistryError } from "./registry-errors.js";
 import type {
+  ContributionDisputedEvent,
+  GetContributionDisputedEventsParameters,
   GetRoundAnchoredEventsParameters,
   JobRegisteredEvent,
   RegistryJob,
   RegistryRound,
   RoundAnchoredEvent,
+  VerifierRegisteredEvent,
   VerifyContributionParameters,
 } from "./registry-types.js";
 
@@ -39,6 +43,19 @@ export interface RegistryReads {
     parameters?: GetRoundAnchoredEventsParameters,
   ): Promise<RoundAnchoredEvent[]>;
   getJobRegisteredEvents(parameters?: { fromBlock?: bigint }): Promise<JobRegisteredEvent[]>;
+  /** Every dispute of the job's contributions (optionally of one round), oldest first. */
+  getContributionDisputedEvents(
+    parameters: GetContributionDisputedEventsParameters,
+  ): Promise<ContributionDisputedEvent[]>;
+  /** The verifiers the job registered (VerifierRegistered events). */
+  getVerifierRegisteredEvents(parameters: {
+    jobId: bigint;
+    fromBlock?: bigint;
+  }): Promise<VerifierRegisteredEvent[]>;
+  /** The Groth16 verifier registered for a job's circuit, null when none. */
+  verifierOf(jobId: bigint, circuitIdHash: Hex): Promise<Address | null>;
+  /** The FedproofCredits (ERC-20) token that claims mint. */
+  creditToken(): Promise<Address>;
   /** The RoundAnchored event of a round the registry holds; its absence means a broken chain. */
   findAnchorEvent(jobId: bigint, round: number): Promise<RoundAnchoredEvent>;
 }
@@ -164,6 +181,50 @@ export function createRegistryReads(parameters: CreateRegistryReadsParameters): 
       );
       return logs.map((log) => ({ ...log.args, ...logPosition(log) }));
     },
+
+    async getContributionDisputedEvents({ jobId, round, fromBlock }) {
+      const from = fromBlock ?? (await getJob(jobId))?.registeredBlock ?? 0n;
+      const logs = await readRegistry(() =>
+        publicClient.getContractEvents({
+          ...contract,
+          eventName: "ContributionDisputed",
+          args: { jobId, round },
+          fromBlock: from,
+          toBlock: "latest",
+          strict: true,
+        }),
+      );
+      return logs.map((log) => ({ ...log.args, ...logPosition(log) }));
+    },
+
+    async getVerifierRegisteredEvents({ jobId, fromBlock }) {
+      const from = fromBlock ?? (await getJob(jobId))?.registeredBlock ?? 0n;
+      const logs = await readRegistry(() =>
+        publicClient.getContractEvents({
+          ...contract,
+          eventName: "VerifierRegistered",
+          args: { jobId },
+          fromBlock: from,
+          toBlock: "latest",
+          strict: true,
+        }),
+      );
+      return logs.map((log) => ({ ...log.args, ...logPosition(log) }));
+    },
+
+    async verifierOf(jobId, circuitIdHash) {
+      const verifier = await readRegistry(() =>
+        publicClient.readContract({
+          ...contract,
+          functionName: "verifierOf",
+          args: [jobId, circuitIdHash],
+        }),
+      );
+      return verifier === zeroAddress ? null : verifier;
+    },
+
+    creditToken: () =>
+      readRegistry(() => publicClient.readContract({ ...contract, functionName: "creditToken" })),
 
     async findAnchorEvent(jobId, round) {
       const [event] = await getRoundAnchoredEvents({ jobId, round });

@@ -27,6 +27,8 @@ export interface RegistryRound {
   totalCredits: bigint;
   epsilonMicro: bigint;
   claimedCredits: bigint;
+  /** Hash of the round's exact integer aggregate; the zero hash when the strategy is not linear. */
+  aggregateHash: Hex;
 }
 
 export interface RegisterJobParameters {
@@ -55,6 +57,8 @@ export interface RoundAnchor {
 export interface AnchorRoundParameters extends RoundAnchor {
   /** Privacy budget ε of the round in millionths; 0 (the default) when the job adds no DP noise. */
   epsilonMicro?: bigint;
+  /** Hash of the round's exact integer aggregate; the zero hash (the default) when not linear. */
+  aggregateHash?: Hex;
 }
 
 export type AnchorRoundReturnType = TransactionOutcome;
@@ -75,6 +79,7 @@ export interface ClaimCreditsParameters {
 
 export interface RoundAnchoredEvent extends RoundAnchor {
   epsilonMicro: bigint;
+  aggregateHash: Hex;
   txHash: Hex;
   blockNumber: bigint;
 }
@@ -120,4 +125,66 @@ export interface VerifyContributionParameters {
   weight: bigint;
   /** From `buildRoundTree(…).contributionProof(deviceId)`. */
   proof: readonly Hex[];
+}
+
+export interface RegisterVerifiersParameters {
+  jobId: bigint;
+  /** keccak256 of each circuit id (`circuitIdHash`), with the verifier deployed for it. */
+  verifiers: readonly { circuitIdHash: Hex; verifier: Address }[];
+}
+
+/** The arguments of `dispute`, as disputeContribution builds them from a bundle. */
+export interface DisputeParameters {
+  jobId: bigint;
+  round: number;
+  leaf: {
+    deviceId: Hex;
+    commitment: Hex;
+    weight: bigint;
+    chunkHashes: readonly Hex[];
+    kzgCommitmentsHash: Hex;
+  };
+  /** The leaf's proof in the contributions tree, then the round's credits root. */
+  merkleProof: readonly Hex[];
+  proof: {
+    index: bigint;
+    circuitIdHash: Hex;
+    a: readonly [bigint, bigint];
+    /** In the Solidity verifier's order (each G2 coordinate pair swapped against snarkjs JSON). */
+    b: readonly [readonly [bigint, bigint], readonly [bigint, bigint]];
+    c: readonly [bigint, bigint];
+    publicSignals: readonly bigint[];
+  };
+}
+
+export interface DisputeReturnType extends TransactionOutcome {
+  /** The verifier's verdict, from the ContributionDisputed event. */
+  proofValid: boolean;
+}
+
+export interface ContributionDisputedEvent {
+  jobId: bigint;
+  round: number;
+  /** The anchored bytes32 device id (round-leaves.ts deviceIdHash). */
+  deviceId: Hex;
+  proofIndex: bigint;
+  proofValid: boolean;
+  disputer: Address;
+  txHash: Hex;
+  blockNumber: bigint;
+}
+
+export interface GetContributionDisputedEventsParameters {
+  jobId: bigint;
+  round?: number;
+  /** Defaults to the job's registration block. */
+  fromBlock?: bigint;
+}
+
+export interface VerifierRegisteredEvent {
+  jobId: bigint;
+  circuitIdHash: Hex;
+  verifier: Address;
+  txHash: Hex;
+  blockNumber: bigint;
 }

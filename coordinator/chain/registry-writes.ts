@@ -6,6 +6,7 @@ import {
   type TransactionReceipt,
   type Transport,
   zeroAddress,
+  zeroHash,
 } from "viem";
 import { FedproofError, InvalidArgumentError } from "../../common/errors.js";
 import { fedproofRegistryAbi } from "../../contracts/generated/fedproof-registry.js";
@@ -18,8 +19,11 @@ import type {
   AnchorRoundParameters,
   AnchorRoundReturnType,
   ClaimCreditsParameters,
+  DisputeParameters,
+  DisputeReturnType,
   RegisterJobParameters,
   RegisterJobReturnType,
+  RegisterVerifiersParameters,
   TransactionOutcome,
 } from "./registry-types.js";
 
@@ -37,6 +41,10 @@ export interface RegistryWrites {
   /** Anchors unless the round already holds this very anchor; safe to run again after a crash. */
   anchorRoundOnce(parameters: AnchorRoundParameters): Promise<AnchorRoundOnceReturnType>;
   claimCredits(parameters: ClaimCreditsParameters): Promise<TransactionOutcome>;
+  /** Names the Groth16 verifier of each circuit of a job; once, before round 1 is anchored. */
+  registerVerifiers(parameters: RegisterVerifiersParameters): Promise<TransactionOutcome>;
+  /** Re-verifies one proof of an anchored contribution on chain (anyone may send it). */
+  dispute(parameters: DisputeParameters): Promise<DisputeReturnType>;
   grantCoordinator(account: Address): Promise<TransactionOutcome>;
   revokeCoordinator(account: Address): Promise<TransactionOutcome>;
 }
@@ -57,6 +65,7 @@ export function createRegistryWrites(parameters: CreateRegistryWritesParameters)
         anchor.creditsRoot,
         anchor.totalCredits,
         anchor.epsilonMicro ?? 0n,
+        anchor.aggregateHash ?? zeroHash,
       ],
     });
     return outcome(receipt);
@@ -69,13 +78,18 @@ export function createRegistryWrites(parameters: CreateRegistryWritesParameters)
     const stored = await reads.getRound(anchor.jobId, anchor.round);
     if (!stored) return null;
     const expectedRoot = hashPair(anchor.contributionsRoot, anchor.creditsRoot);
-    if (stored.modelHash !== anchor.modelHash.toLowerCase() || stored.roundRoot !== expectedRoot) {
+    const expectedAggregate = (anchor.aggregateHash ?? zeroHash).toLowerCase();
+    if (
+      stored.modelHash !== anchor.modelHash.toLowerCase() ||
+      stored.roundRoot !== expectedRoot ||
+      stored.aggregateHash !== expectedAggregate
+    ) {
       throw new RoundAlreadyAnchoredError(
-        `round ${anchor.round} of job ${anchor.jobId} is already anchored with a different model or roots`,
+        `round ${anchor.round} of job ${anchor.jobId} is already anchored with a different model, roots or aggregate`,
         {
           errorName: "RoundAlreadyAnchored",
           args: [anchor.jobId, anchor.round],
-          details: `anchored model ${stored.modelHash}, root ${stored.roundRoot}; this anchor: model ${anchor.modelHash}, root ${expectedRoot}`,
+          details: `anchored model ${stored.modelHash}, root ${stored.roundRoot}, aggregate ${stored.aggregateHash}; this anchor: model ${anchor.modelHash}, root ${expectedRoot}, aggregate ${expectedAggregate}`,
         },
       );
     }
@@ -136,6 +150,52 @@ export function createRegistryWrites(parameters: CreateRegistryWritesParameters)
       return outcome(
         await send({ functionName: "claimCredits", args: [jobId, round, claimant, amount, proof] }),
       );
+    },
+
+    async registerVerifiers({ jobId, verifiers }) {
+      return outcome(
+        await send({
+          functionName: "registerVerifiers",
+          args: [
+            jobId,
+            verifiers.map((item) => item.circuitIdHash),
+            verifiers.map((item) => item.verifier),
+          ],
+        }),
+      );
+    },
+
+    async dispute({ jobId, round, leaf, merkleProof, proof }) {
+      const receipt = await send({
+        functionName: "dispute",
+        args: [
+          jobId,
+          round,
+          { ...leaf, chunkHashes: [...leaf.chunkHashes] },
+          [...merkleProof],
+          {
+            index: proof.index,
+            circuitIdHash: proof.circuitIdHash,
+            a: [proof.a[0], proof.a[1]],
+            b: [
+              [proof.b[0][0], proof.b[0][1]],
+              [proof.b[1][0], proof.b[1][1]],
+            ],
+            c: [proof.c[0], proof.c[1]],
+            publicSignals: [...proof.publicSignals],
+          },
+        ],
+      });
+      const [disputed] = parseEventLogs({
+        abi: fedproofRegistryAbi,
+        eventName: "ContributionDisputed",
+        logs: receipt.logs.filter((log) => log.address.toLowerCase() === registry.toLowerCase()),
+      });
+      if (!disputed)
+        throw new FedproofError(
+          `dispute ${receipt.transactionHash} emitted no ContributionDisputed`,
+        );
+      return { ...outcome(receipt), proofValid: disputed.args.proofValid };
     },
 
     async grantCoordinator(target) {

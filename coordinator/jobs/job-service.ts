@@ -85,7 +85,13 @@ export class JobService {
     const { chain } = this.parameters;
     if (chain) {
       // Registered before it is stored: a job that cannot be anchored never starts.
-      const registered = await registerJobOnChain({ chain, job, vkeyHash: circuits?.vkeyHash });
+      // With circuits, their Groth16 verifiers are deployed and registered too (disputes).
+      const registered = await registerJobOnChain({
+        chain,
+        job,
+        vkeyHash: circuits?.vkeyHash,
+        circuits: circuits && [circuits.updateNorm, circuits.dataValidity],
+      });
       job.chainJobId = registered.chainJobId;
       job.registry = chain.registry;
     }

@@ -378,6 +378,7 @@ export class RoundEngine {
       epsilon: 0,
       anchorTx: "",
       contributionsRoot: "",
+      aggregateHash: "",
       clipNorm,
       challengeSeed,
     };

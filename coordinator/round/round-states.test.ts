@@ -47,6 +47,7 @@ describe("JobStore.transitionRound on a real Redis", () => {
     epsilon: 0,
     anchorTx: "",
     contributionsRoot: "",
+    aggregateHash: "",
     clipNorm: 1,
     challengeSeed: "",
   };

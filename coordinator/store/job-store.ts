@@ -67,6 +67,11 @@ export interface RoundRecord {
    * context of the round mixes it in. "" for rounds stored before seeds existed.
    */
   challengeSeed: string;
+  /**
+   * Hash of the round's exact integer aggregate (what the anchor commits to); "" when the
+   * strategy is not linear, or for rounds stored before it existed. Anchored as the zero hash then.
+   */
+  aggregateHash: string;
   /** Contributions whose proofs verified / were rejected (jobs with proofs only). */
   proofsVerified?: number;
   proofsRejected?: number;
@@ -1089,6 +1094,7 @@ function decodeRound(raw: StoredHash): RoundRecord {
     contributionsRoot: raw.contributionsRoot ?? "",
     clipNorm: num("clipNorm"),
     challengeSeed: raw.challengeSeed ?? "",
+    aggregateHash: raw.aggregateHash ?? "",
     proofsVerified: num("proofsVerified"),
     proofsRejected: num("proofsRejected"),
   };

@@ -1,12 +1,15 @@
-import { encodeAbiParameters, getAddress, keccak256, sha256, toBytes, zeroHash } from "viem";
+import { encodeAbiParameters, getAddress, type Hex, keccak256, toBytes, zeroHash } from "viem";
 import { describe, expect, it } from "vitest";
 import {
   type ContributionLeafInput,
+  chunkHashOf,
   commitmentBytes32,
   creditAccountOf,
   deviceIdHash,
+  kzgCommitmentsHashOf,
   leafProofsOf,
   proofHashOf,
+  proofHashParts,
   roundLeaves,
 } from "./round-leaves.js";
 
@@ -65,52 +68,126 @@ describe("commitmentBytes32", () => {
 });
 
 describe("proofHashOf", () => {
-  const proof = { pi_a: ["1", "2", "1"], protocol: "groth16", curve: "bn128" };
+  const proof = {
+    pi_a: ["1", "2", "1"],
+    pi_b: [
+      ["3", "4"],
+      ["5", "6"],
+      ["1", "0"],
+    ],
+    pi_c: ["7", "8", "1"],
+    protocol: "groth16",
+    curve: "bn128",
+  };
+  const kzg = [`0x${"11".repeat(32)}${"22".repeat(32)}`, `0x${"33".repeat(64)}`];
 
   it("is zero without proofs: 'no proofs' stays visible on chain", () => {
     expect(proofHashOf([])).toBe(zeroHash);
   });
 
-  it("hashes the canonical JSON, so formatting and key order do not matter", () => {
+  it("is the keccak of the ABI-encoded chunk hashes and KZG commitments hash, b swapped as the Solidity verifier takes it", () => {
+    const chunk = keccak256(
+      encodeAbiParameters(
+        [
+          { type: "bytes32" },
+          { type: "uint256[2]" },
+          { type: "uint256[2][2]" },
+          { type: "uint256[2]" },
+          { type: "uint256[]" },
+        ],
+        [
+          keccak256(toBytes("c")),
+          [1n, 2n],
+          [
+            [4n, 3n],
+            [6n, 5n],
+          ],
+          [7n, 8n],
+          [5n],
+        ],
+      ),
+    );
+    const proofs = [{ circuitId: "c", proof, publicSignals: ["5"] }];
+    expect(chunkHashOf(proofs[0]!)).toBe(chunk);
+    const kzgHash = keccak256(`0x${"11".repeat(32)}${"22".repeat(32)}${"33".repeat(64)}`);
+    expect(kzgCommitmentsHashOf(kzg)).toBe(kzgHash);
+    expect(kzgCommitmentsHashOf([])).toBe(zeroHash);
+    const encode = (hash: Hex) =>
+      keccak256(encodeAbiParameters([{ type: "bytes32[]" }, { type: "bytes32" }], [[chunk], hash]));
+    expect(proofHashOf(proofs, kzg)).toBe(encode(kzgHash));
+    expect(proofHashOf(proofs)).toBe(encode(zeroHash));
+    expect(proofHashParts(proofs, kzg)).toEqual({
+      chunkHashes: [chunk],
+      kzgCommitmentsHash: kzgHash,
+      proofHash: encode(kzgHash),
+    });
+  });
+
+  it("hashes the numbers, so formatting and key order do not matter", () => {
     const compact = leafProofsOf([
       { circuitId: "c", proofJson: JSON.stringify(proof), publicSignals: ["5"] },
     ]);
-    const indented = leafProofsOf([
+    const reordered = leafProofsOf([
       {
         circuitId: "c",
         proofJson: JSON.stringify(
-          { curve: "bn128", protocol: "groth16", pi_a: ["1", "2", "1"] },
+          { curve: "bn128", pi_c: proof.pi_c, pi_b: proof.pi_b, pi_a: proof.pi_a },
           null,
           2,
         ),
         publicSignals: ["5"],
       },
     ]);
-    expect(proofHashOf(compact)).toBe(proofHashOf(indented));
-    expect(proofHashOf(compact)).toBe(
-      sha256(
-        toBytes(
-          '[{"circuitId":"c","proof":{"curve":"bn128","pi_a":["1","2","1"],"protocol":"groth16"},"publicSignals":["5"]}]',
-        ),
-      ),
-    );
+    expect(proofHashOf(compact)).toBe(proofHashOf(reordered));
   });
 
-  it("changes with the circuit id, a signal or the proof", () => {
-    const base = proofHashOf([{ circuitId: "c", proof, publicSignals: ["5"] }]);
-    expect(proofHashOf([{ circuitId: "d", proof, publicSignals: ["5"] }])).not.toBe(base);
-    expect(proofHashOf([{ circuitId: "c", proof, publicSignals: ["6"] }])).not.toBe(base);
-    expect(
+  it("changes with the circuit id, a signal, the proof, the order of proofs and the KZG commitments", () => {
+    const other = { ...proof, pi_a: ["1", "3", "1"] };
+    const base = proofHashOf([
+      { circuitId: "c", proof, publicSignals: ["5"] },
+      { circuitId: "c", proof: other, publicSignals: ["5"] },
+    ]);
+    const variants = [
       proofHashOf([
-        { circuitId: "c", proof: { ...proof, pi_a: ["1", "3", "1"] }, publicSignals: ["5"] },
+        { circuitId: "d", proof, publicSignals: ["5"] },
+        { circuitId: "c", proof: other, publicSignals: ["5"] },
       ]),
-    ).not.toBe(base);
+      proofHashOf([
+        { circuitId: "c", proof, publicSignals: ["6"] },
+        { circuitId: "c", proof: other, publicSignals: ["5"] },
+      ]),
+      proofHashOf([
+        { circuitId: "c", proof: other, publicSignals: ["5"] },
+        { circuitId: "c", proof, publicSignals: ["5"] },
+      ]),
+      proofHashOf(
+        [
+          { circuitId: "c", proof, publicSignals: ["5"] },
+          { circuitId: "c", proof: other, publicSignals: ["5"] },
+        ],
+        kzg,
+      ),
+    ];
+    for (const variant of variants) expect(variant).not.toBe(base);
   });
 
-  it("refuses a stored proof that is not JSON", () => {
+  it("refuses a stored proof that is not JSON, a proof without its points, and a malformed KZG commitment", () => {
     expect(() =>
       leafProofsOf([{ circuitId: "c", proofJson: "{", publicSignals: [] }], "sim-004"),
     ).toThrow(/proof 0 of device sim-004 is not valid JSON/);
+    expect(() =>
+      proofHashOf(
+        [{ circuitId: "c", proof: { pi_a: ["1", "2"] }, publicSignals: [] }],
+        [],
+        "sim-5",
+      ),
+    ).toThrow(/proof 0 of device sim-5\.pi_b is not a G2 point/);
+    expect(() =>
+      proofHashOf([{ circuitId: "c", proof, publicSignals: ["x"] }], [], "sim-6"),
+    ).toThrow(/proof 0 of device sim-6 public signal 0 is not an integer/);
+    expect(() => kzgCommitmentsHashOf(["0x1234"], "sim-7")).toThrow(
+      /KZG commitment 0 of device sim-7 is not 0x and 128 hex digits/,
+    );
   });
 });
 

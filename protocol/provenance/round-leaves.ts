@@ -12,12 +12,21 @@
  * - commitment: the Poseidon commitment is one BN254 field element (< 2^254), read as a hex
  *   number and left-padded to 32 bytes; the zero hash while a round runs without proofs (no
  *   commitment exists).
- * - proofHash = sha256 of the canonical JSON (sorted keys, no whitespace) of
- *   `[{circuitId, proof, publicSignals}, ...]` in upload order; the zero hash when the
- *   contribution carries no proof, so "no proofs" is visible on chain instead of disguised as the
- *   hash of an empty list. Canonical JSON of the parsed proof, not the raw upload string, so a
- *   bundle may re-indent proofs without changing what they hash to; the circuit id is included so
- *   a proof cannot be relabelled as another circuit's.
+ * - proofHash: keccak, in the ABI encoding the registry's `dispute` recomputes on chain, so
+ *   that a contract can tell whether a proof it is handed is one the anchored leaf commits to:
+ *     chunkHash_k = keccak256(abi.encode(bytes32 circuitIdHash, uint256[2] a, uint256[2][2] b,
+ *                   uint256[2] c, uint256[] publicSignals)),  circuitIdHash = keccak256(circuitId)
+ *     proofHash   = keccak256(abi.encode(bytes32[] chunkHashes, bytes32 kzgCommitmentsHash))
+ *   with k over the contribution's proofs in upload order (UpdateNorm chunks and the DataValidity
+ *   proof alike), b in the Solidity verifier's order (snarkjs's JSON lists each G2 coordinate as
+ *   [c0, c1]; the verifier and the precompile take [c1, c0]), and kzgCommitmentsHash =
+ *   keccak256 of the contribution's KZG commitments concatenated, 64 bytes each (x ‖ y,
+ *   big-endian), or the zero hash when it has none. The circuit id is hashed in so that a proof
+ *   cannot be relabelled as another circuit's; the numbers are hashed, not the JSON text, so a
+ *   bundle may re-indent or reorder proof fields without changing the leaf. The proofHash is
+ *   the zero hash when the contribution carries no proof, so "no proofs" is visible on chain.
+ *   (Until issue 11 it was sha256 of the proofs' canonical JSON: bundles and anchors of that
+ *   format no longer verify.)
  * - weight = credit amount = the contribution's sample count: FedAvg weights an update by its
  *   samples, so credits follow the update's influence on the model. (The data-validity proof
  *   proves the count once proofs are required.)
@@ -29,17 +38,16 @@
  */
 import {
   type Address,
+  concatHex,
   encodeAbiParameters,
   getAddress,
   type Hex,
   isAddress,
   keccak256,
-  sha256,
   toBytes,
   zeroHash,
 } from "viem";
 import { InvalidArgumentError } from "../../common/errors.js";
-import { canonicalJson } from "../job/job-spec.js";
 import type { Contribution, Credit } from "./merkle.js";
 
 /** One Groth16 proof as stored and bundled: snarkjs JSON and its public signals. */
@@ -70,6 +78,11 @@ export interface ContributionLeafInput {
   commitment: string;
   samples: number;
   proofs: readonly LeafProof[];
+  /**
+   * The contribution's KZG commitments, one per update chunk: "0x" + 128 hex digits (x ‖ y,
+   * 32 bytes each, big-endian). Absent or empty: none.
+   */
+  kzgCommitments?: readonly string[];
 }
 
 export function deviceIdHash(deviceId: string, publicKey: string): Hex {
@@ -98,12 +111,142 @@ export function commitmentBytes32(commitment: string, deviceId = "?"): Hex {
   return `0x${digits.padStart(64, "0")}`;
 }
 
-export function proofHashOf(proofs: readonly LeafProof[]): Hex {
-  if (proofs.length === 0) return zeroHash;
-  const canonical = canonicalJson(
-    proofs.map(({ circuitId, proof, publicSignals }) => ({ circuitId, proof, publicSignals })),
+/** A Groth16 proof as the snarkjs Solidity verifier takes it (b's coordinate pairs swapped). */
+export interface SolidityProof {
+  a: readonly [bigint, bigint];
+  b: readonly [readonly [bigint, bigint], readonly [bigint, bigint]];
+  c: readonly [bigint, bigint];
+  publicSignals: readonly bigint[];
+}
+
+const fieldOrder = 1n << 256n;
+
+function uint256Of(value: unknown, what: string): bigint {
+  let parsed: bigint;
+  try {
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "bigint") {
+      throw new TypeError("not a number");
+    }
+    parsed = BigInt(value);
+  } catch {
+    throw new InvalidArgumentError(`${what} is not an integer: ${JSON.stringify(String(value))}`);
+  }
+  if (parsed < 0n || parsed >= fieldOrder) {
+    throw new InvalidArgumentError(`${what} does not fit in a uint256`);
+  }
+  return parsed;
+}
+
+function pairOf(value: unknown, what: string): [bigint, bigint] {
+  if (!Array.isArray(value) || value.length < 2) {
+    throw new InvalidArgumentError(`${what} is not a coordinate pair`);
+  }
+  return [uint256Of(value[0], `${what}[0]`), uint256Of(value[1], `${what}[1]`)];
+}
+
+/**
+ * The snarkjs proof JSON ({pi_a, pi_b, pi_c}) in the Solidity verifier's order, as
+ * `snarkjs.groth16.exportSolidityCallData` writes it: G1 points without their projective "1",
+ * each G2 coordinate as [c1, c0].
+ */
+export function solidityProofOf(proof: LeafProof, what = "proof"): SolidityProof {
+  const json = proof.proof as { pi_a?: unknown; pi_b?: unknown; pi_c?: unknown } | null;
+  if (typeof json !== "object" || json === null) {
+    throw new InvalidArgumentError(`${what} is not a snarkjs proof object`);
+  }
+  const piB = json.pi_b;
+  if (!Array.isArray(piB) || piB.length < 2) {
+    throw new InvalidArgumentError(`${what}.pi_b is not a G2 point`);
+  }
+  const [x0, x1] = pairOf(piB[0], `${what}.pi_b[0]`);
+  const [y0, y1] = pairOf(piB[1], `${what}.pi_b[1]`);
+  return {
+    a: pairOf(json.pi_a, `${what}.pi_a`),
+    b: [
+      [x1, x0],
+      [y1, y0],
+    ],
+    c: pairOf(json.pi_c, `${what}.pi_c`),
+    publicSignals: proof.publicSignals.map((signal, index) =>
+      uint256Of(signal, `${what} public signal ${index}`),
+    ),
+  };
+}
+
+export function circuitIdHash(circuitId: string): Hex {
+  return keccak256(toBytes(circuitId));
+}
+
+/** keccak256(abi.encode(circuitIdHash, a, b, c, publicSignals)), as the registry's dispute. */
+export function chunkHashOf(proof: LeafProof, what = "proof"): Hex {
+  const { a, b, c, publicSignals } = solidityProofOf(proof, what);
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "bytes32" },
+        { type: "uint256[2]" },
+        { type: "uint256[2][2]" },
+        { type: "uint256[2]" },
+        { type: "uint256[]" },
+      ],
+      [circuitIdHash(proof.circuitId), a, b, c, publicSignals],
+    ),
   );
-  return sha256(toBytes(canonical));
+}
+
+/** keccak256 of the commitments concatenated (64 bytes each); the zero hash for none. */
+export function kzgCommitmentsHashOf(
+  commitments: readonly string[] | undefined,
+  deviceId = "?",
+): Hex {
+  if (!commitments || commitments.length === 0) return zeroHash;
+  const parts = commitments.map((commitment, index) => {
+    if (!/^0x[0-9a-fA-F]{128}$/.test(commitment)) {
+      throw new InvalidArgumentError(
+        `KZG commitment ${index} of device ${deviceId} is not 0x and 128 hex digits (x ‖ y)`,
+      );
+    }
+    return commitment.toLowerCase() as Hex;
+  });
+  return keccak256(concatHex(parts));
+}
+
+export interface ProofHashParts {
+  /** One per proof, in upload order. */
+  chunkHashes: Hex[];
+  kzgCommitmentsHash: Hex;
+  /** keccak256(abi.encode(chunkHashes, kzgCommitmentsHash)); zero without proofs. */
+  proofHash: Hex;
+}
+
+/** The chunk hashes, KZG commitments hash and proof hash of one contribution's leaf. */
+export function proofHashParts(
+  proofs: readonly LeafProof[],
+  kzgCommitments?: readonly string[],
+  deviceId = "?",
+): ProofHashParts {
+  const chunkHashes = proofs.map((proof, index) =>
+    chunkHashOf(proof, `proof ${index} of device ${deviceId}`),
+  );
+  const kzgCommitmentsHash = kzgCommitmentsHashOf(kzgCommitments, deviceId);
+  const proofHash =
+    proofs.length === 0
+      ? zeroHash
+      : keccak256(
+          encodeAbiParameters(
+            [{ type: "bytes32[]" }, { type: "bytes32" }],
+            [chunkHashes, kzgCommitmentsHash],
+          ),
+        );
+  return { chunkHashes, kzgCommitmentsHash, proofHash };
+}
+
+export function proofHashOf(
+  proofs: readonly LeafProof[],
+  kzgCommitments?: readonly string[],
+  deviceId = "?",
+): Hex {
+  return proofHashParts(proofs, kzgCommitments, deviceId).proofHash;
 }
 
 /** Parses stored proofs (JSON text) into leaf proofs; a malformed proof can never be anchored. */
@@ -159,7 +302,7 @@ export function roundLeaves(inputs: readonly ContributionLeafInput[]): RoundLeav
       contribution: {
         deviceId,
         commitment: commitmentBytes32(input.commitment, input.deviceId),
-        proofHash: proofHashOf(input.proofs),
+        proofHash: proofHashOf(input.proofs, input.kzgCommitments, input.deviceId),
         weight: BigInt(input.samples),
       },
       creditAccount: creditAccountOf(deviceId, input.payoutAddress),

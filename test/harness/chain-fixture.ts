@@ -173,6 +173,7 @@ export async function seedCompletedRounds(
         epsilon: 0,
         anchorTx: "",
         contributionsRoot: "",
+        aggregateHash: "",
         clipNorm: spec.clipNorm,
         challengeSeed: challenge.seeds[round]!,
       },

@@ -18,7 +18,6 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sha256 } from "@noble/hashes/sha2";
 import { cacheRoot } from "../circuits/artifact-cache.js";
 import { updateNormCircuit } from "../circuits/circuit-catalog.js";
 import { writeDevPowersOfTau } from "../circuits/dev-powers-of-tau.js";
@@ -35,6 +34,7 @@ import {
   readSrsFromPtau,
   toField,
 } from "../protocol/proving/kzg.js";
+import { kzgChallenge } from "../protocol/proving/kzg-challenge.js";
 import {
   type FigureValue,
   isQuick,
@@ -97,16 +97,17 @@ function randomValues(count: number): bigint[] {
 }
 
 /**
- * Stand-in for the chunk challenge (kzg-challenge.ts hashes the tag, the proof context, the
- * chunk's Poseidon commitment and C): one SHA-256 over about as many bytes, reduced mod r.
+ * The chunk's challenge as kzg-challenge.ts defines it, over a random context and Poseidon
+ * commitment per chunk (the proof's public signals; their values do not change the cost).
  */
+const chunkSignals = new Map<number, { context: bigint; commitment: bigint }>();
 function challenge(commitment: G1Hex, chunk: number): bigint {
-  const bytes = new TextEncoder().encode(
-    `fedproof.kzg-challenge.v1|${"ab".repeat(96)}|${chunk}|${commitment}`,
-  );
-  let v = 0n;
-  for (const byte of sha256(bytes)) v = (v << 8n) | BigInt(byte);
-  return v % FIELD_MODULUS;
+  let signals = chunkSignals.get(chunk);
+  if (!signals) {
+    signals = { context: randomScalar(), commitment: randomScalar() };
+    chunkSignals.set(chunk, signals);
+  }
+  return kzgChallenge({ ...signals, kzgCommitment: commitment });
 }
 
 interface DeviceChunk {

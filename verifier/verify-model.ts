@@ -51,7 +51,6 @@ import {
   jobAttesterRoot,
 } from "../protocol/proofs/data-attestation.js";
 import { parseDataValiditySignals } from "../protocol/proofs/public-signals.js";
-import { jobVerificationKeyHash } from "../protocol/provenance/job-vkey-hash.js";
 import {
   buildMerkleTree,
   type Contribution,
@@ -74,7 +73,12 @@ import {
   decodePublicKey,
   decodeSignature,
 } from "../protocol/proving/proof-codec.js";
-import type { BundleContribution, BundleRound, ProvenanceBundle } from "./provenance-bundle.js";
+import {
+  type BundleContribution,
+  type BundleRound,
+  bundleVerificationKeyHash,
+  type ProvenanceBundle,
+} from "./provenance-bundle.js";
 
 export type MismatchKind =
   | "model-not-anchored"
@@ -349,7 +353,8 @@ function checkVerificationKeys(
   job: RegistryJob,
   mismatches: Mismatch[],
 ): boolean {
-  const computed = jobVerificationKeyHash(bundle.verificationKeys);
+  // The SRS hash of the bytes the bundle carries is pinned with the keys.
+  const computed = bundleVerificationKeyHash(bundle);
   if (computed === job.vkeyHash) return true;
   mismatches.push({
     kind: "verification-key",

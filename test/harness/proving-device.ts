@@ -201,6 +201,8 @@ export interface ProvenUploadParameters {
   tamperData?: (proof: ProofWithSignals) => ProofWithSignals;
   /** The attester set the data proof shows membership in (attested mode); none: self-attested. */
   attesterSet?: AttesterSet;
+  /** The job schema's class count, when a test widens it (more classes, more parameters). */
+  classes?: number;
   /** Changes the chunks' KZG fields after they were made (a swapped commitment, say). */
   tamperKzg?: (kzg: ChunkKzgUpload[]) => ChunkKzgUpload[];
 }
@@ -239,7 +241,7 @@ export async function provenUpload(parameters: ProvenUploadParameters) {
     minSamples: 1,
     featureMin: bounds.featureMin,
     featureMax: bounds.featureMax,
-    classes: PROVING_SCHEMA.classes,
+    classes: parameters.classes ?? PROVING_SCHEMA.classes,
     ...(parameters.attesterSet ? { attesterSet: parameters.attesterSet } : {}),
   });
   const proved = await harness.dataProver(

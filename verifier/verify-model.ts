@@ -911,6 +911,11 @@ function contributionProblems(
     samples: contribution.samples,
     commitment: contribution.commitment,
     proofs: contribution.proofs,
+    // Each chunk proof's kzgChallenge must be the x its KZG commitment gives; a bundle that
+    // pins an SRS must carry the commitments (checking the openings is a pairing, not here).
+    ...(contribution.kzgCommitments || parameters.bundle.kzgSrs
+      ? { kzgCommitments: contribution.kzgCommitments ?? [] }
+      : {}),
     // The spec's root, and the spec is the one whose hash the chain registered: a proof
     // against any other attester tree, or a self-attested one in a job with attesters, fails.
     attesterRoot: jobAttesterRoot(spec),

@@ -20,7 +20,7 @@ function SQRT_MINUS_ONE() {
 // chunks through the public running sum (sumBefore of chunk j = sumBefore + partialSum of
 // chunk j−1, starting at 0) and binds each to its index through `context`.
 //
-// The KZG tie (circuits/README.md, "KZG commitments"): the device commits
+// The KZG tie (circuits/README.md, "KZG contribution commitments"): the device commits
 // p(X) = Σ_j q_j·X^j + blinding[0]·X^n + blinding[1]·X^(n+1) with KZG, derives
 // kzgChallenge = x from that commitment, the proof context and this proof's Poseidon
 // `commitment` (protocol/proving/kzg-challenge.ts), and this circuit outputs evaluation = p(x)

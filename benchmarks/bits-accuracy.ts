@@ -46,6 +46,7 @@ import type { Dataset } from "../protocol/data/dataset.js";
 import { parseJobSpec } from "../protocol/job/job-spec.js";
 import { parameterCount } from "../protocol/model/parameter-count.js";
 import { batchVerifyGroth16 } from "../protocol/proofs/batch-verify-groth16.js";
+import { readSrsFromPtau } from "../protocol/proving/kzg.js";
 import { chunkCount } from "../protocol/proving/update-norm-parameters.js";
 import { createRng } from "../protocol/random.js";
 import { quantizedNormBound } from "../protocol/update/quantize.js";
@@ -314,10 +315,14 @@ function mlpUpdate(bits: number): { q: Int32Array; c2: bigint } {
 
 async function measureProofs(bits: number): Promise<ProofRun> {
   const loadAverageAtStart = load();
-  const { circuits } = await buildCircuits({ dev: true, circuits: [updateNormCircuit(bits)] });
+  const { circuits, ptauPath } = await buildCircuits({
+    dev: true,
+    circuits: [updateNormCircuit(bits)],
+  });
   const circuit = circuits[0]!;
   if (circuit.spec.kind !== "update-norm") throw new Error("unreachable");
   const { n } = circuit.spec;
+  const srs = await readSrsFromPtau(ptauPath, n + 2);
   progress(
     `  ${circuit.id}: ${circuit.constraints} constraints, 2^${circuit.domainPower}, key ${(circuit.zkeyBytes / 2 ** 20).toFixed(1)} MB`,
   );
@@ -326,7 +331,14 @@ async function measureProofs(bits: number): Promise<ProofRun> {
   try {
     const pooledChunks = quick ? pool.size : 2 * pool.size;
     const part = q.subarray(0, pooledChunks * n);
-    const { chunks } = updateNormInputs({ q: part, circuit: { n, bits }, salt: 7n, context, c2 });
+    const { chunks } = await updateNormInputs({
+      q: part,
+      circuit: { n, bits },
+      salt: 7n,
+      context,
+      c2,
+      srs,
+    });
     // Warm-up: each worker's first proof also builds its curve.
     await Promise.all(Array.from({ length: pool.size }, () => pool.prove(chunks[0]!.input)));
     const chunkRunSeconds: number[] = [];
@@ -343,6 +355,7 @@ async function measureProofs(bits: number): Promise<ProofRun> {
       salt: 7n,
       context,
       c2,
+      srs,
       prover: pool.prove,
       concurrency: pool.size,
     });

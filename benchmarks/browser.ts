@@ -43,6 +43,7 @@ import {
   schemaBounds,
 } from "../protocol/proving/dataset-commitment.js";
 import { featureScaleFor } from "../protocol/proving/feature-scale.js";
+import { readSrsFromPtau } from "../protocol/proving/kzg.js";
 import { CHROMIUM_PATH, launchChromium } from "../test/browser/chromium.js";
 import {
   type FigureValue,
@@ -79,18 +80,25 @@ interface ProofCase {
 const bigintsAsStrings = (input: CircuitInput): CircuitInput =>
   JSON.parse(JSON.stringify(input, (_, v) => (typeof v === "bigint" ? v.toString() : v)));
 
-function updateNormCase(circuit: CircuitArtifacts): ProofCase {
+async function updateNormCase(circuit: CircuitArtifacts, ptauPath: string): Promise<ProofCase> {
   if (circuit.spec.kind !== "update-norm") throw new Error("not an update-norm circuit");
   const { n, bits } = circuit.spec;
-  const inputs = Array.from({ length: repeats + 1 }, (_, r) => {
+  const srs = await readSrsFromPtau(ptauPath, n + 2);
+  const inputs: CircuitInput[] = [];
+  for (let r = 0; r <= repeats; r++) {
     const q = Int32Array.from({ length: n }, (_, i) => ((i * 37 + r) % 201) - 100);
     let sum = 0n;
     for (const v of q) sum += BigInt(v) * BigInt(v);
-    return bigintsAsStrings(
-      updateNormInputs({ q, circuit: { n, bits }, salt: BigInt(r + 1), context, c2: sum })
-        .chunks[0]!.input,
-    );
-  });
+    const { chunks } = await updateNormInputs({
+      q,
+      circuit: { n, bits },
+      salt: BigInt(r + 1),
+      context,
+      c2: sum,
+      srs,
+    });
+    inputs.push(bigintsAsStrings(chunks[0]!.input));
+  }
   return { kind: "update-norm", circuit, inputs };
 }
 
@@ -208,13 +216,13 @@ const inPage = <T>(page: Page, body: string, argument: unknown): Promise<T> =>
   ) as Promise<T>;
 
 console.log(`Chromium ${CHROMIUM_PATH}; ${repeats} timed proofs per case`);
-const { circuits } = await buildCircuits({
+const { circuits, ptauPath } = await buildCircuits({
   dev: true,
   circuits: production
     ? [updateNormCircuit(16), dataValidityCircuit({ features: 16, featureBits: 8, samples: 8 })]
     : [TEST_CIRCUITS.updateNorm, TEST_CIRCUITS.dataValidity],
 });
-const proofCases = [updateNormCase(circuits[0]!), dataValidityCase(circuits[1]!)];
+const proofCases = [await updateNormCase(circuits[0]!, ptauPath), dataValidityCase(circuits[1]!)];
 
 // Node first, then the browser: the two never share the machine.
 const nodeProofs: Record<string, number[]> = {};

@@ -50,9 +50,10 @@ import {
 } from "../protocol/proving/dataset-commitment.js";
 import { derivePublicKey } from "../protocol/proving/eddsa-poseidon.js";
 import { FIELD_MODULUS } from "../protocol/proving/field.js";
+import { type KzgSrs, readSrsFromPtau } from "../protocol/proving/kzg.js";
 import { spotCheckSoundnessError } from "../protocol/proving/spot-check.js";
-import { computeUpdateCommitment, packValues } from "../protocol/proving/update-commitment.js";
-import { encodeUpdate } from "../protocol/update/quantize.js";
+import { packValues } from "../protocol/proving/update-commitment.js";
+import { encodeUpdate, squaredNormQuantized } from "../protocol/update/quantize.js";
 import {
   currentCommand,
   type FigureValue,
@@ -94,8 +95,8 @@ function update(length: number, bits: number): Int32Array {
   return q;
 }
 
-function squaredNorm(q: Int32Array, n: number, bits: number): bigint {
-  return computeUpdateCommitment({ q, n, bits, salt: 0n }).partialSums.reduce((a, b) => a + b, 0n);
+function squaredNorm(q: Int32Array, _n: number, _bits: number): bigint {
+  return squaredNormQuantized(q);
 }
 
 /** Peak resident memory of this process (worker and snarkjs threads included) while `fn` runs. */
@@ -142,10 +143,14 @@ interface SizeResult {
 async function measureBits(
   bits: number,
 ): Promise<{ circuit: CircuitArtifacts; results: SizeResult[] }> {
-  const { circuits } = await buildCircuits({ dev: true, circuits: [updateNormCircuit(bits)] });
+  const { circuits, ptauPath } = await buildCircuits({
+    dev: true,
+    circuits: [updateNormCircuit(bits)],
+  });
   const circuit = circuits[0];
   if (circuit.spec.kind !== "update-norm") throw new Error("unreachable");
   const n = circuit.spec.n;
+  const srs = await readSrsFromPtau(ptauPath, n + 2);
   process.stdout.write(
     `${circuit.id}: ${circuit.constraints} constraints (${(circuit.constraints / n).toFixed(2)}/parameter), key ${(circuit.zkeyBytes / 2 ** 20).toFixed(1)} MB\n`,
   );
@@ -155,13 +160,16 @@ async function measureBits(
     // Warm-up: the worker's first proof also builds snarkjs's curve and thread pool.
     const warm = update(n, bits);
     await prover.prove(
-      updateNormInputs({
-        q: warm,
-        circuit: { n, bits },
-        salt: 1n,
-        context,
-        c2: squaredNorm(warm, n, bits),
-      }).chunks[0].input,
+      (
+        await updateNormInputs({
+          q: warm,
+          circuit: { n, bits },
+          salt: 1n,
+          context,
+          c2: squaredNorm(warm, n, bits),
+          srs,
+        })
+      ).chunks[0]!.input,
     );
     for (const size of sizes) {
       const q = update(size, bits);
@@ -169,7 +177,7 @@ async function measureBits(
       const c2 = squaredNorm(q, n, bits);
       const started = performance.now();
       const { value, peakMB } = await withPeakMemory(() =>
-        proveUpdate({ q, circuit: { n, bits }, salt, context, c2, prover: prover.prove }),
+        proveUpdate({ q, circuit: { n, bits }, salt, context, c2, srs, prover: prover.prove }),
       );
       const proveSeconds = secondsSince(started);
       const verifyStarted = performance.now();
@@ -179,6 +187,7 @@ async function measureBits(
             id: circuit.id,
             verificationKey: circuit.verificationKey,
             parameters: { n, bits },
+            srs,
           },
         },
         proofs: value.proofs.map((p) => ({ circuitId: circuit.id, ...p })),
@@ -187,6 +196,7 @@ async function measureBits(
         bits,
         paramCount: size,
         salt,
+        kzg: value.kzg,
       });
       const verifySeconds = secondsSince(verifyStarted);
       const chunks = value.proofs.length;
@@ -215,8 +225,9 @@ async function batchVerification(): Promise<{
   batchSeconds: number;
   speedup: number;
 }> {
-  const circuit = (await buildCircuits({ dev: true, circuits: [TEST_CIRCUITS.updateNorm] }))
-    .circuits[0];
+  const built = await buildCircuits({ dev: true, circuits: [TEST_CIRCUITS.updateNorm] });
+  const circuit = built.circuits[0]!;
+  const srs: KzgSrs = await readSrsFromPtau(built.ptauPath, TEST_CIRCUITS.updateNorm.n + 2);
   const prover = await createWorkerProver({ wasm: circuit.wasmPath, zkey: circuit.zkeyPath });
   let proofs: ProofWithSignals[];
   try {
@@ -228,6 +239,7 @@ async function batchVerification(): Promise<{
         salt: 1n,
         context,
         c2: squaredNorm(q, 64, 16),
+        srs,
         prover: prover.prove,
       })
     ).proofs;
@@ -605,14 +617,18 @@ interface PipelineResult {
  * witness generator loaded once). Both warm up first.
  */
 async function measurePipeline(bits: number): Promise<PipelineResult> {
-  const { circuits } = await buildCircuits({ dev: true, circuits: [updateNormCircuit(bits)] });
+  const { circuits, ptauPath } = await buildCircuits({
+    dev: true,
+    circuits: [updateNormCircuit(bits)],
+  });
   const circuit = circuits[0]!;
   if (circuit.spec.kind !== "update-norm") throw new Error("unreachable");
   const n = circuit.spec.n;
+  const srs = await readSrsFromPtau(ptauPath, n + 2);
   const q = update(pipelineChunks * n, bits);
   const salt = 7n;
   const c2 = squaredNorm(q, n, bits);
-  const { chunks } = updateNormInputs({ q, circuit: { n, bits }, salt, context, c2 });
+  const { chunks } = await updateNormInputs({ q, circuit: { n, bits }, salt, context, c2, srs });
   const wasm = new Uint8Array(readFileSync(circuit.wasmPath));
   const zkey = new Uint8Array(readFileSync(circuit.zkeyPath));
   const plain = (input: (typeof chunks)[number]["input"]) =>
@@ -639,6 +655,7 @@ async function measurePipeline(bits: number): Promise<PipelineResult> {
           salt,
           context,
           c2,
+          srs,
           prover: pool.prove,
           concurrency: pool.size,
         }),

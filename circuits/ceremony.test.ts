@@ -67,6 +67,7 @@ describe("production setup with a ceremony", () => {
       salt: 1n,
       context,
       c2: 100n,
+      srs: (await testCircuits()).srs,
       prover,
     });
     expect((await batchVerifyGroth16(second.verificationKey, proofs)).valid).toBe(true);

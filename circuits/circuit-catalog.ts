@@ -27,7 +27,7 @@ export function mainSource(spec: CircuitSpec): string {
     return [
       "pragma circom 2.1.0;",
       'include "update-norm.circom";',
-      `component main {public [context, c2, sumBefore]} = UpdateNormChunk(${spec.n}, ${spec.bits});`,
+      `component main {public [context, c2, sumBefore, kzgChallenge]} = UpdateNormChunk(${spec.n}, ${spec.bits});`,
       "",
     ].join("\n");
   }
@@ -53,29 +53,38 @@ const DOMAIN_2_16_BUDGET = 65_536 - 16;
 /**
  * Constraints of UpdateNormChunk(n, bits), from its structure: `bits` per value (range
  * check), one per pair of values (sum of squares), 612 per Poseidon sponge block of 16
- * field elements, and a fixed 3·(2·bits + 32) + 3 for the running bound and the context.
- * `circuit-catalog.test.ts` checks it against the compiler's count.
+ * field elements (the salt, the two KZG blinding values and the packed values), n + 1 for
+ * the KZG evaluation (Horner), and a fixed 3·(2·bits + 32) + 3 for the running bound and the
+ * context. `circuit-catalog.test.ts` checks it against the compiler's count.
  */
 export function estimateUpdateNormConstraints(parameters: UpdateNormParameters): number {
   const { n, bits } = parameters;
-  const elements = Math.ceil(n / valuesPerElement(bits)) + 1;
+  const elements = Math.ceil(n / valuesPerElement(bits)) + ABSORBED_AHEAD;
   const blocks = Math.ceil(elements / 16);
-  return n * bits + Math.ceil(n / 2) + 612 * blocks + 3 * (2 * bits + 32) + 3;
+  return n * bits + Math.ceil(n / 2) + 612 * blocks + (n + 1) + 3 * (2 * bits + 32) + 3;
+}
+
+/** Field elements the chunk sponge absorbs ahead of the packed values: salt, ρ0, ρ1. */
+export const ABSORBED_AHEAD = 3;
+
+/** Values in a chunk of k whole sponge blocks: ⌊253/bits⌋ · (16k − ABSORBED_AHEAD). */
+export function wholeBlockChunkSize(bits: number, blocks: number): number {
+  return valuesPerElement(bits) * (16 * blocks - ABSORBED_AHEAD);
 }
 
 /**
  * The production chunk size for a bit width: the largest n that (a) fills the last sponge
- * block exactly (n = ⌊253/bits⌋ · (16k − 1) values plus the salt make 16k field elements)
+ * block exactly (n = ⌊253/bits⌋ · (16k − 3) values plus the salt and the two KZG blinding
+ * values make 16k field elements)
  * and (b) keeps the circuit inside a 2^16 evaluation domain. 2^16 bounds the proving key at
  * ~40 MB and one chunk's proof at a few seconds; a larger domain doubles both for no
  * per-parameter gain, since every chunk costs the same per value.
  */
 export function productionChunkSize(bits: number): number {
   checkUpdateNormParameters({ n: 1, bits });
-  const per = valuesPerElement(bits);
   let best = 0;
   for (let k = 1; ; k++) {
-    const n = per * (16 * k - 1);
+    const n = wholeBlockChunkSize(bits, k);
     if (estimateUpdateNormConstraints({ n, bits }) > DOMAIN_2_16_BUDGET) break;
     best = n;
   }

@@ -10,7 +10,7 @@ import {
   type ProofWithSignals,
   type Prover,
 } from "../client/core/proving/prove-groth16.js";
-import { proveUpdate } from "../client/core/proving/prove-update.js";
+import { type ChunkKzgUpload, proveUpdate } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { InvalidArgumentError } from "../common/errors.js";
 import {
@@ -45,6 +45,7 @@ import {
 } from "../protocol/proving/dataset-commitment.js";
 import { derivePublicKey, signPoseidon } from "../protocol/proving/eddsa-poseidon.js";
 import { idToField } from "../protocol/proving/field.js";
+import type { KzgSrs } from "../protocol/proving/kzg.js";
 import { encodeUpdate } from "../protocol/update/quantize.js";
 import type { CircuitArtifacts } from "./build.js";
 import { type CircuitSpec, circuitName, mainSource, TEST_CIRCUITS } from "./circuit-catalog.js";
@@ -85,6 +86,8 @@ let dataProver: Prover;
 let dataset: CommittedDataset;
 let dataProof: ProofWithSignals;
 let updateProofs: ProofWithSignals[];
+let updateKzg: ChunkKzgUpload[];
+let srs: KzgSrs;
 const q = Int32Array.from({ length: 40 }, (_, i) => (i % 9) - 4);
 const salt = 42n;
 const c2 = 1000n;
@@ -122,6 +125,7 @@ function parameters(
         id: updateCircuit.id,
         verificationKey: updateCircuit.verificationKey,
         parameters: { n: 64, bits: 16 },
+        srs,
       },
       dataValidity: { id: dataCircuit.id, verificationKey: dataCircuit.verificationKey },
     },
@@ -146,12 +150,13 @@ function parameters(
     bits: 16,
     paramCount: q.length,
     salt,
+    kzg: updateKzg,
     ...overrides,
   };
 }
 
 beforeAll(async () => {
-  ({ updateNorm: updateCircuit, dataValidity: dataCircuit } = await testCircuits());
+  ({ updateNorm: updateCircuit, dataValidity: dataCircuit, srs } = await testCircuits());
   dataProver = inThreadProver({
     wasm: await readFile(dataCircuit.wasmPath),
     zkey: await readFile(dataCircuit.zkeyPath),
@@ -162,12 +167,13 @@ beforeAll(async () => {
   });
   dataset = commitDataset({ parameters: SHAPE, records: records(40), privateKey: deviceKey });
   dataProof = await proveData(dataset);
-  ({ proofs: updateProofs } = await proveUpdate({
+  ({ proofs: updateProofs, kzg: updateKzg } = await proveUpdate({
     q,
     circuit: { n: 64, bits: 16 },
     salt,
     context,
     c2,
+    srs,
     prover: updateProver,
   }));
 });

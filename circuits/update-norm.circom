@@ -12,22 +12,30 @@ function SQRT_MINUS_ONE() {
 }
 
 // One chunk of a quantised model update: proves every value is in range, the chunk's exact
-// sum of squares, and a hiding Poseidon commitment to the values.
+// sum of squares, a hiding Poseidon commitment to the values, and the evaluation at a public
+// challenge x of the polynomial whose KZG commitment the device uploads next to the proof.
 //
 // Why chunks: one circuit of fixed size n serves every model size, so a device downloads one
 // bounded proving key instead of a key that grows with the model. The verifier chains the
 // chunks through the public running sum (sumBefore of chunk j = sumBefore + partialSum of
 // chunk j−1, starting at 0) and binds each to its index through `context`.
 //
+// The KZG tie (circuits/README.md, "KZG contribution commitments"): the device commits
+// p(X) = Σ_j q_j·X^j + blinding[0]·X^n + blinding[1]·X^(n+1) with KZG, derives
+// kzgChallenge = x from that commitment, the proof context and this proof's Poseidon
+// `commitment` (protocol/proving/kzg-challenge.ts), and this circuit outputs evaluation = p(x)
+// over the same range-checked values; a KZG opening of the commitment at x to `evaluation`
+// then shows the KZG-committed vector is the proven one (Schwartz–Zippel, error ≤ (n+1)/r).
+//
 // Public signals, in snarkjs order (outputs first, then public inputs as declared):
-//   [commitment, partialSum, context, c2, sumBefore]
+//   [commitment, partialSum, evaluation, context, c2, sumBefore, kzgChallenge]
 template UpdateNormChunk(n, bits) {
     // ⌊253/bits⌋ values per field element: the packed integer stays below 2^253 < p, so
     // packing is injective on range-checked values and never wraps around the field.
     var PER = 253 \ bits;
     var ELEMENTS = (n + PER - 1) \ PER;
-    // The salt is absorbed first, ahead of the packed values.
-    var ABSORBED = ELEMENTS + 1;
+    // The salt and the two KZG blinding values are absorbed first, ahead of the packed values.
+    var ABSORBED = ELEMENTS + 3;
     // c2 and sumBefore must stay below 2^LIMIT_BITS: enough for any n < 2^30 at any bits
     // (Σ q² < n · 2^(2·bits − 2)), and well under the 252 bits LessEqThan supports.
     var LIMIT_BITS = 2 * bits + 32;
@@ -36,13 +44,20 @@ template UpdateNormChunk(n, bits) {
     signal input context;
     signal input c2;
     signal input sumBefore;
+    // x = kzgChallenge(context, commitment, KZG commitment) mod r, recomputed by every verifier.
+    signal input kzgChallenge;
     // Offset-encoded values q + 2^(bits−1), so that a range check is a plain bit
     // decomposition of a non-negative number.
     signal input values[n];
     signal input salt;
+    // The KZG blinding ρ0, ρ1: uniform field elements, the top two coefficients of p. They hide
+    // the values from whoever sees the KZG commitment and one opening (two unknowns more than
+    // the one evaluation reveals).
+    signal input blinding[2];
 
     signal output commitment;
     signal output partialSum;
+    signal output evaluation;
 
     // Range check: every value is an integer in [0, 2^bits). Without it a value could be any
     // field element, and both the packing (the commitment) and Σ q² could be steered by the
@@ -87,12 +102,17 @@ template UpdateNormChunk(n, bits) {
     withinBound.in[1] <== c2;
     withinBound.out === 1;
 
-    // Commitment: the Poseidon sponge over [salt, packed values...]. Packing is a linear
-    // combination of the already range-checked values, so it costs no constraints; the
-    // sponge costs 612 constraints per 16 field elements. The salt hides the update from
-    // everyone who sees only the commitment (the chain, `fedproof verify`).
+    // Commitment: the Poseidon sponge over [salt, blinding[0], blinding[1], packed values...].
+    // Packing is a linear combination of the already range-checked values, so it costs no
+    // constraints; the sponge costs 612 constraints per 16 field elements. The salt hides the
+    // update from everyone who sees only the commitment (the chain, `fedproof verify`). The
+    // blinding is absorbed because the challenge x hashes this commitment: every coefficient
+    // of p, blinding included, is then fixed before x is known, so a prover cannot choose the
+    // blinding after seeing x to make another polynomial agree with p at x.
     component sponge = PoseidonSponge(ABSORBED);
     sponge.in[0] <== salt;
+    sponge.in[1] <== blinding[0];
+    sponge.in[2] <== blinding[1];
     for (var e = 0; e < ELEMENTS; e++) {
         var acc = 0;
         for (var m = 0; m < PER; m++) {
@@ -100,9 +120,21 @@ template UpdateNormChunk(n, bits) {
                 acc += values[e * PER + m] * (1 << (bits * m));
             }
         }
-        sponge.in[e + 1] <== acc;
+        sponge.in[e + 3] <== acc;
     }
     commitment <== sponge.out;
+
+    // evaluation = p(kzgChallenge) by Horner from the top coefficient: one constraint per
+    // coefficient after the first (n + 1 in all). The coefficients are the signed values
+    // q_j = values[j] − OFFSET, the same range-checked signals the norm and the commitment
+    // use, so the KZG-committed vector cannot differ from the proven one without the opening
+    // failing. kzgChallenge enters every product, so it is bound by the R1CS itself.
+    signal horner[n + 1];
+    horner[0] <== blinding[1] * kzgChallenge + blinding[0];
+    for (var j = 0; j < n; j++) {
+        horner[j + 1] <== horner[j] * kzgChallenge + values[n - 1 - j] - OFFSET;
+    }
+    evaluation <== horner[n];
 
     // `context` = Poseidon(jobId, round, modelHashHigh, modelHashLow, deviceId, chunkIndex)
     // enters no other constraint. A public input with an all-zero R1CS column is bound to the

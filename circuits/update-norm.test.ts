@@ -9,6 +9,7 @@ import {
   type ProofWithSignals,
 } from "../client/core/proving/prove-groth16.js";
 import {
+  type ChunkKzgUpload,
   NormAboveBoundError,
   proveUpdate,
   updateNormInputs,
@@ -25,10 +26,18 @@ import {
   ClipBoundMismatchError,
   CommitmentMismatchError,
   ContextMismatchError,
+  KzgMismatchError,
   ProofInvalidError,
   ProofMissingError,
 } from "../protocol/proofs/errors.js";
-import { computeUpdateCommitment } from "../protocol/proving/update-commitment.js";
+import { type KzgSrs, kzgCommit, kzgOpen, toField } from "../protocol/proving/kzg.js";
+import { kzgChallenge } from "../protocol/proving/kzg-challenge.js";
+import {
+  type ChunkBlinding,
+  chunkKzgCoefficients,
+  chunkValues,
+  computeUpdateCommitment,
+} from "../protocol/proving/update-commitment.js";
 import { encodeUpdate } from "../protocol/update/quantize.js";
 import type { CircuitArtifacts } from "./build.js";
 import { testCircuits } from "./test-circuits.js";
@@ -45,6 +54,12 @@ const context = {
   roundSeed: "5e".repeat(32),
 };
 const salt = 123456789n;
+// Pinned so the device's inputs can be recomputed and compared; devices draw them at random.
+const blindings: ChunkBlinding[] = [
+  [11n, 12n],
+  [21n, 22n],
+  [31n, 32n],
+];
 
 function honestUpdate(): Int32Array {
   const q = new Int32Array(PARAMS);
@@ -59,6 +74,8 @@ let prover: WorkerProver;
 let q: Int32Array;
 let c2: bigint;
 let proofs: ProofWithSignals[];
+let kzg: ChunkKzgUpload[];
+let srs: KzgSrs;
 
 function parameters(
   overrides: Partial<VerifyContributionParameters> = {},
@@ -69,6 +86,7 @@ function parameters(
         id: circuit.id,
         verificationKey: circuit.verificationKey,
         parameters: { n: N, bits: BITS },
+        srs,
       },
     },
     proofs: proofs.map((p) => ({ circuitId: circuit.id, ...p })),
@@ -77,25 +95,31 @@ function parameters(
     bits: BITS,
     paramCount: PARAMS,
     salt,
+    kzg,
     ...overrides,
   };
 }
 
 beforeAll(async () => {
-  ({ updateNorm: circuit } = await testCircuits());
+  ({ updateNorm: circuit, srs } = await testCircuits());
   prover = await createWorkerProver({ wasm: circuit.wasmPath, zkey: circuit.zkeyPath });
   q = honestUpdate();
-  const squared = computeUpdateCommitment({ q, n: N, bits: BITS, salt }).partialSums.reduce(
-    (a, b) => a + b,
-    0n,
-  );
+  const squared = computeUpdateCommitment({
+    q,
+    n: N,
+    bits: BITS,
+    salt,
+    blindings,
+  }).partialSums.reduce((a, b) => a + b, 0n);
   c2 = squared + 10n; // the update sits just under the bound
-  ({ proofs } = await proveUpdate({
+  ({ proofs, kzg } = await proveUpdate({
     q,
     circuit: { n: N, bits: BITS },
     salt,
     context,
     c2,
+    srs,
+    blindings,
     prover: prover.prove,
   }));
 });
@@ -112,17 +136,64 @@ describe("UpdateNorm chunk circuit", () => {
     expect(circuit.verificationKeySha256).toMatch(/^0x[0-9a-f]{64}$/);
   });
 
-  it("proves an honest update whose public signals match the device's own computation", () => {
-    const { chunks } = updateNormInputs({ q, circuit: { n: N, bits: BITS }, salt, context, c2 });
+  it("proves an honest update whose public signals match the device's own computation", async () => {
+    const { chunks } = await updateNormInputs({
+      q,
+      circuit: { n: N, bits: BITS },
+      salt,
+      context,
+      c2,
+      srs,
+      blindings,
+    });
     expect(proofs).toHaveLength(3);
     for (let j = 0; j < 3; j++) expect(proofs[j].publicSignals).toEqual(chunks[j].publicSignals);
+  });
+
+  it("outputs the evaluation at the challenge its KZG commitment gives, over the proven values", async () => {
+    for (let j = 0; j < 3; j++) {
+      const [commitment, , evaluation, ctx, , , x] = proofs[j]!.publicSignals.map(BigInt);
+      const coefficients = chunkKzgCoefficients(
+        chunkValues(q, { n: N, bits: BITS }, j),
+        BITS,
+        blindings[j]!,
+      );
+      // The commitment the verifier recomputes from the bytes and the blinding.
+      expect(kzg[j]!.commitment).toBe(await kzgCommit(srs, coefficients));
+      expect(x).toBe(
+        kzgChallenge({ context: ctx!, commitment: commitment!, kzgCommitment: kzg[j]!.commitment }),
+      );
+      const opened = await kzgOpen(srs, coefficients, x!);
+      expect(opened.value).toBe(evaluation);
+      expect(kzg[j]!.opening).toBe(opened.proof);
+    }
+  });
+
+  it("draws fresh uniform blinding per chunk when none is given", async () => {
+    const drawn = await updateNormInputs({
+      q,
+      circuit: { n: N, bits: BITS },
+      salt,
+      context,
+      c2,
+      srs,
+    });
+    const values = drawn.chunks.flatMap((c) => c.kzg.blinding);
+    expect(new Set(values).size).toBe(6);
+    // Hiding needs the whole field: a draw above 2^253 shows up in a few tries.
+    expect(values.every((v) => v >= 0n && v < 2n ** 254n)).toBe(true);
+    expect(drawn.commitment).not.toBe(
+      computeUpdateCommitment({ q, n: N, bits: BITS, salt, blindings }).commitment,
+    );
   });
 
   it("verifies the honest contribution and recomputes its commitment from the bytes", async () => {
     const result = await verifyContribution(parameters());
     expect(result.commitment).toBe(
-      computeUpdateCommitment({ q, n: N, bits: BITS, salt }).commitment,
+      computeUpdateCommitment({ q, n: N, bits: BITS, salt, blindings }).commitment,
     );
+    expect(result.kzgCommitments).toEqual(kzg.map((k) => k.commitment));
+    expect(result.kzgOpenings).toEqual(kzg.map((k) => k.opening));
     expect(result.squaredNorm).toBe(c2 - 10n);
     expect(result.pairingChecks).toBe("batch");
   });
@@ -147,17 +218,19 @@ describe("UpdateNorm chunk circuit", () => {
         salt,
         context,
         c2: tight,
+        srs,
         prover: prover.prove,
       }),
     ).rejects.toThrow(NormAboveBoundError);
     // Straight to the witness generator, bypassing the device's own check: the last chunk's
     // running bound fails inside the circuit.
-    const { chunks } = updateNormInputs({
+    const { chunks } = await updateNormInputs({
       q,
       circuit: { n: N, bits: BITS },
       salt,
       context,
       c2: tight,
+      srs,
     });
     await expect(prover.prove(chunks[2].input)).rejects.toThrow(ProofGenerationError);
     // A value outside the 16-bit range cannot even be range-checked.
@@ -204,7 +277,7 @@ describe("UpdateNorm chunk circuit", () => {
       proof: p.proof,
       publicSignals: [...p.publicSignals],
     }));
-    edited[1].publicSignals[4] = "0"; // sumBefore
+    edited[1].publicSignals[5] = "0"; // sumBefore
     await expect(verifyContribution(parameters({ proofs: edited }))).rejects.toThrow(
       ChunkChainError,
     );
@@ -231,6 +304,96 @@ describe("UpdateNorm chunk circuit", () => {
       valid: true,
       invalid: [],
       checks: "batch",
+    });
+  });
+
+  describe("KZG tie", () => {
+    /** Chunk 0's honest witness, with the KZG commitment and challenge a forger picks. */
+    async function forgedChunk0(
+      forge: (honest: { coefficients: bigint[]; x: bigint }) => Promise<{
+        commitment: `0x${string}`;
+        x: bigint;
+        coefficients: bigint[];
+      }>,
+    ) {
+      const { chunks } = await updateNormInputs({
+        q,
+        circuit: { n: N, bits: BITS },
+        salt,
+        context,
+        c2,
+        srs,
+        blindings,
+      });
+      const honest = chunks[0]!;
+      const forged = await forge({
+        coefficients: honest.kzg.coefficients,
+        x: honest.kzg.challenge,
+      });
+      const proof = await prover.prove({ ...honest.input, kzgChallenge: forged.x.toString() });
+      const opening = await kzgOpen(srs, forged.coefficients, forged.x);
+      return {
+        proofs: [proof, ...proofs.slice(1)].map((p) => ({ circuitId: circuit.id, ...p })),
+        kzg: [
+          { commitment: forged.commitment, opening: opening.proof, blinding: blindings[0]! },
+          ...kzg.slice(1),
+        ],
+      };
+    }
+
+    it("refuses a KZG commitment to other values than the uploaded bytes", async () => {
+      // The forger commits to q_0 + 1000 and derives x honestly from that commitment: the
+      // challenge checks out, the commitment recomputed from the bytes does not.
+      const forged = await forgedChunk0(async ({ coefficients }) => {
+        const other = [toField(coefficients[0]! + 1000n), ...coefficients.slice(1)];
+        const commitment = await kzgCommit(srs, other);
+        const [c, , , ctx] = proofs[0]!.publicSignals.map(BigInt);
+        const x = kzgChallenge({ context: ctx!, commitment: c!, kzgCommitment: commitment });
+        return { commitment, x, coefficients: other };
+      });
+      const attempt = verifyContribution(parameters(forged));
+      await expect(attempt).rejects.toThrow(KzgMismatchError);
+      await expect(verifyContribution(parameters(forged))).rejects.toThrow(
+        /uploaded bytes do not match the KZG commitment of chunk 0/,
+      );
+    });
+
+    it("refuses a proof made for another challenge than the recomputed one", async () => {
+      const forged = await forgedChunk0(async ({ coefficients, x }) => ({
+        commitment: kzg[0]!.commitment,
+        x: x + 1n,
+        coefficients,
+      }));
+      await expect(verifyContribution(parameters(forged))).rejects.toThrow(KzgMismatchError);
+      await expect(verifyContribution(parameters(forged))).rejects.toThrow(
+        /chunk proof 0 was made for KZG challenge/,
+      );
+    });
+
+    it("refuses a wrong opening, naming the chunk", async () => {
+      const wrong = [kzg[0]!, { ...kzg[1]!, opening: kzg[2]!.opening }, kzg[2]!];
+      await expect(verifyContribution(parameters({ kzg: wrong }))).rejects.toThrow(
+        /KZG opening of chunk 1 does not show/,
+      );
+    });
+
+    it("refuses a commitment swapped in from another chunk", async () => {
+      const swapped = [{ ...kzg[0]!, commitment: kzg[1]!.commitment }, kzg[1]!, kzg[2]!];
+      await expect(verifyContribution(parameters({ kzg: swapped }))).rejects.toThrow(
+        /chunk proof 0 was made for KZG challenge/,
+      );
+      const both = [kzg[1]!, kzg[0]!, kzg[2]!];
+      await expect(verifyContribution(parameters({ kzg: both }))).rejects.toThrow(KzgMismatchError);
+    });
+
+    it("refuses other blinding than the proofs committed to, and a missing chunk entry", async () => {
+      const other = [{ ...kzg[0]!, blinding: [11n, 13n] as const }, kzg[1]!, kzg[2]!];
+      await expect(verifyContribution(parameters({ kzg: other }))).rejects.toThrow(
+        /do not match the commitment of chunk 0/,
+      );
+      await expect(verifyContribution(parameters({ kzg: kzg.slice(0, 2) }))).rejects.toThrow(
+        /one KZG commitment per UpdateNorm chunk proof \(3\), got 2/,
+      );
     });
   });
 

@@ -1,13 +1,13 @@
 /**
  * A job with proofs is registered on a real Anvil with the hash of its verification keys
- * (jobVerificationKeyHash over both circuits), a job without proofs with the zero hash.
+ * (jobVerificationKeyHash over both circuits and the KZG SRS), a job without proofs with the zero hash.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { keccak256, toBytes, zeroHash } from "viem";
+import { keccak256, sha256, toBytes, zeroHash } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
 import { buildContracts } from "../contracts/build.js";
@@ -69,7 +69,7 @@ describe("jobs with proofs on chain", () => {
     if (storeDir) await rm(storeDir, { recursive: true, force: true });
   });
 
-  it("pins the hash of both verification keys, and zero for a job without proofs", async () => {
+  it("pins the hash of both verification keys and the KZG SRS, and zero for a job without proofs", async () => {
     const proven = await jobs.createJob({
       model: "logreg",
       schema,
@@ -78,9 +78,15 @@ describe("jobs with proofs on chain", () => {
     });
     const circuits = await jobs.jobCircuits(proven.jobId);
     expect(circuits).toBeDefined();
-    const expected = jobVerificationKeyHash(verificationKeysOf(circuits!));
+    // The SRS the worker checks KZG openings against is the one stored and served, and pinned.
+    const srsBytes = new Uint8Array(await readFile(circuits!.srs.path));
+    expect(circuits!.srs.hash).toBe(sha256(srsBytes));
+    expect(circuits!.srs.size).toBe(TEST_CIRCUITS.updateNorm.n + 2);
+    const expected = jobVerificationKeyHash(verificationKeysOf(circuits!), sha256(srsBytes));
     expect(circuits!.vkeyHash).toBe(expected);
     expect(expected).not.toBe(zeroHash);
+    // Without the SRS the keys alone pin something else: a bundle cannot drop or swap it.
+    expect(jobVerificationKeyHash(verificationKeysOf(circuits!))).not.toBe(expected);
     expect((await registry.getJob(BigInt(proven.chainJobId)))?.vkeyHash).toBe(expected);
     // Its circuits' Groth16 verifiers are deployed and registered, so it can be disputed on chain.
     for (const circuit of [circuits!.updateNorm, circuits!.dataValidity]) {

@@ -12,7 +12,7 @@ import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
 import { testCircuits } from "../circuits/test-circuits.js";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
 import { inThreadProver, type Prover } from "../client/core/proving/prove-groth16.js";
-import { proveUpdate } from "../client/core/proving/prove-update.js";
+import { encodeKzgChunk, proveUpdate } from "../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { joinJob, submitUpdate } from "../client/node/coordinator-client.js";
 import { Device } from "../client/node/device.js";
@@ -34,6 +34,7 @@ import {
 } from "../protocol/proving/dataset-commitment.js";
 import { randomPrivateKey } from "../protocol/proving/eddsa-poseidon.js";
 import { randomFieldElement } from "../protocol/proving/field.js";
+import type { KzgSrs } from "../protocol/proving/kzg.js";
 import { encodeFieldElement, encodeSignature } from "../protocol/proving/proof-codec.js";
 import { createRng } from "../protocol/random.js";
 import { encodeUpdate, quantizedNormBound } from "../protocol/update/quantize.js";
@@ -74,9 +75,11 @@ describe("jobs with proofs", () => {
   let jobs: JobService;
   let updateProver: Prover;
   let dataProver: Prover;
+  let srs: KzgSrs;
 
   beforeAll(async () => {
     const built = await testCircuits();
+    srs = built.srs;
     updateProver = inThreadProver({
       wasm: new Uint8Array(await readFile(built.updateNorm.wasmPath)),
       zkey: new Uint8Array(await readFile(built.updateNorm.zkeyPath)),
@@ -191,6 +194,7 @@ describe("jobs with proofs", () => {
       salt,
       context,
       c2: quantizedNormBound(task.clipNorm, task.quantization!.scale),
+      srs,
       prover: updateProver,
     });
     const data = await dataProver(
@@ -226,6 +230,7 @@ describe("jobs with proofs", () => {
       commitment: encodeFieldElement(update.commitment),
       salt: encodeFieldElement(salt),
       proofs,
+      kzg: update.kzg.map(encodeKzgChunk),
     };
     return {
       header,

@@ -12,9 +12,14 @@
  * too (protocol/proofs/check-contribution.ts): the job spec (which the anchored spec hash pins),
  * each round's clip norm, and each contribution's enrolment (dataset commitment and signature,
  * beside the public key the device id hash pins).
+ *
+ * KZG: each contribution carries its chunks' KZG commitments and openings (never the blinding,
+ * never update bytes), and the job part carries the KZG SRS they are checked against, whose hash
+ * the chain pins inside the job's verification-key hash (protocol/provenance/job-vkey-hash.ts).
+ * Both are optional: bundles from before KZG commitments still parse.
  */
 import type { Groth16VerificationKey } from "snarkjs";
-import { type Address, bytesToHex, getAddress, type Hex, isAddress, zeroHash } from "viem";
+import { type Address, bytesToHex, getAddress, type Hex, isAddress, sha256, zeroHash } from "viem";
 import { z } from "zod";
 import { InvalidArgumentError } from "../common/errors.js";
 import { fetchChainId } from "../coordinator/chain/chain-id.js";
@@ -75,8 +80,13 @@ export interface BundleContribution {
   datasetCommitment?: string;
   /** Hex of the device's EdDSA-Poseidon signature over `datasetCommitment` ("" when none). */
   datasetSignature?: string;
-  /** The contribution's KZG commitments, one per chunk, "0x" + 128 hex (x ‖ y); absent: none. */
-  kzgCommitments?: string[];
+  /**
+   * Per UpdateNorm chunk proof, in chunk order: the KZG commitment C and its opening π at the
+   * proof's kzgChallenge to its evaluation ("0x" + 128 hex, affine x ‖ y). Absent in bundles
+   * from before KZG commitments.
+   */
+  kzgCommitments?: Hex[];
+  kzgOpenings?: Hex[];
   /** Derived (round-leaves.ts): the anchored bytes32 device id, proof hash and credit account. */
   deviceIdHash: Hex;
   proofHash: Hex;
@@ -149,8 +159,56 @@ export interface ProvenanceBundle {
   vkeyHash: Hex;
   /** By circuit id. */
   verificationKeys: Record<string, Groth16VerificationKey>;
+  /**
+   * The job's KZG SRS: `srs` is base64 of encodeSrs (protocol/proving/kzg.ts), `hash` its
+   * srsHash. jobVerificationKeyHash folds the hash of the bytes in, so the chain pins them.
+   * Absent for jobs without proofs and in bundles from before KZG commitments.
+   */
+  kzgSrs?: BundleKzgSrs;
   /** Round 1 first. */
   rounds: BundleRound[];
+}
+
+export interface BundleKzgSrs {
+  hash: Hex;
+  srs: string;
+}
+
+/** The bundle's SRS part from encodeSrs bytes. */
+export function bundleKzgSrs(encoded: Uint8Array): BundleKzgSrs {
+  return { hash: sha256(encoded), srs: bytesToBase64(encoded) };
+}
+
+/** The SRS bytes of a bundle, or undefined when it has none. */
+export function bundleSrsBytes(bundle: Pick<ProvenanceBundle, "kzgSrs">): Uint8Array | undefined {
+  return bundle.kzgSrs ? base64ToBytes(bundle.kzgSrs.srs) : undefined;
+}
+
+/**
+ * What a verifier recomputes the pinned verification-key hash from: the keys, and the hash of
+ * the SRS bytes the bundle actually carries (never its stated hash).
+ */
+export function bundleVerificationKeyHash(
+  bundle: Pick<ProvenanceBundle, "verificationKeys" | "kzgSrs">,
+): Hex {
+  const srs = bundleSrsBytes(bundle);
+  return jobVerificationKeyHash(bundle.verificationKeys, srs ? sha256(srs) : undefined);
+}
+
+// Not Buffer: this file runs in browsers too.
+function bytesToBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+function base64ToBytes(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
 export interface BuildBundleRoundParameters {
@@ -178,6 +236,9 @@ export interface BundleRoundContributionInput extends ContributionLeafInput {
   /** The device's enrolment, when the source knows it (hex; "" when none). */
   datasetCommitment?: string;
   datasetSignature?: string;
+  /** The chunks' KZG commitments and openings (G1Hex), when the source has them. */
+  kzgCommitments?: readonly string[];
+  kzgOpenings?: readonly string[];
 }
 
 /** One round of a bundle from its raw contributions: leaves, roots, and Merkle proofs. */
@@ -232,9 +293,7 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
         publicSignals: [...p.publicSignals],
       })),
       ...enrolmentOf(parameters.contributions[index]!),
-      ...(leaf.input.kzgCommitments && leaf.input.kzgCommitments.length > 0
-        ? { kzgCommitments: [...leaf.input.kzgCommitments] }
-        : {}),
+      ...kzgOf(parameters.contributions[index]!),
       deviceIdHash: leaf.contribution.deviceId,
       proofHash: leaf.contribution.proofHash,
       ...chunkFields(leaf.input),
@@ -275,6 +334,16 @@ function enrolmentOf(
   };
 }
 
+function kzgOf(
+  input: BundleRoundContributionInput,
+): Pick<BundleContribution, "kzgCommitments" | "kzgOpenings"> {
+  const points = (list: readonly string[]) => list.map((p) => p.toLowerCase() as Hex);
+  return {
+    ...(input.kzgCommitments?.length ? { kzgCommitments: points(input.kzgCommitments) } : {}),
+    ...(input.kzgOpenings?.length ? { kzgOpenings: points(input.kzgOpenings) } : {}),
+  };
+}
+
 export interface FetchBundleChain {
   /** Defaults to the registry the coordinator names in JobInfo. */
   registry?: string;
@@ -293,6 +362,8 @@ export interface BundleFromCoordinatorParameters {
   getRound(round: number): Promise<RoundProvenance__Output>;
   chain: FetchBundleChain;
   verificationKeys?: VerificationKeys;
+  /** The job's KZG SRS (encodeSrs bytes), fetched by the hash its proof setup names. */
+  kzgSrs?: Uint8Array;
 }
 
 /**
@@ -352,11 +423,14 @@ export async function bundleFromCoordinator(
           proofs: leafProofsOf(c.proofs, c.deviceId),
           datasetCommitment: hexOf(c.datasetCommitment),
           datasetSignature: hexOf(c.datasetSignature),
+          kzgCommitments: (c.kzgCommitments ?? []).map((p) => `0x${hexOf(p)}`),
+          kzgOpenings: (c.kzgOpenings ?? []).map((p) => `0x${hexOf(p)}`),
         })),
       }),
     );
   }
   const verificationKeys = { ...(parameters.verificationKeys ?? {}) };
+  const kzgSrs = parameters.kzgSrs ? bundleKzgSrs(parameters.kzgSrs) : undefined;
   return {
     format: BUNDLE_FORMAT,
     jobId,
@@ -364,8 +438,9 @@ export async function bundleFromCoordinator(
     specHash: sha256HexToBytes32(info.specHash, "spec hash"),
     ...(spec === undefined ? {} : { spec: spec as JobSpec }),
     initialModelHash: sha256HexToBytes32(info.initialModelHash, "initial model hash"),
-    vkeyHash: jobVerificationKeyHash(verificationKeys),
+    vkeyHash: jobVerificationKeyHash(verificationKeys, kzgSrs?.hash),
     verificationKeys,
+    ...(kzgSrs ? { kzgSrs } : {}),
     rounds,
   };
 }
@@ -398,6 +473,7 @@ const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "a 0x-prefixed 32-byte hex
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address");
 const decimal = z.string().regex(/^[0-9]+$/, "a decimal integer");
 const hex = z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, "hex bytes");
+const g1 = z.string().regex(/^0x[0-9a-fA-F]{128}$/, "a 0x-prefixed 64-byte G1 point (x ‖ y)");
 
 const bundleSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
@@ -421,6 +497,12 @@ const bundleSchema = z.object({
   initialModelHash: hex32,
   vkeyHash: hex32,
   verificationKeys: z.record(z.string(), z.looseObject({ IC: z.array(z.array(z.string())) })),
+  kzgSrs: z
+    .object({
+      hash: hex32,
+      srs: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64"),
+    })
+    .optional(),
   rounds: z.array(
     z.object({
       round: z.number().int().positive(),
@@ -456,9 +538,8 @@ const bundleSchema = z.object({
           ),
           datasetCommitment: hex.optional(),
           datasetSignature: hex.optional(),
-          kzgCommitments: z
-            .array(z.string().regex(/^0x[0-9a-fA-F]{128}$/, "0x and 128 hex digits (x ‖ y)"))
-            .optional(),
+          kzgCommitments: z.array(g1).optional(),
+          kzgOpenings: z.array(g1).optional(),
           deviceIdHash: hex32,
           proofHash: hex32,
           chunkHashes: z.array(hex32),
@@ -489,6 +570,12 @@ export function parseProvenanceBundle(value: unknown): ProvenanceBundle {
     const issue = result.error.issues[0]!;
     const field = ["bundle", ...issue.path.map(String)].join(".");
     throw new BundleFormatError(`not a provenance bundle: ${field}: ${issue.message}`);
+  }
+  const srs = result.data.kzgSrs;
+  if (srs && sha256(base64ToBytes(srs.srs)).toLowerCase() !== srs.hash.toLowerCase()) {
+    throw new BundleFormatError(
+      `not a provenance bundle: bundle.kzgSrs.hash: the SRS bytes hash to ${sha256(base64ToBytes(srs.srs))}, not ${srs.hash}`,
+    );
   }
   // The spec stays as written: the verifier hashes it, and re-parsing could change it.
   return result.data as unknown as ProvenanceBundle;

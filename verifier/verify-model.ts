@@ -55,7 +55,6 @@ import {
   jobAttesterRoot,
 } from "../protocol/proofs/data-attestation.js";
 import { parseDataValiditySignals } from "../protocol/proofs/public-signals.js";
-import { jobVerificationKeyHash } from "../protocol/provenance/job-vkey-hash.js";
 import {
   buildMerkleTree,
   type Contribution,
@@ -78,7 +77,12 @@ import {
   decodePublicKey,
   decodeSignature,
 } from "../protocol/proving/proof-codec.js";
-import type { BundleContribution, BundleRound, ProvenanceBundle } from "./provenance-bundle.js";
+import {
+  type BundleContribution,
+  type BundleRound,
+  bundleVerificationKeyHash,
+  type ProvenanceBundle,
+} from "./provenance-bundle.js";
 
 export type MismatchKind =
   | "model-not-anchored"
@@ -371,7 +375,8 @@ function checkVerificationKeys(
   job: RegistryJob,
   mismatches: Mismatch[],
 ): boolean {
-  const computed = jobVerificationKeyHash(bundle.verificationKeys);
+  // The SRS hash of the bytes the bundle carries is pinned with the keys.
+  const computed = bundleVerificationKeyHash(bundle);
   if (computed === job.vkeyHash) return true;
   mismatches.push({
     kind: "verification-key",
@@ -1033,6 +1038,11 @@ function contributionProblems(
     samples: contribution.samples,
     commitment: contribution.commitment,
     proofs: contribution.proofs,
+    // Each chunk proof's kzgChallenge must be the x its KZG commitment gives; a bundle that
+    // pins an SRS must carry the commitments (checking the openings is a pairing, not here).
+    ...(contribution.kzgCommitments || parameters.bundle.kzgSrs
+      ? { kzgCommitments: contribution.kzgCommitments ?? [] }
+      : {}),
     // The spec's root, and the spec is the one whose hash the chain registered: a proof
     // against any other attester tree, or a self-attested one in a job with attesters, fails.
     attesterRoot: jobAttesterRoot(spec),

@@ -10,6 +10,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { FedproofError, InvalidArgumentError, quote } from "../../common/errors.js";
 import type { ArtifactChunk__Output } from "../../proto/generated/fedproof/v1/ArtifactChunk.js";
 import type { CoordinatorClient } from "../../proto/generated/fedproof/v1/Coordinator.js";
+import type { KzgChunk } from "../../proto/generated/fedproof/v1/KzgChunk.js";
 import type { Proof } from "../../proto/generated/fedproof/v1/Proof.js";
 import type { ProofSetup__Output } from "../../proto/generated/fedproof/v1/ProofSetup.js";
 import type { Dataset } from "../../protocol/data/dataset.js";
@@ -28,6 +29,7 @@ import {
 } from "../../protocol/proving/dataset-commitment.js";
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
 import { randomFieldElement } from "../../protocol/proving/field.js";
+import { decodeSrs, type KzgSrs } from "../../protocol/proving/kzg.js";
 import {
   encodeFieldElement,
   encodePublicKey,
@@ -37,7 +39,7 @@ import type { ProofContextParameters } from "../../protocol/proving/proof-contex
 import type { UpdateNormParameters } from "../../protocol/proving/update-norm-parameters.js";
 import { quantizedNormBound } from "../../protocol/update/quantize.js";
 import { dataValidityInputs } from "../core/proving/data-validity-inputs.js";
-import { proveUpdate } from "../core/proving/prove-update.js";
+import { encodeKzgChunk, proveUpdate } from "../core/proving/prove-update.js";
 import { ModelIntegrityError } from "./coordinator-client.js";
 import { hashRecordLeaves } from "./dataset-leaves.js";
 import { createWorkerProver, type WorkerProver } from "./prove-worker.js";
@@ -68,6 +70,11 @@ export interface DeviceProverParameters {
    * decide how many chunks are proven in parallel.
    */
   proverMemoryMB?: number;
+  /**
+   * The job's KZG SRS, already fetched and checked (a simulated fleet shares one). Default:
+   * fetched by the setup's hash with GetArtifact, like the circuit files.
+   */
+  srs?: KzgSrs;
 }
 
 /** The Join fields of a device with proofs. */
@@ -87,6 +94,8 @@ export interface RoundProofsParameters {
 
 export interface RoundProofsReturnType {
   proofs: Proof[];
+  /** Per chunk proof, its KZG commitment, opening and blinding (proto KzgChunk). */
+  kzg: KzgChunk[];
   commitment: Uint8Array;
   salt: Uint8Array;
   /** Wall time from the first witness to the last proof. */
@@ -96,6 +105,30 @@ export interface RoundProofsReturnType {
 interface Provers {
   update: WorkerProver & { size?: number };
   data: WorkerProver;
+  srs: KzgSrs;
+}
+
+/**
+ * The job's KZG SRS from the coordinator, by the hash its proof setup names (GetArtifact checks
+ * the bytes against it), decoded (every point checked) and large enough for the chunk circuit.
+ */
+export async function downloadSrs(
+  client: CoordinatorClient,
+  setup: ProofSetup__Output,
+): Promise<KzgSrs> {
+  if (!setup.srsSha256) {
+    throw new InvalidArgumentError(
+      "the job's proof setup names no KZG SRS: its coordinator predates KZG commitments",
+    );
+  }
+  const srs = decodeSrs(await downloadArtifact(client, setup.srsSha256));
+  const circuit = JSON.parse(setup.updateNorm!.parametersJson) as UpdateNormParameters;
+  if (srs.size < circuit.n + 2 || srs.size !== setup.srsSize) {
+    throw new InvalidArgumentError(
+      `the job's KZG SRS has ${srs.size} powers, its setup says ${setup.srsSize} and the chunk circuit needs ${circuit.n + 2}`,
+    );
+  }
+  return srs;
 }
 
 export class DeviceProver {
@@ -144,18 +177,22 @@ export class DeviceProver {
       return new DeviceProver(
         setup,
         committed,
-        Promise.resolve({
-          update: { prove: shared.updateNorm.prove, close: keep },
-          data: { prove: shared.dataValidity.prove, close: keep },
-        }),
+        (parameters.srs ? Promise.resolve(parameters.srs) : downloadSrs(client, setup)).then(
+          (srs) => ({
+            update: { prove: shared.updateNorm.prove, close: keep },
+            data: { prove: shared.dataValidity.prove, close: keep },
+            srs,
+          }),
+        ),
       );
     }
     const start = async (): Promise<Provers> => {
-      const [uWasm, uZkey, dWasm, dZkey] = await Promise.all([
+      const [uWasm, uZkey, dWasm, dZkey, srs] = await Promise.all([
         downloadArtifact(client, updateNorm.wasmSha256),
         downloadArtifact(client, updateNorm.zkeySha256),
         downloadArtifact(client, dataValidity.wasmSha256),
         downloadArtifact(client, dataValidity.zkeySha256),
+        parameters.srs ?? downloadSrs(client, setup),
       ]);
       // The chunks of an update are independent proofs: one worker per core the device may
       // use (within the memory budget), each holding the key and witness generator for the
@@ -171,7 +208,7 @@ export class DeviceProver {
           throw error;
         },
       );
-      return { update, data };
+      return { update, data, srs };
     };
     return new DeviceProver(setup, committed, start());
   }
@@ -228,6 +265,7 @@ export class DeviceProver {
       salt,
       context: parameters.context,
       c2: quantizedNormBound(parameters.clipNorm, parameters.scale),
+      srs: provers.srs,
       prover: provers.update.prove,
       concurrency: provers.update.size ?? 1,
     });
@@ -242,6 +280,7 @@ export class DeviceProver {
         ...update.proofs.map((p) => asProof(this.setup.updateNorm!.circuitId, p)),
         asProof(this.setup.dataValidity!.circuitId, data.proof),
       ],
+      kzg: update.kzg.map(encodeKzgChunk),
       commitment: encodeFieldElement(update.commitment),
       salt: encodeFieldElement(salt),
       // Prover time of the round: the chunk proofs' wall time plus the data proof's, which

@@ -499,6 +499,7 @@ export class Device {
           commitment: proven?.commitment,
           salt: proven?.salt,
           proofs: proven?.proofs,
+          kzg: proven?.kzg,
           metrics: {
             trainLoss: trained.loss,
             trainSeconds: trained.seconds,

@@ -2,8 +2,13 @@ import * as snarkjs from "snarkjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CircuitArtifacts } from "../../circuits/build.js";
 import { testCircuits } from "../../circuits/test-circuits.js";
+import type { KzgSrs } from "../../protocol/proving/kzg.js";
 import { computeUpdateCommitment } from "../../protocol/proving/update-commitment.js";
-import { proveUpdate, updateNormInputs } from "../core/proving/prove-update.js";
+import {
+  proveUpdate,
+  type UpdateNormInputsParameters,
+  updateNormInputs,
+} from "../core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../core/proving/release-snarkjs.js";
 import { createProverPool, estimateProofMemoryMB, proverPoolSize } from "./prover-pool.js";
 
@@ -19,16 +24,23 @@ const context = {
 };
 const salt = 987654321n;
 const q = Int32Array.from({ length: 4 * N + 17 }, (_, i) => ((i * 7919) % 4001) - 2000);
-const c2 = computeUpdateCommitment({ q, n: N, bits: BITS, salt }).partialSums.reduce(
+// Pinned KZG blinding, so that two runs make the same witnesses (devices draw it at random).
+const blindings = Array.from(
+  { length: 5 },
+  (_, j) => [BigInt(2 * j + 1), BigInt(2 * j + 2)] as const,
+);
+const c2 = computeUpdateCommitment({ q, n: N, bits: BITS, salt, blindings }).partialSums.reduce(
   (a, b) => a + b,
   0n,
 );
-const update = { q, circuit: { n: N, bits: BITS }, salt, context, c2 };
 
 let circuit: CircuitArtifacts;
+let update: UpdateNormInputsParameters;
 
 beforeAll(async () => {
-  ({ updateNorm: circuit } = await testCircuits());
+  let srs: KzgSrs;
+  ({ updateNorm: circuit, srs } = await testCircuits());
+  update = { q, circuit: { n: N, bits: BITS }, salt, context, c2, srs, blindings };
 }, 600_000);
 
 afterAll(async () => {
@@ -64,7 +76,7 @@ describe("prover pool", () => {
     }
   }, 300_000);
 
-  it("draws fresh blinding by default, and every pooled proof verifies in chunk order", async () => {
+  it("draws fresh Groth16 blinding by default, and every pooled proof verifies in chunk order", async () => {
     const pool = await createProverPool({
       wasm: circuit.wasmPath,
       zkey: circuit.zkeyPath,
@@ -72,7 +84,7 @@ describe("prover pool", () => {
     });
     try {
       const { proofs } = await proveUpdate({ ...update, prover: pool.prove, concurrency: 2 });
-      const expected = updateNormInputs(update).chunks;
+      const expected = (await updateNormInputs(update)).chunks;
       for (const [i, p] of proofs.entries()) {
         expect(p.publicSignals).toEqual(expected[i].publicSignals);
         expect(
@@ -97,7 +109,7 @@ describe("prover pool", () => {
       size: 2,
     });
     try {
-      const [chunk] = updateNormInputs(update).chunks;
+      const [chunk] = (await updateNormInputs(update)).chunks;
       const bad = { ...chunk.input, sumBefore: (c2 + 1n).toString() };
       const results = await Promise.allSettled([pool.prove(bad), pool.prove(chunk.input)]);
       expect(results[0].status).toBe("rejected");

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import {
   jobVerificationKeyHash,
   type VerificationKeys,
@@ -9,6 +10,7 @@ import {
   type BundleRound,
   type BundleRoundContributionInput,
   buildBundleRound,
+  bundleKzgSrs,
   normaliseChain,
   type ProvenanceBundle,
 } from "../../verifier/provenance-bundle.js";
@@ -69,6 +71,11 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
     );
   }
   const verificationKeys = { ...(parameters.verificationKeys ?? {}) };
+  // A job with proofs: the SRS its KZG commitments are checked against, as stored with its
+  // circuits (the blob the verify workers read).
+  const circuits =
+    Object.keys(verificationKeys).length > 0 ? await store.loadJobCircuits(jobId) : undefined;
+  const kzgSrs = circuits?.srs ? bundleKzgSrs(await readFile(circuits.srs.path)) : undefined;
   return {
     format: BUNDLE_FORMAT,
     jobId,
@@ -76,8 +83,9 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
     specHash: sha256HexToBytes32(job.specHash, "spec hash"),
     spec: job.spec,
     initialModelHash: sha256HexToBytes32(job.initialModelHash, "initial model hash"),
-    vkeyHash: jobVerificationKeyHash(verificationKeys),
+    vkeyHash: jobVerificationKeyHash(verificationKeys, kzgSrs?.hash),
     verificationKeys,
+    ...(kzgSrs ? { kzgSrs } : {}),
     rounds,
   };
 }

@@ -15,6 +15,9 @@ export class MissingDeviceRecordError extends FedproofError {
 
 export interface StoredLeafInput extends ContributionLeafInput {
   updateHash: string;
+  /** The verified chunks' KZG commitments and openings (public; never the blinding). */
+  kzgCommitments?: string[];
+  kzgOpenings?: string[];
 }
 
 /**
@@ -43,6 +46,8 @@ export async function storedRoundLeafInputs(
         samples: contribution.samples,
         proofs: leafProofsOf(contribution.proofs ?? [], contribution.deviceId),
         updateHash: contribution.updateHash,
+        ...(contribution.kzgCommitments ? { kzgCommitments: contribution.kzgCommitments } : {}),
+        ...(contribution.kzgOpenings ? { kzgOpenings: contribution.kzgOpenings } : {}),
       };
     }),
   );

@@ -9,6 +9,10 @@ export function proofSetup(circuits: JobCircuits, minSamples: number): ProofSetu
     dataValidity: circuitInfo(circuits.dataValidity),
     featureScale: circuits.featureScale,
     minSamples,
+    // Jobs stored before KZG commitments have no SRS: devices then see none and cannot prove.
+    srsSha256: circuits.srs?.sha256 ?? "",
+    srsBytes: String(circuits.srs?.bytes ?? 0),
+    srsSize: circuits.srs?.size ?? 0,
   };
 }
 

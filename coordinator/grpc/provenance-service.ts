@@ -38,6 +38,8 @@ function contributionToMessage(
     updateHash: record.updateHash,
     commitment: Buffer.from(record.commitment, "hex"),
     proofs: record.proofs,
+    kzgCommitments: (record.kzgCommitments ?? []).map((c) => Buffer.from(c.slice(2), "hex")),
+    kzgOpenings: (record.kzgOpenings ?? []).map((c) => Buffer.from(c.slice(2), "hex")),
     samples: record.samples,
     accepted: true,
     reason: "",

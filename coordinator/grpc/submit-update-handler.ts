@@ -169,6 +169,14 @@ function contributionOf(
       proofJson: proof.proofJson,
       publicSignals: proof.publicSignals,
     })),
+    // As sent; the verify worker checks every byte of them (a malformed point or blinding is
+    // the device's fault, refused with its reason there, not here).
+    kzgCommitments: (header.kzg ?? []).map((k) => `0x${Buffer.from(k.commitment).toString("hex")}`),
+    kzgOpenings: (header.kzg ?? []).map((k) => `0x${Buffer.from(k.opening).toString("hex")}`),
+    kzgBlindings: (header.kzg ?? []).map((k) => [
+      Buffer.from(k.blinding0).toString("hex"),
+      Buffer.from(k.blinding1).toString("hex"),
+    ]),
     metrics: identity.metrics,
     receivedAtMs: Date.now(),
   };

@@ -5,10 +5,11 @@ import { chunkCircuitFor, featureScaleFor, productionCircuitPlan } from "./job-c
 
 describe("chunkCircuitFor", () => {
   it("proves a small model in one chunk that fills whole sponge blocks", () => {
-    // 15 values per field element at 16 bits; 15·(16k − 1) values plus the salt fill k blocks.
-    expect(chunkCircuitFor(16, 68)).toEqual({ kind: "update-norm", n: 225, bits: 16 });
-    expect(chunkCircuitFor(16, 226)).toEqual({ kind: "update-norm", n: 465, bits: 16 });
-    expect(chunkCircuitFor(8, 68)).toEqual({ kind: "update-norm", n: 465, bits: 8 });
+    // 15 values per field element at 16 bits; 15·(16k − 3) values plus the salt and the two
+    // KZG blinding values fill k blocks.
+    expect(chunkCircuitFor(16, 68)).toEqual({ kind: "update-norm", n: 195, bits: 16 });
+    expect(chunkCircuitFor(16, 196)).toEqual({ kind: "update-norm", n: 435, bits: 16 });
+    expect(chunkCircuitFor(8, 68)).toEqual({ kind: "update-norm", n: 403, bits: 8 });
   });
 
   it("uses the production chunk for every model that does not fit a smaller one", () => {

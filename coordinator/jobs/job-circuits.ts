@@ -13,6 +13,7 @@ import {
   type CircuitSpec,
   dataValidityCircuit,
   updateNormCircuit,
+  wholeBlockChunkSize,
 } from "../../circuits/circuit-catalog.js";
 import { InvalidArgumentError } from "../../common/errors.js";
 import type { JobSpec } from "../../protocol/job/job-spec.js";
@@ -22,10 +23,8 @@ import {
 } from "../../protocol/provenance/job-vkey-hash.js";
 import type { DataValidityParameters } from "../../protocol/proving/data-validity-parameters.js";
 import { featureScaleFor } from "../../protocol/proving/feature-scale.js";
-import {
-  type UpdateNormParameters,
-  valuesPerElement,
-} from "../../protocol/proving/update-norm-parameters.js";
+import type { UpdateNormParameters } from "../../protocol/proving/update-norm-parameters.js";
+import { prepareJobSrs, type StoredSrs } from "./job-srs.js";
 
 /** Bits of one stored feature value in data-validity records: bytes, like pixels. */
 export const FEATURE_BITS = 8;
@@ -44,15 +43,14 @@ export type CircuitPlan = (spec: JobSpec, paramCount: number) => JobCircuitSpecs
 /**
  * The chunk circuit for a model: the production chunk (a 2^16 domain, one bounded proving key
  * for every model size) — unless the whole model fits a smaller chunk of the same shape
- * (⌊253/bits⌋·(16k − 1) values, whole sponge blocks), which then proves the model in one piece
+ * (⌊253/bits⌋·(16k − 3) values, whole sponge blocks: see wholeBlockChunkSize), which then proves the model in one piece
  * for a fraction of the cost: a 68-parameter logistic regression padded to 3,345 values would
  * spend 98% of its proving time on zeros.
  */
 export function chunkCircuitFor(bits: number, paramCount: number): UpdateNormSpec {
   const production = updateNormCircuit(bits) as UpdateNormSpec;
-  const per = valuesPerElement(bits);
-  for (let k = 1; per * (16 * k - 1) < production.n; k++) {
-    const n = per * (16 * k - 1);
+  for (let k = 1; wholeBlockChunkSize(bits, k) < production.n; k++) {
+    const n = wholeBlockChunkSize(bits, k);
     if (n >= paramCount) return { kind: "update-norm", n, bits };
   }
   return production;
@@ -97,7 +95,12 @@ export interface JobCircuits {
   updateNorm: StoredCircuit & { parameters: UpdateNormParameters };
   dataValidity: StoredCircuit & { parameters: DataValidityParameters };
   featureScale: number;
-  /** `jobVerificationKeyHash` over both keys: what the chain pins for the job. */
+  /**
+   * The KZG SRS the chunks' commitments and openings are checked against (job-srs.ts): the
+   * first n + 2 powers of the ptau the UpdateNorm key was set up with.
+   */
+  srs: StoredSrs;
+  /** `jobVerificationKeyHash` over both keys and the SRS hash: what the chain pins for the job. */
   vkeyHash: Hex;
 }
 
@@ -168,10 +171,17 @@ export async function prepareJobCircuits(
       },
     },
   };
+  // The same ptau file the build set the UpdateNorm key up with (one per build).
+  const srs = await prepareJobSrs({
+    ptauPath: built.ptauPath,
+    n: specs.updateNorm.n,
+    cacheDir: parameters.cacheDir,
+  });
   return {
     ...circuits,
     featureScale: featureScaleFor(spec.schema, specs.dataValidity.featureBits),
-    vkeyHash: jobVerificationKeyHash(verificationKeysOf(circuits)),
+    srs,
+    vkeyHash: jobVerificationKeyHash(verificationKeysOf(circuits), srs.hash),
   };
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
-import { InvalidArgumentError, quote } from "../../common/errors.js";
+import { FedproofError, InvalidArgumentError, quote } from "../../common/errors.js";
 import type { JobInfo } from "../../proto/generated/fedproof/v1/JobInfo.js";
 import type { RoundSummary } from "../../proto/generated/fedproof/v1/RoundSummary.js";
 import { DEFAULT_MAX_PARAMETERS, parseJobSpec, specHash } from "../../protocol/job/job-spec.js";
@@ -136,7 +137,18 @@ export class JobService {
       if (logger) logger.warn(fields, message);
       else process.emitWarning(`${message} (job ${job.jobId})`, "InsecureSetupWarning");
     } else logger?.info(fields, "job circuits ready");
-    return circuits;
+    // The SRS goes into the blob store every coordinator and worker shares: the verify workers
+    // read it by hash from there, and GetArtifact serves that copy.
+    const stored = await this.parameters.artifacts.put(await readFile(circuits.srs.path));
+    if (stored.hash !== circuits.srs.sha256) {
+      throw new FedproofError(
+        `the KZG SRS file ${circuits.srs.path} changed while the job was created (sha256 ${stored.hash}, expected ${circuits.srs.sha256})`,
+      );
+    }
+    return {
+      ...circuits,
+      srs: { ...circuits.srs, path: this.parameters.artifacts.pathOf(stored.hash) },
+    };
   }
 
   async describeJob(jobId: string): Promise<JobInfo> {

@@ -15,6 +15,7 @@ import {
   CommitmentMismatchError,
   ContextMismatchError,
   DatasetMismatchError,
+  KzgMismatchError,
   NormBoundExceededError,
   ProofInvalidError,
   ProofMissingError,
@@ -22,7 +23,20 @@ import {
   SchemaMismatchError,
   UnregisteredKeyError,
 } from "../../protocol/proofs/errors.js";
-import { computeUpdateCommitment } from "../../protocol/proving/update-commitment.js";
+import {
+  type G1Hex,
+  type KzgOpening,
+  type KzgSrs,
+  kzgCommit,
+  kzgVerify,
+  kzgVerifyBatch,
+} from "../../protocol/proving/kzg.js";
+import {
+  type ChunkBlinding,
+  chunkKzgCoefficients,
+  chunkValues,
+  computeUpdateCommitment,
+} from "../../protocol/proving/update-commitment.js";
 import type { UpdateNormParameters } from "../../protocol/proving/update-norm-parameters.js";
 import { decodeUpdate } from "../../protocol/update/quantize.js";
 
@@ -42,6 +56,18 @@ export interface UpdateNormCircuitReference {
   id: string;
   verificationKey: Groth16VerificationKey;
   parameters: UpdateNormParameters;
+  /** The job's KZG SRS (the first n + 2 powers of the ptau its key was set up with). */
+  srs: KzgSrs;
+}
+
+/** What the upload carries per chunk next to its proof (proto `KzgChunk`). */
+export interface SubmittedKzgChunk {
+  /** C, "0x" + 128 hex. */
+  commitment: G1Hex;
+  /** π, the opening of C at the proof's kzgChallenge to its evaluation. */
+  opening: G1Hex;
+  /** ρ0, ρ1: the verifier recomputes C from the bytes with them. */
+  blinding: ChunkBlinding;
 }
 
 export interface DataValidityCircuitReference {
@@ -66,12 +92,17 @@ export interface VerifyContributionParameters {
   paramCount: number;
   /** The commitment salt, sent by the device with the upload. */
   salt: bigint;
+  /** One entry per chunk, in chunk order. */
+  kzg: readonly SubmittedKzgChunk[];
 }
 
 export interface VerifyContributionReturnType {
   /** Poseidon sponge over the chunk commitments: what the round's Merkle tree anchors. */
   commitment: bigint;
   chunkCommitments: bigint[];
+  /** The verified KZG commitments and openings, chunk order (what the bundle publishes). */
+  kzgCommitments: G1Hex[];
+  kzgOpenings: G1Hex[];
   squaredNorm: bigint;
   /** Proven sample count (when a data proof was required). */
   samples?: number;
@@ -92,13 +123,15 @@ export async function verifyContribution(
   const { circuits, proofs, expected, bits, paramCount } = parameters;
   const circuit = circuits.updateNorm.parameters;
 
-  // 1. The public signals, exactly as `fedproof verify` checks them later.
+  // 1. The public signals, exactly as `fedproof verify` checks them later (the KZG challenges
+  // included: each must be the x its uploaded commitment gives).
   const signals = checkContributionSignals({
     circuits,
     proofs,
     expected,
     paramCount,
     bits,
+    kzgCommitments: parameters.kzg.map((k) => k.commitment),
   });
   const [first] = signals.problems;
   if (first) {
@@ -125,19 +158,57 @@ export async function verifyContribution(
       details: error instanceof FedproofError ? error.shortMessage : String(error),
     });
   }
-  const recomputed = computeUpdateCommitment({ q, n: circuit.n, bits, salt: parameters.salt });
+  const blindings = parameters.kzg.map((k) => k.blinding);
+  const recomputed = computeUpdateCommitment({
+    q,
+    n: circuit.n,
+    bits,
+    salt: parameters.salt,
+    blindings,
+  });
+  const valueRange = (j: number) =>
+    `values ${j * circuit.n}..${Math.min(paramCount, (j + 1) * circuit.n) - 1}`;
   for (let j = 0; j < chunks; j++) {
     if (recomputed.chunkCommitments[j] !== signals.chunks[j]!.commitment) {
       throw new CommitmentMismatchError(
         `the uploaded bytes do not match the commitment of chunk ${j}`,
-        {
-          details: `values ${j * circuit.n}..${Math.min(paramCount, (j + 1) * circuit.n) - 1} differ from what was proven`,
-        },
+        { details: `${valueRange(j)} (or the chunk's blinding) differ from what was proven` },
       );
     }
   }
 
-  // 3. The data proof: this dataset, this key, this schema, this round.
+  // 3. The KZG commitments: each is the commitment of these bytes and this blinding (one MSM
+  // per chunk), and opens at the proof's challenge to the proof's evaluation. The openings of
+  // the contribution are checked with one multi-pairing.
+  const openings: KzgOpening[] = [];
+  for (let j = 0; j < chunks; j++) {
+    const uploaded = parameters.kzg[j]!;
+    const coefficients = chunkKzgCoefficients(chunkValues(q, circuit, j), bits, uploaded.blinding);
+    const commitment = await kzgCommit(circuits.updateNorm.srs, coefficients);
+    if (commitment.toLowerCase() !== uploaded.commitment.toLowerCase()) {
+      throw new KzgMismatchError(
+        `the uploaded bytes do not match the KZG commitment of chunk ${j}`,
+        { details: `${valueRange(j)} and the chunk's blinding commit to ${commitment}` },
+      );
+    }
+    const chunk = signals.chunks[j]!;
+    openings.push({
+      commitment: uploaded.commitment,
+      x: chunk.kzgChallenge,
+      value: chunk.evaluation,
+      proof: uploaded.opening,
+    });
+  }
+  if (!(await kzgVerifyBatch(circuits.updateNorm.srs, openings))) {
+    let bad = 0;
+    while (bad < openings.length && (await kzgVerify(circuits.updateNorm.srs, openings[bad]!)))
+      bad++;
+    throw new KzgMismatchError(
+      `the KZG opening of chunk ${bad} does not show the proof's evaluation at its challenge`,
+    );
+  }
+
+  // 4. The data proof: this dataset, this key, this schema, this round.
   const items: { circuit: "updateNorm" | "dataValidity"; item: Groth16Item; label: string }[] =
     chunkProofs.map((p, j) => ({
       circuit: "updateNorm",
@@ -151,7 +222,7 @@ export async function verifyContribution(
     items.push({ circuit: "dataValidity", item: dataProof, label: "data validity" });
   }
 
-  // 4. The pairings, one batch per verification key.
+  // 5. The pairings, one batch per verification key.
   let pairingChecks: VerifyContributionReturnType["pairingChecks"] = "batch";
   for (const kind of ["updateNorm", "dataValidity"] as const) {
     const group = items.filter((i) => i.circuit === kind);
@@ -176,6 +247,8 @@ export async function verifyContribution(
   return {
     commitment: recomputed.commitment,
     chunkCommitments: recomputed.chunkCommitments,
+    kzgCommitments: parameters.kzg.map((k) => k.commitment),
+    kzgOpenings: parameters.kzg.map((k) => k.opening),
     squaredNorm: running,
     samples,
     proofsChecked: items.length,
@@ -197,6 +270,7 @@ const REJECTIONS: Record<
   "chunk-chain": ChunkChainError,
   "norm-bound": NormBoundExceededError,
   commitment: CommitmentMismatchError,
+  kzg: KzgMismatchError,
   dataset: DatasetMismatchError,
   schema: SchemaMismatchError,
   "unregistered-key": UnregisteredKeyError,

@@ -101,6 +101,18 @@ export interface ContributionRecord {
   /** Hex of the commitment salt the device sent (jobs with proofs). */
   salt?: string;
   proofs: ProofRecord[];
+  /**
+   * Per UpdateNorm chunk (jobs with proofs): the KZG commitment C and the opening π at the
+   * proof's kzgChallenge, G1Hex ("0x" + 128 hex); public once verified (the bundle carries them).
+   */
+  kzgCommitments?: string[];
+  kzgOpenings?: string[];
+  /**
+   * Per chunk, the blinding [ρ0, ρ1] as 64-hex field elements. Private like the salt: the
+   * coordinator needs it to recompute C (and later the round's aggregate blinding), and no
+   * answer or bundle carries it.
+   */
+  kzgBlindings?: [string, string][];
   metrics: DeviceMetricsRecord;
   receivedAtMs: number;
 }
@@ -698,6 +710,7 @@ export class JobStore {
       [circuits.updateNorm.zkeySha256]: circuits.updateNorm.zkeyPath,
       [circuits.dataValidity.wasmSha256]: circuits.dataValidity.wasmPath,
       [circuits.dataValidity.zkeySha256]: circuits.dataValidity.zkeyPath,
+      ...(circuits.srs ? { [circuits.srs.sha256]: circuits.srs.path } : {}),
     });
     await this.redis.set(this.keys.circuits(jobId), JSON.stringify(circuits));
   }

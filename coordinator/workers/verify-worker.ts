@@ -12,6 +12,7 @@ import {
   UnregisteredKeyError,
 } from "../../protocol/proofs/errors.js";
 import { parseDataValiditySignals } from "../../protocol/proofs/public-signals.js";
+import { decodeSrs, type G1Hex, type KzgSrs } from "../../protocol/proving/kzg.js";
 import { decodeFieldElement } from "../../protocol/proving/proof-codec.js";
 import {
   decodeUpdate,
@@ -21,6 +22,7 @@ import {
 import { FedproofError, NotFoundError } from "../errors.js";
 import type { JobCircuits } from "../jobs/job-circuits.js";
 import {
+  type SubmittedKzgChunk,
   type SubmittedProof,
   verifyContribution as verifyContributionProofs,
 } from "../proofs/verify-contribution.js";
@@ -96,8 +98,11 @@ export async function verifyContribution(
     contribution.samples = device.samples;
     const bytes = await artifacts.get(contribution.updateHash);
     if (job.spec.proofs) {
-      const commitment = await checkProofs(dependencies, job, roundRecord, contribution, bytes);
-      contribution.commitment = commitment.toString(16).padStart(64, "0");
+      const verified = await checkProofs(dependencies, job, roundRecord, contribution, bytes);
+      contribution.commitment = verified.commitment.toString(16).padStart(64, "0");
+      // What was checked, normalised (lowercase): the bundle publishes these two.
+      contribution.kzgCommitments = verified.kzgCommitments;
+      contribution.kzgOpenings = verified.kzgOpenings;
     }
     let q: Int32Array;
     try {
@@ -151,9 +156,54 @@ export async function verifyContribution(
   }
 }
 
+/** Decoded SRS by sha256: decoding checks every point, once per process and job SRS. */
+const srsCache = new Map<string, Promise<KzgSrs>>();
+
+function jobSrs(artifacts: ArtifactStore, circuits: JobCircuits): Promise<KzgSrs> {
+  const sha256 = circuits.srs.sha256;
+  let srs = srsCache.get(sha256);
+  if (!srs) {
+    srs = artifacts.get(sha256).then((bytes) => decodeSrs(bytes));
+    // A failed read is a store problem worth retrying, not something to remember.
+    srs.catch(() => srsCache.delete(sha256));
+    srsCache.set(sha256, srs);
+  }
+  return srs;
+}
+
 /**
- * The proof check of a job with proofs; returns the verified commitment. Any ProofRejectedError
- * is counted on the round and becomes a (final) ContributionRejectedError naming its kind.
+ * The per-chunk KZG fields of the upload, decoded: points as lowercase G1Hex, blinding as
+ * field elements. Anything malformed is the device's fault (ProofMissingError, final).
+ */
+function submittedKzg(contribution: ContributionRecord): SubmittedKzgChunk[] {
+  const commitments = contribution.kzgCommitments ?? [];
+  const openings = contribution.kzgOpenings ?? [];
+  const blindings = contribution.kzgBlindings ?? [];
+  if (openings.length !== commitments.length || blindings.length !== commitments.length) {
+    throw new ProofMissingError(
+      `the upload carries ${commitments.length} KZG commitments, ${openings.length} openings and ${blindings.length} blindings: one of each per chunk`,
+    );
+  }
+  const point = (hex: string, what: string): G1Hex => {
+    if (!/^0x[0-9a-fA-F]{128}$/.test(hex)) {
+      throw new ProofMissingError(`${what} is not a 64-byte G1 point (x ‖ y)`);
+    }
+    return hex.toLowerCase() as G1Hex;
+  };
+  return commitments.map((commitment, j) => ({
+    commitment: point(commitment, `the KZG commitment of chunk ${j}`),
+    opening: point(openings[j]!, `the KZG opening of chunk ${j}`),
+    blinding: [
+      decodeFieldElement(Buffer.from(blindings[j]![0], "hex"), `blinding 0 of chunk ${j}`),
+      decodeFieldElement(Buffer.from(blindings[j]![1], "hex"), `blinding 1 of chunk ${j}`),
+    ] as const,
+  }));
+}
+
+/**
+ * The proof check of a job with proofs; returns the verified commitment and the chunks' KZG
+ * commitments and openings. Any ProofRejectedError is counted on the round and becomes a
+ * (final) ContributionRejectedError naming its kind.
  */
 async function checkProofs(
   dependencies: VerifyDependencies,
@@ -161,13 +211,17 @@ async function checkProofs(
   round: RoundRecord,
   contribution: ContributionRecord,
   uploadedBytes: Uint8Array,
-): Promise<bigint> {
+): Promise<{ commitment: bigint; kzgCommitments: G1Hex[]; kzgOpenings: G1Hex[] }> {
   const { store } = dependencies;
   const { jobId, deviceId } = contribution;
   const circuits: JobCircuits | undefined = await store.loadJobCircuits(jobId);
   // A job with proofs always has circuits stored before it starts: their absence is a store
   // problem worth retrying, not the device's fault.
   if (!circuits) throw new FedproofError(`job ${jobId} requires proofs but has no circuits stored`);
+  if (!circuits.srs) {
+    throw new FedproofError(`job ${jobId} requires proofs but has no KZG SRS stored`);
+  }
+  const srs = await jobSrs(dependencies.artifacts, circuits);
   try {
     const device = await store.findDevice(jobId, deviceId);
     if (!device) throw new ProofMissingError(`device ${deviceId} never enrolled in job ${jobId}`);
@@ -205,6 +259,7 @@ async function checkProofs(
           id: circuits.updateNorm.id,
           verificationKey: circuits.updateNorm.verificationKey,
           parameters: circuits.updateNorm.parameters,
+          srs,
         },
         dataValidity: {
           id: circuits.dataValidity.id,
@@ -217,10 +272,15 @@ async function checkProofs(
       bits: contribution.bits,
       paramCount: contribution.paramCount,
       salt,
+      kzg: submittedKzg(contribution),
     });
     await recordNullifier(store, contribution, circuits.dataValidity.id);
     await countProofs(store, contribution, "proofsVerified");
-    return result.commitment;
+    return {
+      commitment: result.commitment,
+      kzgCommitments: result.kzgCommitments,
+      kzgOpenings: result.kzgOpenings,
+    };
   } catch (error) {
     const rejected =
       error instanceof ProofRejectedError

@@ -11,7 +11,11 @@
  * - exactly one DataValidity proof, each of its public signals equal to what the spec, the
  *   device's enrolment and the round's challenge say, and the sample count it proves is the
  *   weight the contribution claims (a device cannot weigh 1,000,000 samples with 40);
- * - when the anchored commitment is known, it is the sponge over the chunk commitments.
+ * - when the anchored commitment is known, it is the sponge over the chunk commitments;
+ * - when the chunks' KZG commitments are known, each proof's public `kzgChallenge` is the x
+ *   its KZG commitment, context and Poseidon commitment give (protocol/proving/kzg-challenge.ts):
+ *   a proof made for a challenge of the prover's choosing would tie the KZG commitment to
+ *   nothing. (The openings themselves are pairing checks, run where the pairings run.)
  *
  * Two steps, both shared: `contributionExpectations` derives what the signals must equal from the
  * spec, the round and the enrolment; `checkContributionSignals` compares. `checkContribution`
@@ -23,6 +27,7 @@ import type { JobSpec } from "../job/job-spec.js";
 import { schemaBounds } from "../proving/dataset-commitment.js";
 import { featureScaleFor } from "../proving/feature-scale.js";
 import { idToField, toField } from "../proving/field.js";
+import { kzgChallenge } from "../proving/kzg-challenge.js";
 import { poseidonSponge } from "../proving/poseidon.js";
 import { decodeFieldElement, decodePublicKey } from "../proving/proof-codec.js";
 import {
@@ -47,6 +52,7 @@ export type ContributionCheck =
   | "chunk-chain"
   | "norm-bound"
   | "commitment"
+  | "kzg"
   | "dataset"
   | "schema"
   | "unregistered-key";
@@ -193,6 +199,11 @@ export interface CheckContributionSignalsParameters {
   bits: number;
   /** Hex of the anchored commitment; absent when the caller recomputes it from the bytes. */
   commitment?: string;
+  /**
+   * The chunks' KZG commitments (G1Hex, chunk order), as uploaded or bundled; absent for a
+   * bundle made before KZG commitments existed (nothing to tie the proofs to then).
+   */
+  kzgCommitments?: readonly string[];
 }
 
 export interface CheckContributionSignalsReturnType {
@@ -271,6 +282,39 @@ export function checkContributionSignals(
   });
   if (running > expected.c2) {
     problem("norm-bound", `the proven Σq² = ${running} exceeds the clip bound C2 = ${expected.c2}`);
+  }
+  const kzgCommitments = parameters.kzgCommitments;
+  if (kzgCommitments !== undefined) {
+    if (kzgCommitments.length !== chunkProofs.length) {
+      problem(
+        "kzg",
+        `expected one KZG commitment per UpdateNorm chunk proof (${chunkProofs.length}), got ${kzgCommitments.length}`,
+      );
+    }
+    chunks.forEach((s, j) => {
+      const commitment = kzgCommitments[j];
+      if (commitment === undefined) return;
+      let x: bigint;
+      try {
+        x = kzgChallenge({
+          context: s.context,
+          commitment: s.commitment,
+          kzgCommitment: commitment,
+        });
+      } catch (error) {
+        problem(
+          "kzg",
+          `the KZG commitment of chunk ${j} is malformed: ${(error as Error).message}`,
+        );
+        return;
+      }
+      if (s.kzgChallenge !== x) {
+        problem(
+          "kzg",
+          `UpdateNorm chunk proof ${j} was made for KZG challenge ${s.kzgChallenge}, its KZG commitment, context and commitment give ${x}`,
+        );
+      }
+    });
   }
   const commitment =
     chunks.length > 0 ? poseidonSponge(chunks.map((s) => s.commitment)) : undefined;

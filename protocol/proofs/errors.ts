@@ -71,3 +71,12 @@ export class UnregisteredKeyError extends ProofRejectedError {
 export class ProofInvalidError extends ProofRejectedError {
   override name = "ProofInvalidError";
 }
+
+/**
+ * A chunk's KZG commitment, challenge or opening does not hold: the commitment is not of the
+ * uploaded values and blinding, the proof was made for another challenge than the one its
+ * commitment and context give, or the opening does not show the proof's evaluation.
+ */
+export class KzgMismatchError extends ProofRejectedError {
+  override name = "KzgMismatchError";
+}

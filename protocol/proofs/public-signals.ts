@@ -3,17 +3,37 @@ import { ProofMissingError } from "./errors.js";
 
 /**
  * Public signals of an UpdateNorm chunk proof, in snarkjs's order: the circuit's outputs,
- * then its public inputs as declared (`update-norm.circom`).
+ * then its public inputs as declared (`update-norm.circom`):
+ * [commitment, partialSum, evaluation, context, c2, sumBefore, kzgChallenge].
  */
 export interface UpdateNormSignals {
   commitment: bigint;
   partialSum: bigint;
+  /** p(kzgChallenge) of the chunk's KZG polynomial; its KZG opening must show this value. */
+  evaluation: bigint;
   context: bigint;
   c2: bigint;
   sumBefore: bigint;
+  /** x = kzgChallenge(context, commitment, C) (protocol/proving/kzg-challenge.ts). */
+  kzgChallenge: bigint;
 }
 
-export const UPDATE_NORM_SIGNAL_COUNT = 5;
+export const UPDATE_NORM_SIGNAL_NAMES = [
+  "commitment",
+  "partialSum",
+  "evaluation",
+  "context",
+  "c2",
+  "sumBefore",
+  "kzgChallenge",
+] as const satisfies readonly (keyof UpdateNormSignals)[];
+
+/** Position of each UpdateNorm signal, for readers that index the raw array. */
+export const UPDATE_NORM_SIGNAL_INDEX = Object.fromEntries(
+  UPDATE_NORM_SIGNAL_NAMES.map((name, i) => [name, i]),
+) as Record<keyof UpdateNormSignals, number>;
+
+export const UPDATE_NORM_SIGNAL_COUNT = UPDATE_NORM_SIGNAL_NAMES.length;
 
 export function parseUpdateNormSignals(
   signals: readonly string[],
@@ -24,14 +44,11 @@ export function parseUpdateNormSignals(
       `chunk proof ${index} has ${signals.length} public signals, an UpdateNorm proof has ${UPDATE_NORM_SIGNAL_COUNT}`,
     );
   }
-  const at = (i: number, name: string) => parseFieldSignal(signals[i], `chunk ${index} ${name}`);
-  return {
-    commitment: at(0, "commitment"),
-    partialSum: at(1, "partialSum"),
-    context: at(2, "context"),
-    c2: at(3, "c2"),
-    sumBefore: at(4, "sumBefore"),
-  };
+  const out = {} as UpdateNormSignals;
+  UPDATE_NORM_SIGNAL_NAMES.forEach((name, i) => {
+    out[name] = parseFieldSignal(signals[i], `chunk ${index} ${name}`);
+  });
+  return out;
 }
 
 /**

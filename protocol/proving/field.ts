@@ -70,6 +70,21 @@ export function bigIntToBytes(value: bigint, length = 32): Uint8Array {
   return bytes;
 }
 
+/**
+ * A field element drawn uniformly from all of [0, p) by rejection (254-bit draws, about one in
+ * four rejected): for values whose hiding argument needs the whole field, such as the KZG
+ * blinding coefficients, where randomFieldElement's 253 bits would leave half the field out.
+ */
+export function uniformFieldElement(): bigint {
+  const bytes = new Uint8Array(32);
+  for (;;) {
+    globalThis.crypto.getRandomValues(bytes);
+    bytes[0] &= 0x3f;
+    const value = bytesToBigInt(bytes);
+    if (value < FIELD_MODULUS) return value;
+  }
+}
+
 /** A uniformly random field element from a cryptographic source (salts, nonces). */
 export function randomFieldElement(): bigint {
   const bytes = new Uint8Array(32);

@@ -51,13 +51,39 @@ export function chunkSalt(salt: bigint, index: number): bigint {
   return poseidonHash([toField(salt), BigInt(index)]);
 }
 
-/** The commitment the chunk circuit outputs: the sponge over [chunk salt, packed values...]. */
+/** A chunk's KZG blinding ρ0, ρ1: the coefficients of X^n and X^(n+1) (field elements). */
+export type ChunkBlinding = readonly [bigint, bigint];
+
+/**
+ * The commitment the chunk circuit outputs: the sponge over
+ * [chunk salt, ρ0, ρ1, packed values...]. The blinding is absorbed so that the KZG challenge,
+ * which hashes this commitment, comes after every coefficient of the KZG polynomial is fixed.
+ */
 export function chunkCommitment(
   values: readonly bigint[],
   bits: number,
   saltOfChunk: bigint,
+  blinding: ChunkBlinding,
 ): bigint {
-  return poseidonSponge([saltOfChunk, ...packValues(values, bits)]);
+  return poseidonSponge([
+    saltOfChunk,
+    toField(blinding[0]),
+    toField(blinding[1]),
+    ...packValues(values, bits),
+  ]);
+}
+
+/**
+ * The KZG polynomial's coefficients for a chunk: the signed values q_j (field elements, a
+ * negative q as r + q) then ρ0, ρ1, so p(X) = Σ q_j·X^j + ρ0·X^n + ρ1·X^(n+1).
+ */
+export function chunkKzgCoefficients(
+  values: readonly bigint[],
+  bits: number,
+  blinding: ChunkBlinding,
+): bigint[] {
+  const offset = 1n << BigInt(bits - 1);
+  return [...values.map((v) => toField(v - offset)), toField(blinding[0]), toField(blinding[1])];
 }
 
 /** Σ q² of one chunk's offset values, as the circuit's `partialSum` output. */
@@ -74,6 +100,8 @@ export function chunkSquaredNorm(values: readonly bigint[], bits: number): bigin
 export interface UpdateCommitmentParameters extends UpdateNormParameters {
   q: Int32Array;
   salt: bigint;
+  /** Per chunk, the KZG blinding the device chose (and uploaded); one entry per chunk. */
+  blindings: readonly ChunkBlinding[];
 }
 
 export interface UpdateCommitmentReturnType {
@@ -100,11 +128,18 @@ export function computeUpdateCommitment(
     }
   }
   const chunks = chunkCount(q.length, parameters);
+  if (parameters.blindings.length !== chunks) {
+    throw new InvalidArgumentError(
+      `an update of ${q.length} values in chunks of ${parameters.n} has ${chunks} chunk${chunks === 1 ? "" : "s"}, got KZG blinding for ${parameters.blindings.length}`,
+    );
+  }
   const chunkCommitments: bigint[] = [];
   const partialSums: bigint[] = [];
   for (let index = 0; index < chunks; index++) {
     const values = chunkValues(q, parameters, index);
-    chunkCommitments.push(chunkCommitment(values, bits, chunkSalt(salt, index)));
+    chunkCommitments.push(
+      chunkCommitment(values, bits, chunkSalt(salt, index), parameters.blindings[index]!),
+    );
     partialSums.push(chunkSquaredNorm(values, bits));
   }
   return { commitment: poseidonSponge(chunkCommitments), chunkCommitments, partialSums };

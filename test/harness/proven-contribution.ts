@@ -62,13 +62,16 @@ export interface ProvenContribution {
   proofs: ProofRecord[];
   /** Hex of the Poseidon commitment, 64 digits, as the coordinator records it. */
   commitment: string;
+  /** Per chunk, the KZG commitment and opening (G1Hex), as the verify worker records them. */
+  kzgCommitments: string[];
+  kzgOpenings: string[];
 }
 
 let fixture: Promise<ProvingFixture> | undefined;
 
 export function provingFixture(): Promise<ProvingFixture> {
   fixture ??= (async () => {
-    const { updateNorm, dataValidity } = await testCircuits();
+    const { updateNorm, dataValidity, srs } = await testCircuits();
     const load = async (circuit: CircuitArtifacts): Promise<Prover> =>
       inThreadProver({
         wasm: new Uint8Array(await readFile(circuit.wasmPath)),
@@ -123,6 +126,7 @@ export function provingFixture(): Promise<ProvingFixture> {
           salt: BigInt(parameters.round * 1000 + parameters.q.length),
           context,
           c2: parameters.c2,
+          srs,
           prover: updateProver,
         });
         const bounds = schemaBounds({
@@ -151,6 +155,8 @@ export function provingFixture(): Promise<ProvingFixture> {
             record(dataValidity.id, data),
           ],
           commitment: update.commitment.toString(16).padStart(64, "0"),
+          kzgCommitments: update.kzg.map((k) => k.commitment),
+          kzgOpenings: update.kzg.map((k) => k.opening),
         };
       },
     };

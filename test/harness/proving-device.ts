@@ -15,7 +15,11 @@ import {
   type ProofWithSignals,
   type Prover,
 } from "../../client/core/proving/prove-groth16.js";
-import { proveUpdate } from "../../client/core/proving/prove-update.js";
+import {
+  type ChunkKzgUpload,
+  encodeKzgChunk,
+  proveUpdate,
+} from "../../client/core/proving/prove-update.js";
 import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
 import type { JobCircuitSpecs } from "../../coordinator/jobs/job-circuits.js";
 import { JobService } from "../../coordinator/jobs/job-service.js";
@@ -35,6 +39,7 @@ import {
 import { randomPrivateKey } from "../../protocol/proving/eddsa-poseidon.js";
 import { featureScaleFor } from "../../protocol/proving/feature-scale.js";
 import { randomFieldElement, toField } from "../../protocol/proving/field.js";
+import type { KzgSrs } from "../../protocol/proving/kzg.js";
 import {
   encodeFieldElement,
   encodePublicKey,
@@ -74,6 +79,8 @@ export interface ProvingHarness {
   jobs: JobService;
   updateProver: Prover;
   dataProver: Prover;
+  /** The test chunk's KZG SRS, from the development ptau the job's keys were set up with. */
+  srs: KzgSrs;
 }
 
 export async function provingHarness(coordinator: TestCoordinator): Promise<ProvingHarness> {
@@ -97,6 +104,7 @@ export async function provingHarness(coordinator: TestCoordinator): Promise<Prov
     }),
     updateProver: await load(built.updateNorm),
     dataProver: await load(built.dataValidity),
+    srs: built.srs,
   };
 }
 
@@ -193,6 +201,10 @@ export interface ProvenUploadParameters {
   tamperData?: (proof: ProofWithSignals) => ProofWithSignals;
   /** The attester set the data proof shows membership in (attested mode); none: self-attested. */
   attesterSet?: AttesterSet;
+  /** The job schema's class count, when a test widens it (more classes, more parameters). */
+  classes?: number;
+  /** Changes the chunks' KZG fields after they were made (a swapped commitment, say). */
+  tamperKzg?: (kzg: ChunkKzgUpload[]) => ChunkKzgUpload[];
 }
 
 /** An upload for `task`: a small update's chunk proofs and the data proof, header and bytes. */
@@ -214,8 +226,10 @@ export async function provenUpload(parameters: ProvenUploadParameters) {
     salt,
     context,
     c2: quantizedNormBound(task.clipNorm, task.quantization!.scale),
+    srs: harness.srs,
     prover: harness.updateProver,
   });
+  const kzg = parameters.tamperKzg ? parameters.tamperKzg(update.kzg) : update.kzg;
   const bounds = schemaBounds({
     featureScale: FEATURE_SCALE,
     min: PROVING_SCHEMA.min,
@@ -227,7 +241,7 @@ export async function provenUpload(parameters: ProvenUploadParameters) {
     minSamples: 1,
     featureMin: bounds.featureMin,
     featureMax: bounds.featureMax,
-    classes: PROVING_SCHEMA.classes,
+    classes: parameters.classes ?? PROVING_SCHEMA.classes,
     ...(parameters.attesterSet ? { attesterSet: parameters.attesterSet } : {}),
   });
   const proved = await harness.dataProver(
@@ -257,8 +271,17 @@ export async function provenUpload(parameters: ProvenUploadParameters) {
         publicSignals: data.publicSignals,
       },
     ],
+    kzg: kzg.map(encodeKzgChunk),
   };
-  return { header, bytes: encodeUpdate(q, task.quantization!.bits) };
+  return {
+    header,
+    bytes: encodeUpdate(q, task.quantization!.bits),
+    // What an attack needs to re-prove a chunk of the same update.
+    q,
+    salt,
+    context,
+    kzg,
+  };
 }
 
 /** The witness input with another context: the records that context challenges, opened. */

@@ -1,7 +1,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { syntheticDataset } from "../../../client/core/data/synthetic.js";
 import { dataValidityInputs } from "../../../client/core/proving/data-validity-inputs.js";
-import { proveUpdate } from "../../../client/core/proving/prove-update.js";
+import { encodeKzgChunk, proveUpdate } from "../../../client/core/proving/prove-update.js";
 import { computeDelta, evaluate, trainLocal } from "../../../client/core/train.js";
 import { prepareUpdate } from "../../../client/core/update/prepare-update.js";
 import {
@@ -20,6 +20,7 @@ import {
   schemaBounds,
 } from "../../../protocol/proving/dataset-commitment.js";
 import { randomFieldElement } from "../../../protocol/proving/field.js";
+import { decodeSrs, type KzgSrs } from "../../../protocol/proving/kzg.js";
 import { encodeFieldElement, encodeSignature } from "../../../protocol/proving/proof-codec.js";
 import type { ProofContextParameters } from "../../../protocol/proving/proof-context.js";
 import type { UpdateNormParameters } from "../../../protocol/proving/update-norm-parameters.js";
@@ -100,6 +101,9 @@ interface ProofSetup {
   dataValidity?: CircuitInfo | null;
   featureScale: number;
   minSamples: number;
+  /** The job's KZG SRS, fetched by this hash like the circuit files. */
+  srsSha256: string;
+  srsSize: number;
 }
 
 /**
@@ -127,20 +131,33 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
   const schema = job.spec.schema;
   const data = localData(schema, parameters.samples, seed);
 
-  let prover: { dataset: CommittedDataset; update: BrowserProver; data: BrowserProver } | undefined;
+  let prover:
+    | { dataset: CommittedDataset; update: BrowserProver; data: BrowserProver; srs: KzgSrs }
+    | undefined;
   if (setup.updateNorm?.circuitId && setup.dataValidity) {
     onEvent({
       phase: "setup",
       message: `downloading circuits${setup.updateNorm.insecure ? " (INSECURE development setup)" : ""}`,
     });
-    const [uWasm, uZkey, dWasm, dZkey] = await Promise.all(
+    if (!setup.srsSha256) {
+      throw new Error(
+        "the job's proof setup names no KZG SRS: its coordinator predates KZG commitments",
+      );
+    }
+    const [uWasm, uZkey, dWasm, dZkey, srsBytes] = await Promise.all(
       [
         setup.updateNorm.wasmSha256,
         setup.updateNorm.zkeySha256,
         setup.dataValidity.wasmSha256,
         setup.dataValidity.zkeySha256,
+        setup.srsSha256,
       ].map((hash) => downloadArtifact(hash, signal)),
     );
+    // Hash-checked by the download; decoding checks every point is on the curve.
+    const srs = decodeSrs(srsBytes!);
+    if (srs.size !== setup.srsSize) {
+      throw new Error(`the job's KZG SRS has ${srs.size} powers, its setup says ${setup.srsSize}`);
+    }
     const dataset = commitDataset({
       parameters: JSON.parse(setup.dataValidity.parametersJson) as DataValidityParameters,
       records: encodeDataset(data, {
@@ -154,6 +171,7 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
       dataset,
       update: createBrowserProver({ wasm: uWasm, zkey: uZkey }),
       data: createBrowserProver({ wasm: dWasm, zkey: dZkey }),
+      srs,
     };
   }
 
@@ -285,7 +303,13 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
       holdoutAccuracy: before.accuracy,
     });
     let proven:
-      | { proofs: object[]; commitment: Uint8Array; salt: Uint8Array; seconds: number }
+      | {
+          proofs: object[];
+          kzg: object[];
+          commitment: Uint8Array;
+          salt: Uint8Array;
+          seconds: number;
+        }
       | undefined;
     if (prover && dataProof) {
       const circuit = JSON.parse(setup.updateNorm!.parametersJson) as UpdateNormParameters;
@@ -298,6 +322,7 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
         salt,
         context,
         c2: quantizedNormBound(task.clipNorm, task.quantization.scale),
+        srs: prover.srs,
         prover: async (input) => {
           const total = Math.ceil(update.q.length / circuit.n);
           onEvent({
@@ -323,6 +348,7 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
           ...proofs.proofs.map((p) => asProof(setup.updateNorm!.circuitId, p)),
           asProof(setup.dataValidity!.circuitId, data),
         ],
+        kzg: proofs.kzg.map(encodeKzgChunk),
         commitment: encodeFieldElement(proofs.commitment),
         salt: encodeFieldElement(salt),
         seconds: (performance.now() - started) / 1000,
@@ -349,6 +375,7 @@ export async function runWebDevice(parameters: WebDeviceParameters): Promise<str
         commitment: proven?.commitment ?? new Uint8Array(),
         salt: proven?.salt ?? new Uint8Array(),
         proofs: proven?.proofs ?? [],
+        kzg: proven?.kzg ?? [],
         metrics: {
           trainLoss: trained.loss,
           trainSeconds: trained.seconds,

@@ -47,6 +47,7 @@ export async function verifyInBrowser(
   const setup = await api.unary<{
     updateNorm?: CircuitInfo | null;
     dataValidity?: CircuitInfo | null;
+    srsSha256?: string;
   }>(COORDINATOR, "GetProofSetup", { jobId }, { signal });
   const verificationKeys: Record<string, Groth16VerificationKey> = {};
   for (const circuit of [setup.updateNorm, setup.dataValidity]) {
@@ -64,12 +65,23 @@ export async function verifyInBrowser(
       data: zkey,
     });
   }
+  // The KZG SRS the chunk commitments are checked against; its hash is pinned with the keys.
+  const kzgSrs = setup.srsSha256
+    ? await downloadChunked({
+        client: api,
+        method: "GetArtifact",
+        request: { sha256: setup.srsSha256 },
+        sha256: setup.srsSha256,
+        signal,
+      })
+    : undefined;
   step("fetching the provenance bundle");
   const bundle = await bundleFromCoordinator({
     jobId,
     info,
     chain: { rpcUrl: parameters.rpcUrl, registry: parameters.registry || undefined },
     verificationKeys,
+    ...(kzgSrs ? { kzgSrs } : {}),
     getRound: (round) =>
       api.unary<RoundProvenance__Output>(PROVENANCE, "GetRound", { jobId, round }, { signal }),
   });

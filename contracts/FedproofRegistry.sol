@@ -21,12 +21,13 @@ import {FedproofCredits} from "./FedproofCredits.sol";
 ///   5k-22k gas per contributor per round, so credits are Merkle-claimable instead: each
 ///   contributor (or anyone on its behalf) claims once per round with a proof, and the claim mints
 ///   FedproofCredits (ERC-20) to the leaf's account.
-/// - Every fresh storage slot costs 22.1k gas, so a round writes three slots (its model hash by
-///   round number, its round root, one packed slot of counters keyed by model hash) plus a fourth
-///   for its aggregate hash, which stays zero, and nearly free, for strategies that are not linear.
+/// - Every fresh storage slot costs 22.1k gas, so a round writes three slots only (its model hash
+///   by round number, its round root, one packed slot of counters keyed by model hash).
 ///   The contributions and credits roots share one slot as `roundRoot = hashPair(contributionsRoot,
 ///   creditsRoot)`: the top of one Merkle tree whose two subtrees are the contributions and the
-///   credits. Both subtree roots are still in the `RoundAnchored` event.
+///   credits. Both subtree roots are still in the `RoundAnchored` event, and so is the round's
+///   aggregate hash, which is not stored (a fourth slot would cost another 22.1k): nothing on
+///   chain reads it, and the event is as much part of the anchoring transaction as its storage.
 /// - A round's parent hash is not stored: the contract enforces that it equals the previous
 ///   round's model hash (or the job's initial model for round 1), so `getRound` derives it.
 ///
@@ -79,8 +80,6 @@ contract FedproofRegistry is AccessControl {
         uint32 contributors;
         uint64 epsilonMicro;
         uint96 totalCredits;
-        /// Hash of the round's exact integer aggregate S; zero when the strategy is not linear.
-        bytes32 aggregateHash;
     }
 
     /// The ABI shape of a round, parent hash included.
@@ -92,7 +91,6 @@ contract FedproofRegistry is AccessControl {
         uint96 totalCredits;
         uint64 epsilonMicro;
         uint256 claimedCredits;
-        bytes32 aggregateHash;
     }
 
     /// The contribution leaf of a dispute, with the chunk hashes its proofHash is made of:
@@ -311,7 +309,10 @@ contract FedproofRegistry is AccessControl {
     ///        the chain (a stale replica, a replayed job) fails loudly instead of forking history.
     /// @param epsilonMicro privacy budget ε spent by this round, in millionths; 0 without DP.
     /// @param aggregateHash hash of the round's exact integer aggregate; zero when the strategy
-    ///        is not linear (the aggregate cannot then be checked without the updates).
+    ///        is not linear (the aggregate cannot then be checked without the updates). Emitted in
+    ///        `RoundAnchored`, not stored: a fourth fresh slot would cost 22.1k and push the anchor
+    ///        over issue 4's 120k, while the event is committed by the block's receipts root and
+    ///        no on-chain check reads the hash.
     function anchorRound(
         uint256 jobId,
         uint32 round,
@@ -333,8 +334,6 @@ contract FedproofRegistry is AccessControl {
         anchor.contributors = contributors;
         anchor.epsilonMicro = epsilonMicro;
         anchor.totalCredits = totalCredits;
-        // The slot is zero already: a round that is not linear pays nothing for it.
-        if (aggregateHash != bytes32(0)) anchor.aggregateHash = aggregateHash;
 
         emit RoundAnchored(
             jobId,
@@ -386,7 +385,8 @@ contract FedproofRegistry is AccessControl {
 
     }
 
-    /// @dev Returns an all-zero round (modelHash 0) when the round is not anchored.
+    /// @dev Returns an all-zero round (modelHash 0) when the round is not anchored. The round's
+    ///      contributions and credits roots and its aggregate hash are in its `RoundAnchored` event.
     function getRound(uint256 jobId, uint32 round) public view returns (RoundView memory view_) {
         uint256 key = _roundKey(jobId, round);
         bytes32 modelHash = _modelAt[key];
@@ -400,7 +400,6 @@ contract FedproofRegistry is AccessControl {
         view_.totalCredits = anchor.totalCredits;
         view_.epsilonMicro = anchor.epsilonMicro;
         view_.claimedCredits = _claimedCredits[key];
-        view_.aggregateHash = anchor.aggregateHash;
     }
 
     /// @return jobId 0 (and round 0) when no round produced this model.

@@ -27,8 +27,6 @@ export interface RegistryRound {
   totalCredits: bigint;
   epsilonMicro: bigint;
   claimedCredits: bigint;
-  /** Hash of the round's exact integer aggregate; the zero hash when the strategy is not linear. */
-  aggregateHash: Hex;
 }
 
 export interface RegisterJobParameters {
@@ -79,6 +77,10 @@ export interface ClaimCreditsParameters {
 
 export interface RoundAnchoredEvent extends RoundAnchor {
   epsilonMicro: bigint;
+  /**
+   * Hash of the round's exact integer aggregate; the zero hash when the strategy is not linear.
+   * Only the event carries it: the contract does not store it (issue 4's gas bound).
+   */
   aggregateHash: Hex;
   txHash: Hex;
   blockNumber: bigint;
@@ -106,6 +108,8 @@ export interface AncestryRound extends RegistryRound {
   /** From the round's `RoundAnchored` event, checked against `roundRoot`. */
   contributionsRoot: Hex;
   creditsRoot: Hex;
+  /** From the round's `RoundAnchored` event; the zero hash when the strategy is not linear. */
+  aggregateHash: Hex;
   anchorTx: Hex;
   anchorBlock: bigint;
 }

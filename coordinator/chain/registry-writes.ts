@@ -79,21 +79,25 @@ export function createRegistryWrites(parameters: CreateRegistryWritesParameters)
     if (!stored) return null;
     const expectedRoot = hashPair(anchor.contributionsRoot, anchor.creditsRoot);
     const expectedAggregate = (anchor.aggregateHash ?? zeroHash).toLowerCase();
-    if (
-      stored.modelHash !== anchor.modelHash.toLowerCase() ||
-      stored.roundRoot !== expectedRoot ||
-      stored.aggregateHash !== expectedAggregate
-    ) {
-      throw new RoundAlreadyAnchoredError(
+    const differs = (anchored: string) =>
+      new RoundAlreadyAnchoredError(
         `round ${anchor.round} of job ${anchor.jobId} is already anchored with a different model, roots or aggregate`,
         {
           errorName: "RoundAlreadyAnchored",
           args: [anchor.jobId, anchor.round],
-          details: `anchored model ${stored.modelHash}, root ${stored.roundRoot}, aggregate ${stored.aggregateHash}; this anchor: model ${anchor.modelHash}, root ${expectedRoot}, aggregate ${expectedAggregate}`,
+          details: `anchored ${anchored}; this anchor: model ${anchor.modelHash}, root ${expectedRoot}, aggregate ${expectedAggregate}`,
         },
       );
+    if (stored.modelHash !== anchor.modelHash.toLowerCase() || stored.roundRoot !== expectedRoot) {
+      throw differs(`model ${stored.modelHash}, root ${stored.roundRoot}`);
     }
+    // The contract does not store the aggregate hash; the round's RoundAnchored event carries it.
     const event = await reads.findAnchorEvent(anchor.jobId, anchor.round);
+    if (event.aggregateHash !== expectedAggregate) {
+      throw differs(
+        `model ${stored.modelHash}, root ${stored.roundRoot}, aggregate ${event.aggregateHash}`,
+      );
+    }
     const receipt = await readRegistry(() =>
       publicClient.getTransactionReceipt({ hash: event.txHash }),
     );

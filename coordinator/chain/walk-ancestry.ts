@@ -11,7 +11,8 @@ import type {
 /**
  * Walks a model's ancestry on chain, newest round first, down to the job's initial model. Every
  * link is checked twice: the stored round holds the expected model, and its RoundAnchored event
- * carries roots that hash to the stored round root.
+ * carries roots that hash to the stored round root. The aggregate hash comes from the event
+ * alone, which the contract does not store.
  */
 export async function walkAncestry(
   reads: RegistryReads,
@@ -68,6 +69,7 @@ export async function walkAncestry(
       ...stored,
       contributionsRoot: event.contributionsRoot,
       creditsRoot: event.creditsRoot,
+      aggregateHash: event.aggregateHash,
       anchorTx: event.txHash,
       anchorBlock: event.blockNumber,
     });

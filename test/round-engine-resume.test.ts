@@ -57,6 +57,7 @@ describe("round engines resume what another left behind", () => {
       contributionsRoot: "",
       clipNorm: 5,
       challengeSeed: "",
+      aggregateHash: "",
     };
     await store.createRound(job.jobId, round, ["d0"]);
     // A new engine on the same Redis resumes it on start.

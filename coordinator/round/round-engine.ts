@@ -380,6 +380,7 @@ export class RoundEngine {
       contributionsRoot: "",
       clipNorm,
       challengeSeed,
+      aggregateHash: "",
     };
     await this.store.createRound(jobId, round, selected);
     await this.scheduleDeadline(jobId, round);

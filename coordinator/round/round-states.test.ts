@@ -49,6 +49,7 @@ describe("JobStore.transitionRound on a real Redis", () => {
     contributionsRoot: "",
     clipNorm: 1,
     challengeSeed: "",
+    aggregateHash: "",
   };
 
   beforeAll(async () => {

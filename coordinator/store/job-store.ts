@@ -67,6 +67,16 @@ export interface RoundRecord {
    * context of the round mixes it in. "" for rounds stored before seeds existed.
    */
   challengeSeed: string;
+  /**
+   * sha256 (hex) of the round's exact aggregate artifact (protocol/aggregation/aggregate-codec.ts),
+   * stored in the artifact store under that name; "" for robust strategies, whose aggregate is
+   * not a sum, and for rounds not aggregated yet.
+   */
+  aggregateHash: string;
+  /** W, the aggregate's divisor: Σ wᵢ, or the fixed DP denominator; 0 without an aggregate. */
+  aggregateWeight?: number;
+  /** Σ N_j² of the round's central-DP noise in quantisation units (decimal); "" without DP. */
+  noiseSquaredNorm?: string;
   /** Contributions whose proofs verified / were rejected (jobs with proofs only). */
   proofsVerified?: number;
   proofsRejected?: number;
@@ -1089,6 +1099,9 @@ function decodeRound(raw: StoredHash): RoundRecord {
     contributionsRoot: raw.contributionsRoot ?? "",
     clipNorm: num("clipNorm"),
     challengeSeed: raw.challengeSeed ?? "",
+    aggregateHash: raw.aggregateHash ?? "",
+    aggregateWeight: num("aggregateWeight"),
+    noiseSquaredNorm: raw.noiseSquaredNorm ?? "",
     proofsVerified: num("proofsVerified"),
     proofsRejected: num("proofsRejected"),
   };

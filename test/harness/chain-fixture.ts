@@ -175,6 +175,7 @@ export async function seedCompletedRounds(
         contributionsRoot: "",
         clipNorm: spec.clipNorm,
         challengeSeed: challenge.seeds[round]!,
+        aggregateHash: "",
       },
       deviceIds,
     );

@@ -12,6 +12,11 @@
  * too (protocol/proofs/check-contribution.ts): the job spec (which the anchored spec hash pins),
  * each round's clip norm, and each contribution's enrolment (dataset commitment and signature,
  * beside the public key the device id hash pins).
+ *
+ * For the aggregation check (verify-model.ts replays protocol/aggregation's rule), the bundle
+ * carries the job's initial model bytes and each linear-strategy round's exact aggregate S
+ * (protocol/aggregation/aggregate-codec.ts), both base64: sums over all contributions, never a
+ * single update. Robust-strategy rounds carry neither `aggregate` nor `aggregateHash`.
  */
 import type { Groth16VerificationKey } from "snarkjs";
 import { type Address, bytesToHex, getAddress, type Hex, isAddress } from "viem";
@@ -110,6 +115,13 @@ export interface BundleRound {
   challengeSeed?: string;
   /** "" while the round is not anchored. */
   anchorTx: string;
+  /**
+   * The round's exact aggregate artifact (S, W; protocol/aggregation/aggregate-codec.ts), base64.
+   * Absent for robust strategies, and in bundles from sources that do not serve it.
+   */
+  aggregate?: string;
+  /** sha256 of `aggregate`'s bytes as the coordinator recorded it (0x bytes32); absent with it. */
+  aggregateHash?: Hex;
   contributions: BundleContribution[];
   credits: BundleCredit[];
 }
@@ -129,6 +141,11 @@ export interface ProvenanceBundle {
   /** The job spec the hash was taken over, when the source has it. */
   spec?: JobSpec;
   initialModelHash: Hex;
+  /**
+   * The initial model file (float32 weights), base64: where the verifier's replay of the
+   * aggregation starts. Absent in bundles from sources that do not serve it.
+   */
+  initialModel?: string;
   /** jobVerificationKeyHash(verificationKeys): zero when the job runs without proofs. */
   vkeyHash: Hex;
   /** By circuit id. */
@@ -148,6 +165,10 @@ export interface BuildBundleRoundParameters {
   /** The round's challenge seed (hex), when the source knows it. */
   challengeSeed?: string;
   anchorTx: string;
+  /** The round's exact aggregate artifact, when the round has one (linear strategies). */
+  aggregateBytes?: Uint8Array;
+  /** Its sha256 (hex, with or without 0x) as the round record names it. */
+  aggregateHash?: string;
   contributions: readonly BundleRoundContributionInput[];
   /** False when payout addresses are unknown: the credits part is left out (null). */
   payoutsKnown?: boolean;
@@ -190,6 +211,15 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
     ...(parameters.clipNorm === undefined ? {} : { clipNorm: parameters.clipNorm }),
     ...(parameters.challengeSeed ? { challengeSeed: parameters.challengeSeed } : {}),
     anchorTx: parameters.anchorTx,
+    ...(parameters.aggregateBytes ? { aggregate: base64OfBytes(parameters.aggregateBytes) } : {}),
+    ...(parameters.aggregateHash
+      ? {
+          aggregateHash: sha256HexToBytes32(
+            parameters.aggregateHash,
+            `aggregate hash of round ${parameters.round}`,
+          ),
+        }
+      : {}),
     contributions: leaves.map((leaf, index) => ({
       deviceId: leaf.input.deviceId,
       publicKey: leaf.input.publicKey,
@@ -354,6 +384,9 @@ const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "a 0x-prefixed 32-byte hex
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address");
 const decimal = z.string().regex(/^[0-9]+$/, "a decimal integer");
 const hex = z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, "hex bytes");
+const base64 = z
+  .string()
+  .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, "base64");
 
 const bundleSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
@@ -375,6 +408,7 @@ const bundleSchema = z.object({
     })
     .optional(),
   initialModelHash: hex32,
+  initialModel: base64.optional(),
   vkeyHash: hex32,
   verificationKeys: z.record(z.string(), z.looseObject({ IC: z.array(z.array(z.string())) })),
   rounds: z.array(
@@ -394,6 +428,8 @@ const bundleSchema = z.object({
         .regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits")
         .optional(),
       anchorTx: z.string(),
+      aggregate: base64.optional(),
+      aggregateHash: hex32.optional(),
       contributions: z.array(
         z.object({
           deviceId: z.string().min(1),
@@ -442,4 +478,27 @@ export function parseProvenanceBundle(value: unknown): ProvenanceBundle {
   }
   // The spec stays as written: the verifier hashes it, and re-parsing could change it.
   return result.data as unknown as ProvenanceBundle;
+}
+
+/** Bytes as standard base64 (with padding); btoa, as browsers have no Buffer. */
+export function base64OfBytes(bytes: Uint8Array): string {
+  let binary = "";
+  // In slices: String.fromCharCode(...) of a whole model would overflow the argument stack.
+  for (let offset = 0; offset < bytes.length; offset += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** Inverse of base64OfBytes; throws BundleFormatError on text that is not base64. */
+export function bytesOfBase64(text: string, what: string): Uint8Array {
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    throw new BundleFormatError(`${what} is not base64`);
+  }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }

@@ -46,7 +46,12 @@ let bundle: ProvenanceBundle;
 const models: Uint8Array[] = [];
 
 /** A FedAdam job of `rounds` rounds with three training devices, run to its end. */
-async function runJob(target: TestCoordinator, seed: number, rounds: number): Promise<string> {
+async function runJob(
+  target: TestCoordinator,
+  seed: number,
+  rounds: number,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   const job = await target.jobs.createJob({
     model: "logreg",
     schema,
@@ -59,6 +64,7 @@ async function runJob(target: TestCoordinator, seed: number, rounds: number): Pr
     seed,
     training: { learningRate: 0.2, epochs: 1 },
     strategy: { name: "fedadam", params: { serverLearningRate: 0.05 } },
+    ...extra,
   });
   const pool = syntheticDataset({ samples: 450, seed });
   const parts = partitionIid({ labels: pool.y, clients: 3, seed });
@@ -195,6 +201,34 @@ describe("an honest FedAdam job", () => {
       }
     }
     expect(checked).toBe(9);
+  });
+});
+
+describe("a job with central DP", () => {
+  it("verifies every round as a noised aggregate, with Σ N² recorded on the round", async () => {
+    const id = await runJob(coordinator, 5, 2, {
+      strategy: { name: "fedavgm", params: {} },
+      privacy: { noiseMultiplier: 0.5 },
+    });
+    const rounds = [];
+    for (const round of [1, 2]) {
+      rounds.push(await waitForRound(coordinator.store, id, round, "ANCHORED", 120_000));
+    }
+    for (const round of rounds) {
+      expect(round.aggregateWeight).toBe(3);
+      expect(BigInt(round.noiseSquaredNorm!)).toBeGreaterThan(0n);
+    }
+    const dpBundle = await bundleOf(coordinator, id);
+    const final = await coordinator.artifacts.get(rounds[1]!.modelHash);
+    const report = await verify(final, copy(dpBundle));
+    expect(report.mismatches).toEqual([]);
+    expect(report.rounds.map((round) => round.aggregation)).toEqual([
+      "verified (noised aggregate)",
+      "verified (noised aggregate)",
+    ]);
+    for (const round of dpBundle.rounds) {
+      expect(decodeAggregate(bytesOfBase64(round.aggregate!, "aggregate")).noised).toBe(true);
+    }
   });
 });
 

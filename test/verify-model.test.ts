@@ -189,6 +189,39 @@ describe("an honest job", () => {
   });
 });
 
+describe("the aggregation column", () => {
+  it("is unchecked, with a note, when the bundle carries no aggregates; never verified", async () => {
+    // The fixture's models are not aggregates, and its bundle is exported without artifacts.
+    const report = await verify(honest.models[3]!, copy(honest.bundle));
+    expect(report.rounds.map((round) => round.aggregation)).toEqual([
+      "unchecked",
+      "unchecked",
+      "unchecked",
+    ]);
+    expect(report.notes).toContain(
+      "round 1: aggregation not checked: the bundle carries no initial model to replay from",
+    );
+  });
+
+  it("says a robust strategy's aggregation is not verifiable without the updates", async () => {
+    const job = await anchoredJob({
+      rounds: 2,
+      spec: { strategy: { name: "median", params: {} } },
+    });
+    const report = await verify(job.models[2]!, copy(job.bundle));
+    expect(report.mismatches).toEqual([]);
+    expect(report.rounds.map((round) => round.aggregation)).toEqual([
+      "not verifiable",
+      "not verifiable",
+    ]);
+    expect(report.notes.join("\n")).toMatch(
+      /aggregation not verifiable without the updates: strategy median/,
+    );
+    // Everything that can be checked matched: documented as ok.
+    expect(report.ok).toBe(true);
+  });
+});
+
 describe("a model that is not the one anchored", () => {
   it("fails on one flipped byte: the model hash is not anchored", async () => {
     const flipped = new Uint8Array(honest.models[3]!);

@@ -17,6 +17,11 @@
  * never update bytes), and the job part carries the KZG SRS they are checked against, whose hash
  * the chain pins inside the job's verification-key hash (protocol/provenance/job-vkey-hash.ts).
  * Both are optional: bundles from before KZG commitments still parse.
+ *
+ * For the aggregation check (verify-model.ts replays protocol/aggregation's rule), the bundle
+ * carries the job's initial model bytes and each linear-strategy round's exact aggregate S
+ * (protocol/aggregation/aggregate-codec.ts), both base64: sums over all contributions, never a
+ * single update. Robust-strategy rounds carry no `aggregate`, and the zero `aggregateHash` the chain anchors for them.
  */
 import type { Groth16VerificationKey } from "snarkjs";
 import { type Address, bytesToHex, getAddress, type Hex, isAddress, sha256, zeroHash } from "viem";
@@ -136,6 +141,11 @@ export interface BundleRound {
   aggregateHash?: Hex;
   /** "" while the round is not anchored. */
   anchorTx: string;
+  /**
+   * The round's exact aggregate artifact (S, W; protocol/aggregation/aggregate-codec.ts), base64.
+   * Absent for robust strategies, and in bundles from sources that do not serve it.
+   */
+  aggregate?: string;
   contributions: BundleContribution[];
   credits: BundleCredit[];
 }
@@ -155,6 +165,11 @@ export interface ProvenanceBundle {
   /** The job spec the hash was taken over, when the source has it. */
   spec?: JobSpec;
   initialModelHash: Hex;
+  /**
+   * The initial model file (float32 weights), base64: where the verifier's replay of the
+   * aggregation starts. Absent in bundles from sources that do not serve it.
+   */
+  initialModel?: string;
   /** jobVerificationKeyHash(verificationKeys): zero when the job runs without proofs. */
   vkeyHash: Hex;
   /** By circuit id. */
@@ -222,6 +237,8 @@ export interface BuildBundleRoundParameters {
   /** The round's challenge seed (hex), when the source knows it. */
   challengeSeed?: string;
   anchorTx: string;
+  /** The round's exact aggregate artifact, when the round has one (linear strategies). */
+  aggregateBytes?: Uint8Array;
   /** The round record's aggregate hash ("" → the zero hash); undefined when unknown. */
   aggregateHash?: string;
   contributions: readonly BundleRoundContributionInput[];
@@ -280,6 +297,7 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
                 ),
         }),
     anchorTx: parameters.anchorTx,
+    ...(parameters.aggregateBytes ? { aggregate: base64OfBytes(parameters.aggregateBytes) } : {}),
     contributions: leaves.map((leaf, index) => ({
       deviceId: leaf.input.deviceId,
       publicKey: leaf.input.publicKey,
@@ -474,6 +492,9 @@ const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address");
 const decimal = z.string().regex(/^[0-9]+$/, "a decimal integer");
 const hex = z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, "hex bytes");
 const g1 = z.string().regex(/^0x[0-9a-fA-F]{128}$/, "a 0x-prefixed 64-byte G1 point (x ‖ y)");
+const base64 = z
+  .string()
+  .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, "base64");
 
 const bundleSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
@@ -495,6 +516,7 @@ const bundleSchema = z.object({
     })
     .optional(),
   initialModelHash: hex32,
+  initialModel: base64.optional(),
   vkeyHash: hex32,
   verificationKeys: z.record(z.string(), z.looseObject({ IC: z.array(z.array(z.string())) })),
   kzgSrs: z
@@ -521,6 +543,7 @@ const bundleSchema = z.object({
         .optional(),
       aggregateHash: hex32.optional(),
       anchorTx: z.string(),
+      aggregate: base64.optional(),
       contributions: z.array(
         z.object({
           deviceId: z.string().min(1),
@@ -579,4 +602,27 @@ export function parseProvenanceBundle(value: unknown): ProvenanceBundle {
   }
   // The spec stays as written: the verifier hashes it, and re-parsing could change it.
   return result.data as unknown as ProvenanceBundle;
+}
+
+/** Bytes as standard base64 (with padding); btoa, as browsers have no Buffer. */
+export function base64OfBytes(bytes: Uint8Array): string {
+  let binary = "";
+  // In slices: String.fromCharCode(...) of a whole model would overflow the argument stack.
+  for (let offset = 0; offset < bytes.length; offset += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** Inverse of base64OfBytes; throws BundleFormatError on text that is not base64. */
+export function bytesOfBase64(text: string, what: string): Uint8Array {
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    throw new BundleFormatError(`${what} is not base64`);
+  }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }

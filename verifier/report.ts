@@ -40,6 +40,7 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
       "contributions",
       "credits root",
       "proofs",
+      "aggregation",
       "disputes",
     ];
     const rows = report.rounds.map((round) => [
@@ -54,6 +55,7 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
       round.proofs.status === "verified" || round.proofs.status === "failed"
         ? `${round.proofs.valid}/${round.proofs.checked} ${round.proofs.status}`
         : round.proofs.status,
+      round.aggregation,
       disputesCell(round.disputes),
     ]);
     const widths = header.map((title, column) =>
@@ -86,7 +88,7 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
   lines.push("");
   if (report.ok) {
     lines.push(
-      `OK: model ${short(report.modelHash)} descends from initial model ${short(report.job?.initialModelHash ?? "")} through ${report.rounds.length} anchored round${report.rounds.length === 1 ? "" : "s"} (${contributions} contributions); every root matches${report.proofs.status === "verified" ? " and every proof verifies" : ""}.`,
+      `OK: model ${short(report.modelHash)} descends from initial model ${short(report.job?.initialModelHash ?? "")} through ${report.rounds.length} anchored round${report.rounds.length === 1 ? "" : "s"} (${contributions} contributions); every root matches${report.proofs.status === "verified" ? " and every proof verifies" : ""}${aggregationVerdict(report)}.`,
     );
   } else if (report.mismatches.length > 0) {
     lines.push(
@@ -99,4 +101,15 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
     );
   }
   return lines.join("\n");
+}
+
+/** What the OK line says about the replayed aggregation, when every round was replayed. */
+function aggregationVerdict(report: VerificationReport): string {
+  const statuses = new Set(report.rounds.map((round) => round.aggregation));
+  if (report.rounds.length === 0 || statuses.has("unchecked") || statuses.has("not verifiable")) {
+    return "";
+  }
+  return statuses.has("verified (noised aggregate)")
+    ? "; every model is its strategy's rule applied to the round's (noised) aggregate"
+    : "; every model is its strategy's rule applied to the round's aggregate";
 }

@@ -20,6 +20,22 @@
  *    proven sample count equal to the anchored weight, the anchored commitment. A job that pins
  *    no key and carries no proofs is reported as "no proofs", never as verified.
  *
+ * 5. The aggregation is replayed (`replayAggregation`): from the bundle's initial model (whose
+ *    sha256 must be the registered initial model hash) and no strategy state, each round's exact
+ *    aggregate S (protocol/aggregation; its sha256 must be the round's aggregateHash, its divisor W
+ *    the round's weights, or the fixed DP denominator) goes through the strategy's binary32 rule,
+ *    and the resulting model's hash must be the round's anchored model hash; the last one is the
+ *    model file's. A round that differs is a mismatch naming it; the rounds after it cannot be
+ *    replayed (their parent's bytes are unknown) and are "unchecked". Robust strategies (median,
+ *    trimmed mean, Krum) are "not verifiable" without the updates: a note, never verified, and
+ *    `ok` can still be true for them, as it means "everything checkable matched". A round whose
+ *    bundle carries no aggregate (older bundles, the Provenance service today) is "unchecked"
+ *    with a note; once the anchor commits to an aggregate hash, a missing aggregate is reported
+ *    as unchecked (not ok). With central DP the status is "verified (noised aggregate)": the
+ *    noise's norm is not proven yet. Whether S is the weighted sum of the round's committed
+ *    contributions (Σ wᵢ·Cᵢ = commitment of S) is `checkAggregateCommitments`, "unchecked" until
+ *    the contribution commitments are homomorphic.
+ *
  * Mismatches are collected, not thrown: the report names every one. What could not be checked
  * (no spec in the bundle, proofs without keys, unknown payout addresses…) is listed in
  * `unchecked`, and the report is then not ok either. Only a chain that cannot be reached is an
@@ -40,8 +56,14 @@ import {
 } from "../coordinator/chain/registry-errors.js";
 import { createRegistryReads } from "../coordinator/chain/registry-reads.js";
 import { walkAncestry } from "../coordinator/chain/walk-ancestry.js";
-import { type JobSpec, jobSpecSchema, specHash } from "../protocol/job/job-spec.js";
+import { decodeAggregate } from "../protocol/aggregation/aggregate-codec.js";
+import { isLinearStrategySpec } from "../protocol/aggregation/linear-strategies.js";
+import { nextModel, type RuleState } from "../protocol/aggregation/model-rule.js";
+import { aggregationWeight } from "../protocol/job/aggregation-weight.js";
+import { type JobSpec, jobSpecSchema, specHash, strategySpecOf } from "../protocol/job/job-spec.js";
 import { samplingPopulation } from "../protocol/job/sampling-population.js";
+import { type StrategySpec, strategySpecSchema } from "../protocol/job/strategy-spec.js";
+import { decodeModel, encodeModel } from "../protocol/model/weights.js";
 import { batchVerifyGroth16 } from "../protocol/proofs/batch-verify-groth16.js";
 import {
   type CheckContributionParameters,
@@ -81,6 +103,7 @@ import {
   type BundleContribution,
   type BundleRound,
   bundleVerificationKeyHash,
+  bytesOfBase64,
   type ProvenanceBundle,
 } from "./provenance-bundle.js";
 
@@ -106,7 +129,8 @@ export type MismatchKind =
   | "samples"
   | "enrolment"
   | "aggregate-hash"
-  | "dispute";
+  | "dispute"
+  | "aggregation";
 
 export interface Mismatch {
   kind: MismatchKind;
@@ -118,6 +142,19 @@ export interface Mismatch {
 }
 
 export type ProofStatus = "verified" | "none" | "failed" | "unchecked";
+
+/**
+ * Whether the round's anchored model is its strategy's rule applied to the previous model and the
+ * round's aggregate: "verified"; "verified (noised aggregate)" with central DP (the noise's bound
+ * is not proven yet); "mismatch"; "not verifiable" for robust strategies, which need the updates;
+ * "unchecked" when the replay had nothing to go on (see `VerificationReport.notes`).
+ */
+export type AggregationStatus =
+  | "verified"
+  | "verified (noised aggregate)"
+  | "mismatch"
+  | "not verifiable"
+  | "unchecked";
 
 export interface RoundVerification {
   round: number;
@@ -132,6 +169,13 @@ export interface RoundVerification {
   contributionsRoot: "match" | "mismatch" | "unchecked";
   creditsRoot: "match" | "mismatch" | "unchecked";
   proofs: { status: ProofStatus; checked: number; valid: number };
+  /** The model rule replayed on the round's exact aggregate (see AggregationStatus). */
+  aggregation: AggregationStatus;
+  /**
+   * Whether the aggregate is the weighted sum of the round's committed contributions
+   * (`checkAggregateCommitments`): "unchecked" until contribution commitments are homomorphic.
+   */
+  aggregateCommitments: "match" | "mismatch" | "unchecked";
   /**
    * Who vouches for each contribution's data, from its DataValidity proof's attesterRoot:
    * "attested by the job's set" (the root the spec, hence the chain, pins) or "self-attested".
@@ -270,22 +314,45 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
   });
 
   const disputes = await readDisputes(reads, onChain, ancestry.rounds, notes);
+  const replay = startReplay({
+    bundle,
+    job: onChain,
+    spec: context.spec,
+    checkedRounds: ancestry.rounds.length,
+    mismatches,
+    notes,
+  });
   const rounds: RoundVerification[] = [];
   for (const anchored of [...ancestry.rounds].reverse()) {
     const bundled = bundle.rounds.find((round) => round.round === anchored.round);
-    rounds.push(
-      await verifyRound({
-        anchored,
-        bundled,
-        bundle,
-        pinnedKeys,
-        jobPinsKey: onChain.vkeyHash !== zeroHash,
-        proofCheck: parameters.proofCheck ?? "batch",
-        context,
-        mismatches,
-        notes,
-        unchecked,
-      }),
+    const before = mismatches.length;
+    const verified = await verifyRound({
+      anchored,
+      bundled,
+      bundle,
+      pinnedKeys,
+      jobPinsKey: onChain.vkeyHash !== zeroHash,
+      proofCheck: parameters.proofCheck ?? "batch",
+      context,
+      mismatches,
+      notes,
+      unchecked,
+    });
+    verified.aggregation = replayAggregation({
+      replay,
+      anchored,
+      bundled,
+      mismatches,
+      notes,
+      unchecked,
+    });
+    verified.aggregateCommitments = checkAggregateCommitments(anchored, bundled);
+    verified.ok = verified.ok && mismatches.length === before;
+    rounds.push(verified);
+  }
+  if (replay.strategy && isLinearStrategySpec(replay.strategy) && rounds.length > 0) {
+    notes.push(
+      "aggregate commitments not checked yet: each anchored model is checked to be the strategy's rule applied to the round's aggregate, not yet that the aggregate is the weighted sum of the round's committed contributions",
     );
   }
   checkDevicesAcrossRounds(context, mismatches);
@@ -427,6 +494,8 @@ async function verifyRound(parameters: VerifyRoundParameters): Promise<RoundVeri
     contributionsRoot: "unchecked",
     creditsRoot: "unchecked",
     proofs: { status: "unchecked", checked: 0, valid: 0 },
+    aggregation: "unchecked",
+    aggregateCommitments: "unchecked",
     contributions: [],
     aggregateHash: anchored.aggregateHash,
     disputes: [],
@@ -1159,4 +1228,221 @@ function signalHex(signal: string | undefined): string {
 /** Hex with or without 0x (throws on anything else); not Buffer, which browsers lack. */
 function bytesOfHex(hex: string): Uint8Array {
   return hexToBytes(`0x${hex.replace(/^0x/, "")}`);
+}
+
+/** The aggregation replay's progress through the rounds, round 1 first. */
+interface AggregationReplay {
+  /** The job's strategy, when the bundle's spec gives it. */
+  strategy: StrategySpec | undefined;
+  spec: JobSpec | undefined;
+  /** The model the next round starts from, as replayed; undefined once the replay stopped. */
+  model: Float32Array | undefined;
+  state: RuleState | undefined;
+  /** Why the replay cannot go on, when `model` is undefined. */
+  stopped: string;
+}
+
+interface StartReplayParameters {
+  bundle: ProvenanceBundle;
+  job: RegistryJob;
+  spec: JobSpec | undefined;
+  checkedRounds: number;
+  mismatches: Mismatch[];
+  notes: string[];
+}
+
+/** The replay's start: the job's strategy and its initial model, checked against the chain. */
+function startReplay(parameters: StartReplayParameters): AggregationReplay {
+  const { bundle, job, spec, mismatches, notes } = parameters;
+  const replay: AggregationReplay = {
+    strategy: undefined,
+    spec,
+    model: undefined,
+    state: undefined,
+    stopped: "",
+  };
+  if (parameters.checkedRounds === 0) return replay;
+  if (!spec) {
+    replay.stopped =
+      "the bundle carries no job spec that hashes to the registered one (strategy, quantisation)";
+    return replay;
+  }
+  const strategy = strategySpecSchema.safeParse(strategySpecOf(spec));
+  if (!strategy.success) {
+    replay.stopped = "the job spec's strategy does not parse";
+    return replay;
+  }
+  replay.strategy = strategy.data;
+  if (!isLinearStrategySpec(strategy.data)) {
+    notes.push(
+      `aggregation not verifiable without the updates: strategy ${strategy.data.name} looks at every update, not only at their sum, and the bundle holds no update`,
+    );
+    return replay;
+  }
+  if (bundle.initialModel === undefined) {
+    replay.stopped = "the bundle carries no initial model to replay from";
+    return replay;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = bytesOfBase64(bundle.initialModel, "the bundle's initial model");
+  } catch (error) {
+    replay.stopped = (error as Error).message;
+    return replay;
+  }
+  if (sha256(bytes) !== job.initialModelHash) {
+    mismatches.push({
+      kind: "aggregation",
+      message: `the bundle's initial model hashes to ${sha256(bytes)}, job ${job.jobId} registered initial model ${job.initialModelHash}`,
+    });
+    replay.stopped = "the bundle's initial model is not the registered one";
+    return replay;
+  }
+  try {
+    replay.model = decodeModel(bytes);
+  } catch (error) {
+    replay.stopped = `the initial model is not float32 weights: ${(error as Error).message}`;
+  }
+  return replay;
+}
+
+interface ReplayAggregationParameters {
+  replay: AggregationReplay;
+  anchored: AncestryRound;
+  bundled: BundleRound | undefined;
+  mismatches: Mismatch[];
+  notes: string[];
+  unchecked: string[];
+}
+
+/**
+ * One round of the replay: the round's aggregate (checked against its hash and the round's
+ * weights) through the strategy's binary32 rule from the previous model must give the anchored
+ * model hash. Advances the replay on success; stops it otherwise, as the next round's parent
+ * bytes are then unknown.
+ */
+function replayAggregation(parameters: ReplayAggregationParameters): AggregationStatus {
+  const { replay, anchored, bundled, notes } = parameters;
+  const round = anchored.round;
+  const { strategy, spec } = replay;
+  if (strategy && !isLinearStrategySpec(strategy)) return "not verifiable";
+  const previous = replay.model;
+  const stop = (reason: string): void => {
+    replay.model = undefined;
+    replay.state = undefined;
+    replay.stopped = reason;
+  };
+  const anchoredHash = anchoredAggregateHash(anchored);
+  if (previous === undefined || !strategy || !spec) {
+    notes.push(`round ${round}: aggregation not checked: ${replay.stopped}`);
+    return "unchecked";
+  }
+  if (!bundled?.aggregate) {
+    const missing = `round ${round}: aggregation not checked: the bundle carries no aggregate for the round`;
+    // Once the anchor commits to an aggregate, leaving it out of the bundle hides a checkable round.
+    if (anchoredHash) parameters.unchecked.push(missing);
+    else notes.push(missing);
+    stop(`round ${round}'s aggregate is not in the bundle`);
+    return "unchecked";
+  }
+  const push = (message: string): void => {
+    parameters.mismatches.push({
+      kind: "aggregation",
+      round,
+      message: `round ${round}: ${message}`,
+    });
+  };
+  let artifact: Uint8Array;
+  let aggregate: ReturnType<typeof decodeAggregate>;
+  try {
+    artifact = bytesOfBase64(bundled.aggregate, `round ${round}'s aggregate`);
+    aggregate = decodeAggregate(artifact, previous.length);
+  } catch (error) {
+    push(`the bundle's aggregate is malformed: ${(error as Error).message}`);
+    stop(`round ${round}'s aggregate is malformed`);
+    return "mismatch";
+  }
+  const hash = sha256(artifact);
+  const named = bundled.aggregateHash?.toLowerCase();
+  let status: AggregationStatus = "verified";
+  if (named !== undefined && hash !== named) {
+    push(`the bundle's aggregate hashes to ${hash}, the round names aggregate ${named}`);
+    status = "mismatch";
+  }
+  if (anchoredHash !== undefined && hash !== anchoredHash) {
+    push(`the bundle's aggregate hashes to ${hash}, the chain anchors aggregate ${anchoredHash}`);
+    status = "mismatch";
+  }
+  const dp = spec.privacy.noiseMultiplier > 0;
+  if (aggregate.noised !== dp) {
+    push(
+      dp
+        ? "the job asks for central DP, but the round's aggregate carries no noise"
+        : "the round's aggregate says it carries DP noise, but the job asks for none",
+    );
+    status = "mismatch";
+  }
+  // W is public: the fixed denominator with DP, otherwise the sum of the anchored weights.
+  const weight = dp
+    ? spec.clientsPerRound
+    : bundled.contributions.reduce((sum, c) => sum + aggregationWeight(c.samples, spec), 0);
+  if (aggregate.weight !== weight) {
+    push(
+      dp
+        ? `the aggregate is divided by W = ${aggregate.weight}, the job's fixed DP denominator is ${weight}`
+        : `the aggregate is divided by W = ${aggregate.weight}, the round's contributions weigh ${weight} in all`,
+    );
+    status = "mismatch";
+  }
+  let next: ReturnType<typeof nextModel>;
+  try {
+    next = nextModel({
+      strategy,
+      global: previous,
+      aggregate,
+      scale: spec.quantization.scale,
+      state: replay.state,
+    });
+  } catch (error) {
+    push(
+      `the strategy's rule cannot be applied to the round's aggregate: ${(error as Error).message}`,
+    );
+    stop(`round ${round} could not be replayed`);
+    return "mismatch";
+  }
+  const modelHash = sha256(encodeModel(next.model));
+  if (modelHash !== anchored.modelHash) {
+    push(
+      `the model anchored is not the strategy's rule applied to ${round === 1 ? "the initial model" : `round ${round - 1}'s model`} and the round's aggregate (the rule gives ${modelHash}, the chain anchors ${anchored.modelHash})`,
+    );
+    stop(`round ${round}'s anchored model is not the replayed one, so its bytes are unknown`);
+    return "mismatch";
+  }
+  replay.model = next.model;
+  replay.state = next.state;
+  if (status !== "verified") return status;
+  return aggregate.noised ? "verified (noised aggregate)" : "verified";
+}
+
+/**
+ * The aggregate hash the anchor commits to, once the registry anchors one (a bytes32 field
+ * `aggregateHash` on the round; zero = none). Read structurally so that this check tightens by
+ * itself when the anchor gains the field.
+ */
+function anchoredAggregateHash(anchored: AncestryRound): Hex | undefined {
+  const value = (anchored as { aggregateHash?: Hex }).aggregateHash;
+  return value && value !== zeroHash ? (value.toLowerCase() as Hex) : undefined;
+}
+
+/**
+ * Hook: Σᵢ wᵢ·Cᵢ over the round's contribution commitments must equal the commitment of the
+ * aggregate S, so that S is the weighted sum of exactly the round's proven updates. Today's
+ * Poseidon commitments are not homomorphic, so there is nothing to add up: "unchecked", never a
+ * faked match.
+ */
+export function checkAggregateCommitments(
+  _anchored: AncestryRound,
+  _bundled: BundleRound | undefined,
+): RoundVerification["aggregateCommitments"] {
+  return "unchecked";
 }

@@ -730,6 +730,8 @@ async function writeOutputs(
   if (chain) {
     const bundle = await exportBundle({
       store: coordinator.store,
+      // The initial model and each round's aggregate, which verify replays the models from.
+      artifacts: coordinator.artifacts,
       jobId: result.jobId,
       verificationKeys: circuits ? verificationKeysOf(circuits) : undefined,
       chain: {

@@ -1,8 +1,11 @@
 import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "pino";
 import { failpoint } from "../../common/failpoints.js";
+import type { WeightedUpdate } from "../../protocol/aggregation/exact-aggregate.js";
+import { isLinearStrategySpec } from "../../protocol/aggregation/linear-strategies.js";
 import { aggregationWeight } from "../../protocol/job/aggregation-weight.js";
 import { strategySpecOf } from "../../protocol/job/job-spec.js";
+import { type StrategySpec, strategySpecSchema } from "../../protocol/job/strategy-spec.js";
 import { decodeModel, encodeModel } from "../../protocol/model/weights.js";
 import { parseUpdateNormSignals } from "../../protocol/proofs/public-signals.js";
 import {
@@ -29,8 +32,9 @@ import {
   QUEUE_NAMES,
 } from "../workers/queues.js";
 import { createStrategy } from "./create-strategy.js";
+import { type AggregateExactlyReturnType, aggregateExactly } from "./exact-round.js";
 import { decodeStrategyState, encodeStrategyState } from "./strategy-state-codec.js";
-import type { ClientUpdate } from "./types.js";
+import type { AggregateReturnType, ClientUpdate } from "./types.js";
 
 export interface AggregateDependencies {
   store: JobStore;
@@ -67,10 +71,13 @@ function readAhead(
 
 /**
  * Folds a closed round's verified updates into the next global model with the job's
- * strategy, adding central DP noise when the job asks for it. Idempotent: the inputs are
- * fixed once the round left OPEN, outputs are stored by content hash, and the round's
- * state is left to the round engine, so a worker killed half-way leaves nothing a retry
- * could trip over.
+ * strategy, adding central DP noise when the job asks for it. Linear strategies (FedAvg and the
+ * server optimisers) go through the exact aggregate S = Σ wᵢ·qᵢ and the binary32 rule of
+ * protocol/aggregation, store S as an artifact and name it in the round's `aggregateHash`, so
+ * that a verifier can replay the model bit for bit; robust rules keep the float path and leave
+ * `aggregateHash` "". Idempotent: the inputs are fixed once the round left OPEN, outputs are
+ * stored by content hash, and the round's state is left to the round engine, so a worker killed
+ * half-way leaves nothing a retry could trip over.
  */
 export async function aggregateRound(
   dependencies: AggregateDependencies,
@@ -102,7 +109,18 @@ export async function aggregateRound(
     );
   }
   const global = decodeModel(await artifacts.get(round.globalModelHash), job.paramCount);
+  const { spec } = job;
+  let strategySpec: StrategySpec;
+  try {
+    strategySpec = strategySpecSchema.parse(strategySpecOf(spec));
+  } catch (error) {
+    throw new UnrecoverableError(
+      `job ${data.jobId} has an invalid strategy spec: ${String(error)}`,
+    );
+  }
+  const exact = isLinearStrategySpec(strategySpec);
   const updates: ClientUpdate[] = [];
+  const quantized: WeightedUpdate[] = [];
   const chunkCircuitId = job.spec.proofs
     ? (await store.loadJobCircuits(data.jobId))?.updateNorm.id
     : undefined;
@@ -111,19 +129,23 @@ export async function aggregateRound(
   for (const [i, contribution] of contributions.entries()) {
     const q = decodeUpdate(await reads(i), contribution.bits, job.paramCount);
     squaredNorms.push(establishedSquaredNorm(contribution, q, chunkCircuitId));
-    updates.push({
-      deviceId: contribution.deviceId,
-      delta: dequantize(q, job.spec.quantization.scale),
-      // Enrolled (with proofs: proven) samples, capped: never the upload header's count.
-      weight: aggregationWeight(contribution.samples, job.spec),
-    });
+    // Enrolled (with proofs: proven) samples, capped: never the upload header's count.
+    const weight = aggregationWeight(contribution.samples, job.spec);
+    if (exact) {
+      quantized.push({ id: contribution.deviceId, q, weight });
+    } else {
+      updates.push({
+        deviceId: contribution.deviceId,
+        delta: dequantize(q, job.spec.quantization.scale),
+        weight,
+      });
+    }
   }
   const state = job.strategyStateHash
     ? decodeStrategyState(await artifacts.get(job.strategyStateHash))
     : undefined;
   await failpoint("aggregate-after-load");
 
-  const { spec } = job;
   const privacy = spec.privacy;
   const dp = privacy.noiseMultiplier > 0;
   // The published model minus predictable noise is the exact sum of the updates: the noise
@@ -132,31 +154,45 @@ export async function aggregateRound(
   const clipNorm = round.clipNorm || spec.clipNorm;
   const adaptive = privacy.adaptiveClipQuantile > 0;
   const countNoiseStddev = dp ? spec.clientsPerRound / 20 : 0;
+  const privacyParameters = dp
+    ? {
+        clipNorm,
+        // With adaptive clipping part of the budget goes to the noised clipped-count.
+        noiseMultiplier: adaptive
+          ? updateNoiseMultiplier({
+              noiseMultiplier: privacy.noiseMultiplier,
+              countNoiseStddev,
+            })
+          : privacy.noiseMultiplier,
+        rng: noiseRng,
+        // Fixed denominator (McMahan et al. 2018): the expected number per round.
+        denominator: spec.clientsPerRound,
+      }
+    : undefined;
 
-  let result: ReturnType<ReturnType<typeof createStrategy>["aggregate"]>;
+  let result: AggregateReturnType;
+  let exactResult: AggregateExactlyReturnType | undefined;
   try {
-    const strategy = createStrategy(strategySpecOf(spec));
-    result = strategy.aggregate({
-      global,
-      updates,
-      state,
-      round: data.round,
-      privacy: dp
-        ? {
-            clipNorm,
-            // With adaptive clipping part of the budget goes to the noised clipped-count.
-            noiseMultiplier: adaptive
-              ? updateNoiseMultiplier({
-                  noiseMultiplier: privacy.noiseMultiplier,
-                  countNoiseStddev,
-                })
-              : privacy.noiseMultiplier,
-            rng: noiseRng,
-            // Fixed denominator (McMahan et al. 2018): the expected number per round.
-            denominator: spec.clientsPerRound,
-          }
-        : undefined,
-    });
+    if (isLinearStrategySpec(strategySpec)) {
+      // The exact aggregate and the binary32 rule: what `fedproof verify` replays.
+      exactResult = aggregateExactly({
+        strategy: strategySpec,
+        global,
+        updates: quantized,
+        scale: spec.quantization.scale,
+        state,
+        privacy: privacyParameters,
+      });
+      result = exactResult;
+    } else {
+      result = createStrategy(strategySpec).aggregate({
+        global,
+        updates,
+        state,
+        round: data.round,
+        privacy: privacyParameters,
+      });
+    }
   } catch (error) {
     // Bad inputs or parameters will be just as bad on the next attempt.
     if (
@@ -198,9 +234,16 @@ export async function aggregateRound(
   const strategyStateHash = result.state
     ? (await artifacts.put(encodeStrategyState(result.state))).hash
     : "";
+  if (exactResult) await artifacts.put(exactResult.artifact);
   const epsilon = dp ? await epsilonAfterRounds(store, job, data.round) : 0;
   await store.indexModel(hash, data.jobId);
-  await store.updateRound(data.jobId, data.round, { modelHash: hash, epsilon });
+  await store.updateRound(data.jobId, data.round, {
+    modelHash: hash,
+    epsilon,
+    aggregateHash: exactResult?.aggregateHash ?? "",
+    aggregateWeight: exactResult?.aggregate.weight ?? 0,
+    noiseSquaredNorm: exactResult?.noiseSquaredNorm?.toString() ?? "",
+  });
   logger.info(
     {
       jobId: data.jobId,
@@ -208,6 +251,7 @@ export async function aggregateRound(
       modelHash: hash,
       contributors: updates.length,
       strategy: spec.strategy.name,
+      aggregateHash: exactResult?.aggregateHash ?? "",
       epsilon,
     },
     "round aggregated",

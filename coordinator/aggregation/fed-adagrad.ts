@@ -3,9 +3,5 @@ import type { Strategy } from "./types.js";
 
 /** FedAdagrad: v_t = v_{t−1} + Δ_t², so every coordinate's step only ever shrinks. β₂ is unused. */
 export function createFedAdagradStrategy(parameters: FedOptParameters): Strategy {
-  return createFedOptStrategy(
-    "fedadagrad",
-    (previous, squaredDelta) => previous + squaredDelta,
-    parameters,
-  );
+  return createFedOptStrategy("fedadagrad", parameters);
 }

@@ -3,9 +3,5 @@ import type { Strategy } from "./types.js";
 
 /** FedAdam: v_t = β₂·v_{t−1} + (1 − β₂)·Δ_t², an exponential average of Δ². */
 export function createFedAdamStrategy(parameters: FedOptParameters): Strategy {
-  return createFedOptStrategy(
-    "fedadam",
-    (previous, squaredDelta, beta2) => beta2 * previous + (1 - beta2) * squaredDelta,
-    parameters,
-  );
+  return createFedOptStrategy("fedadam", parameters);
 }

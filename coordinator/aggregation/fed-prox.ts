@@ -1,4 +1,4 @@
-import { createFedAvgStrategy } from "./fed-avg-strategy.js";
+import { createLinearStrategy } from "./linear-strategy.js";
 import type { Strategy } from "./types.js";
 
 export interface FedProxParameters {
@@ -12,9 +12,5 @@ export interface FedProxParameters {
  * through `clientConfig`.
  */
 export function createFedProxStrategy({ mu }: FedProxParameters): Strategy {
-  return {
-    ...createFedAvgStrategy(),
-    name: "fedprox",
-    clientConfig: () => ({ proximalMu: mu }),
-  };
+  return createLinearStrategy({ name: "fedprox", mu }, () => ({ proximalMu: mu }));
 }

@@ -7,10 +7,5 @@ import type { Strategy } from "./types.js";
  * a few large updates (Zaheer et al. 2018), which matters with few, noisy clients.
  */
 export function createFedYogiStrategy(parameters: FedOptParameters): Strategy {
-  return createFedOptStrategy(
-    "fedyogi",
-    (previous, squaredDelta, beta2) =>
-      previous - (1 - beta2) * squaredDelta * Math.sign(previous - squaredDelta),
-    parameters,
-  );
+  return createFedOptStrategy("fedyogi", parameters);
 }

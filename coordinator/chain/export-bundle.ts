@@ -9,11 +9,13 @@ import {
   type BundleChain,
   type BundleRound,
   type BundleRoundContributionInput,
+  base64OfBytes,
   buildBundleRound,
   bundleKzgSrs,
   normaliseChain,
   type ProvenanceBundle,
 } from "../../verifier/provenance-bundle.js";
+import type { ArtifactStore } from "../store/artifact-store.js";
 import type { JobStore } from "../store/job-store.js";
 import { storedRoundLeafInputs } from "./stored-round-leaves.js";
 
@@ -23,6 +25,11 @@ export interface ExportBundleParameters {
   chain: BundleChain;
   /** The job's verification keys by circuit id; none for a job without proofs. */
   verificationKeys?: VerificationKeys;
+  /**
+   * Where the initial model and the rounds' aggregates are read from. Without it the bundle
+   * carries neither, and `fedproof verify` reports the aggregation as unchecked.
+   */
+  artifacts?: ArtifactStore;
 }
 
 /** The round's leaf inputs with each device's enrolment, which its data proofs are checked against. */
@@ -47,10 +54,11 @@ async function withEnrolments(
 /**
  * The bundle of a job from the coordinator's store: every completed (or anchored) round, in order,
  * up to the first round that is not, with the spec, each round's clip norm and each
- * contribution's enrolment.
+ * contribution's enrolment; with `artifacts`, the initial model and each round's exact
+ * aggregate (never an update).
  */
 export async function exportBundle(parameters: ExportBundleParameters): Promise<ProvenanceBundle> {
-  const { store, jobId, chain } = parameters;
+  const { store, jobId, chain, artifacts } = parameters;
   const job = await store.getJob(jobId);
   const rounds: BundleRound[] = [];
   for (let round = 1; round <= job.currentRound; round++) {
@@ -65,7 +73,12 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
         clipNorm: record.clipNorm || job.spec.clipNorm,
         challengeSeed: record.challengeSeed,
         anchorTx: record.anchorTx,
-        aggregateHash: record.aggregateHash,
+        ...(record.aggregateHash
+          ? {
+              aggregateHash: record.aggregateHash,
+              ...(artifacts ? { aggregateBytes: await artifacts.get(record.aggregateHash) } : {}),
+            }
+          : {}),
         contributions: await withEnrolments(store, jobId, round),
       }),
     );
@@ -83,6 +96,9 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
     specHash: sha256HexToBytes32(job.specHash, "spec hash"),
     spec: job.spec,
     initialModelHash: sha256HexToBytes32(job.initialModelHash, "initial model hash"),
+    ...(artifacts
+      ? { initialModel: base64OfBytes(await artifacts.get(job.initialModelHash)) }
+      : {}),
     vkeyHash: jobVerificationKeyHash(verificationKeys, kzgSrs?.hash),
     verificationKeys,
     ...(kzgSrs ? { kzgSrs } : {}),

@@ -68,10 +68,15 @@ export interface RoundRecord {
    */
   challengeSeed: string;
   /**
-   * Hash of the round's exact integer aggregate (what the anchor commits to); "" when the
-   * strategy is not linear, or for rounds stored before it existed. Anchored as the zero hash then.
+   * sha256 (hex) of the round's exact aggregate artifact (protocol/aggregation/aggregate-codec.ts),
+   * stored in the artifact store under that name; "" for robust strategies, whose aggregate is
+   * not a sum, and for rounds not aggregated yet.
    */
   aggregateHash: string;
+  /** W, the aggregate's divisor: Σ wᵢ, or the fixed DP denominator; 0 without an aggregate. */
+  aggregateWeight?: number;
+  /** Σ N_j² of the round's central-DP noise in quantisation units (decimal); "" without DP. */
+  noiseSquaredNorm?: string;
   /** Contributions whose proofs verified / were rejected (jobs with proofs only). */
   proofsVerified?: number;
   proofsRejected?: number;
@@ -1108,6 +1113,8 @@ function decodeRound(raw: StoredHash): RoundRecord {
     clipNorm: num("clipNorm"),
     challengeSeed: raw.challengeSeed ?? "",
     aggregateHash: raw.aggregateHash ?? "",
+    aggregateWeight: num("aggregateWeight"),
+    noiseSquaredNorm: raw.noiseSquaredNorm ?? "",
     proofsVerified: num("proofsVerified"),
     proofsRejected: num("proofsRejected"),
   };

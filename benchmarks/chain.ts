@@ -179,7 +179,10 @@ try {
         bundle,
       });
       seconds.push(secondsSince(started));
-      if (!report.ok || report.rounds.length !== verifyRounds) {
+      // The synthetic bundles carry no spec, no proofs and no aggregates, so the report lists
+      // those checks as unchecked (not ok); what is timed is the chain and bundle part, which
+      // must match in every round.
+      if (report.mismatches.length > 0 || report.rounds.length !== verifyRounds) {
         throw new Error(
           `verification failed: ${report.mismatches.map((m) => m.message).join("; ")}`,
         );

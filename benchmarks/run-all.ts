@@ -17,6 +17,8 @@ const BENCHMARKS = [
   "foundation",
   "proofs",
   "chain",
+  "aggregation",
+  "dispute-gas",
   "training",
   "accuracy",
   "bits-accuracy",

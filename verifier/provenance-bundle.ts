@@ -22,6 +22,8 @@
  * carries the job's initial model bytes and each linear-strategy round's exact aggregate S
  * (protocol/aggregation/aggregate-codec.ts), both base64: sums over all contributions, never a
  * single update. Robust-strategy rounds carry no `aggregate`, and the zero `aggregateHash` the chain anchors for them.
+ * A linear round of a job with proofs also carries the aggregate KZG blinding R = Σ wᵢ·ρᵢ per chunk,
+ * with which S opens Σ wᵢ·Cᵢ (never one device's blinding).
  */
 import type { Groth16VerificationKey } from "snarkjs";
 import { type Address, bytesToHex, getAddress, type Hex, isAddress, sha256, zeroHash } from "viem";
@@ -146,6 +148,12 @@ export interface BundleRound {
    * Absent for robust strategies, and in bundles from sources that do not serve it.
    */
   aggregate?: string;
+  /**
+   * R per chunk: (Σᵢ wᵢ·ρ0ᵢₖ, Σᵢ wᵢ·ρ1ᵢₖ) mod r of the contributions' KZG blindings, with which S
+   * opens Σᵢ wᵢ·Cᵢ (circuits/README.md, "The aggregate check"). Absent without proofs, with
+   * central DP (the noise has no commitment) and in bundles from sources that do not serve it.
+   */
+  aggregateBlinding?: [Hex, Hex][];
   contributions: BundleContribution[];
   credits: BundleCredit[];
 }
@@ -241,6 +249,8 @@ export interface BuildBundleRoundParameters {
   aggregateBytes?: Uint8Array;
   /** The round record's aggregate hash ("" → the zero hash); undefined when unknown. */
   aggregateHash?: string;
+  /** The round's aggregate KZG blinding R per chunk, when the round has one. */
+  aggregateBlinding?: readonly (readonly [string, string])[];
   contributions: readonly BundleRoundContributionInput[];
   /** False when payout addresses are unknown: the credits part is left out (null). */
   payoutsKnown?: boolean;
@@ -298,6 +308,13 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
         }),
     anchorTx: parameters.anchorTx,
     ...(parameters.aggregateBytes ? { aggregate: base64OfBytes(parameters.aggregateBytes) } : {}),
+    ...(parameters.aggregateBlinding?.length
+      ? {
+          aggregateBlinding: parameters.aggregateBlinding.map(
+            ([r0, r1]) => [r0.toLowerCase(), r1.toLowerCase()] as [Hex, Hex],
+          ),
+        }
+      : {}),
     contributions: leaves.map((leaf, index) => ({
       deviceId: leaf.input.deviceId,
       publicKey: leaf.input.publicKey,
@@ -544,6 +561,7 @@ const bundleSchema = z.object({
       aggregateHash: hex32.optional(),
       anchorTx: z.string(),
       aggregate: base64.optional(),
+      aggregateBlinding: z.array(z.tuple([hex32, hex32])).optional(),
       contributions: z.array(
         z.object({
           deviceId: z.string().min(1),

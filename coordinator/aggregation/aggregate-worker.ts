@@ -31,6 +31,7 @@ import {
   lockSettings,
   QUEUE_NAMES,
 } from "../workers/queues.js";
+import { aggregateBlinding } from "./aggregate-blinding.js";
 import { createStrategy } from "./create-strategy.js";
 import { type AggregateExactlyReturnType, aggregateExactly } from "./exact-round.js";
 import { decodeStrategyState, encodeStrategyState } from "./strategy-state-codec.js";
@@ -236,6 +237,20 @@ export async function aggregateRound(
     : "";
   if (exactResult) await artifacts.put(exactResult.artifact);
   const epsilon = dp ? await epsilonAfterRounds(store, job, data.round) : 0;
+  // R opens Σ wᵢ·Cᵢ next to S. With central DP the noise has no commitment, so there is no
+  // R that makes Σ wᵢ·Cᵢ the commitment of S + N: none is published.
+  const blinding =
+    exactResult && !dp && job.spec.proofs
+      ? JSON.stringify(
+          aggregateBlinding(
+            contributions.map((contribution, i) => ({
+              id: contribution.deviceId,
+              weight: quantized[i]!.weight,
+              blindings: contribution.kzgBlindings ?? [],
+            })),
+          ),
+        )
+      : "";
   await store.indexModel(hash, data.jobId);
   await store.updateRound(data.jobId, data.round, {
     modelHash: hash,
@@ -243,6 +258,7 @@ export async function aggregateRound(
     aggregateHash: exactResult?.aggregateHash ?? "",
     aggregateWeight: exactResult?.aggregate.weight ?? 0,
     noiseSquaredNorm: exactResult?.noiseSquaredNorm?.toString() ?? "",
+    aggregateBlinding: blinding,
   });
   logger.info(
     {

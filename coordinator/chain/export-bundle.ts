@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { InvalidArgumentError } from "../../common/errors.js";
 import {
   jobVerificationKeyHash,
   type VerificationKeys,
@@ -51,11 +52,24 @@ async function withEnrolments(
   );
 }
 
+/** The round record's `aggregateBlinding` JSON, checked for shape (it goes into a public bundle). */
+function parseAggregateBlinding(json: string, round: number): [string, string][] {
+  const value: unknown = JSON.parse(json);
+  const hex32 = (x: unknown): x is string => typeof x === "string" && /^0x[0-9a-f]{64}$/i.test(x);
+  if (
+    !Array.isArray(value) ||
+    !value.every((pair) => Array.isArray(pair) && pair.length === 2 && pair.every(hex32))
+  ) {
+    throw new InvalidArgumentError(`round ${round}'s stored aggregate blinding is malformed`);
+  }
+  return value as [string, string][];
+}
+
 /**
  * The bundle of a job from the coordinator's store: every completed (or anchored) round, in order,
  * up to the first round that is not, with the spec, each round's clip norm and each
- * contribution's enrolment; with `artifacts`, the initial model and each round's exact
- * aggregate (never an update).
+ * contribution's enrolment and each round's aggregate KZG blinding; with `artifacts`, the initial
+ * model and each round's exact aggregate (never an update).
  */
 export async function exportBundle(parameters: ExportBundleParameters): Promise<ProvenanceBundle> {
   const { store, jobId, chain, artifacts } = parameters;
@@ -78,6 +92,9 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
               aggregateHash: record.aggregateHash,
               ...(artifacts ? { aggregateBytes: await artifacts.get(record.aggregateHash) } : {}),
             }
+          : {}),
+        ...(record.aggregateBlinding
+          ? { aggregateBlinding: parseAggregateBlinding(record.aggregateBlinding, round) }
           : {}),
         contributions: await withEnrolments(store, jobId, round),
       }),

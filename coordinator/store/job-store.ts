@@ -77,6 +77,12 @@ export interface RoundRecord {
   aggregateWeight?: number;
   /** Σ N_j² of the round's central-DP noise in quantisation units (decimal); "" without DP. */
   noiseSquaredNorm?: string;
+  /**
+   * R per chunk, JSON of [[ρ0, ρ1], ...] (0x-prefixed 32-byte hex): Σ wᵢ·ρᵢ mod r of the round's
+   * KZG blindings (coordinator/aggregation/aggregate-blinding.ts), which opens Σ wᵢ·Cᵢ with S.
+   * "" without proofs, with central DP (the noise has no commitment) and for robust strategies.
+   */
+  aggregateBlinding?: string;
   /** Contributions whose proofs verified / were rejected (jobs with proofs only). */
   proofsVerified?: number;
   proofsRejected?: number;
@@ -1115,6 +1121,7 @@ function decodeRound(raw: StoredHash): RoundRecord {
     aggregateHash: raw.aggregateHash ?? "",
     aggregateWeight: num("aggregateWeight"),
     noiseSquaredNorm: raw.noiseSquaredNorm ?? "",
+    aggregateBlinding: raw.aggregateBlinding ?? "",
     proofsVerified: num("proofsVerified"),
     proofsRejected: num("proofsRejected"),
   };

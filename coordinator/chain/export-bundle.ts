@@ -87,11 +87,10 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
         clipNorm: record.clipNorm || job.spec.clipNorm,
         challengeSeed: record.challengeSeed,
         anchorTx: record.anchorTx,
-        ...(record.aggregateHash
-          ? {
-              aggregateHash: record.aggregateHash,
-              ...(artifacts ? { aggregateBytes: await artifacts.get(record.aggregateHash) } : {}),
-            }
+        // "" (robust strategies) is bundled as the zero hash the chain anchors for it.
+        aggregateHash: record.aggregateHash,
+        ...(record.aggregateHash && artifacts
+          ? { aggregateBytes: await artifacts.get(record.aggregateHash) }
           : {}),
         ...(record.aggregateBlinding
           ? { aggregateBlinding: parseAggregateBlinding(record.aggregateBlinding, round) }

@@ -1,7 +1,8 @@
 /**
  * Verifiable aggregation end to end: a FedAdam job (logreg, three devices, no proofs) runs
  * through the real coordinator, workers and anchor worker on a real Anvil; `verifyModel` replays
- * every round from the bundle's initial model and aggregates and reports "verified" on each, and
+ * every round from the bundle's initial model and aggregates and reports each as replayed (a job
+ * without proofs has no commitments to check the sums against), and
  * the bundle holds no update bytes. A dishonest coordinator anchoring, for round 2, (a) the
  * honest model plus a delta, or (d) the model another strategy (FedAvg) makes of the same
  * aggregate, fails naming round 2.
@@ -169,20 +170,25 @@ describe("an honest FedAdam job", () => {
     const report = await verify(models[3]!, copy(bundle));
     expect(report.mismatches).toEqual([]);
     expect(report.ok).toBe(true);
+    // Without proofs there are no commitments to add up: replayed, never "verified".
     expect(report.rounds.map((round) => round.aggregation)).toEqual([
-      "verified",
-      "verified",
-      "verified",
+      "replayed (sums unchecked)",
+      "replayed (sums unchecked)",
+      "replayed (sums unchecked)",
     ]);
     expect(report.rounds.map((round) => round.aggregateCommitments)).toEqual([
       "unchecked",
       "unchecked",
       "unchecked",
     ]);
-    expect(report.notes.join("\n")).toMatch(/aggregate commitments not checked yet/);
+    expect(report.notes.join("\n")).toMatch(
+      /aggregate commitments not checked: the job runs without proofs/,
+    );
     const text = renderVerificationReport(report);
     expect(text).toMatch(/aggregation/);
-    expect(text).toMatch(/every model is its strategy's rule applied to the round's aggregate/);
+    expect(text).toMatch(
+      /every model is its strategy's rule applied to the round's aggregate \(the aggregates are not checked against the contributions' commitments\)/,
+    );
   });
 
   it("carries aggregates and the initial model but no update bytes", async () => {
@@ -205,7 +211,7 @@ describe("an honest FedAdam job", () => {
 });
 
 describe("a job with central DP", () => {
-  it("verifies every round as a noised aggregate, with Σ N² recorded on the round", async () => {
+  it("replays every round as a noised aggregate, with Σ N² recorded on the round", async () => {
     const id = await runJob(coordinator, 5, 2, {
       strategy: { name: "fedavgm", params: {} },
       privacy: { noiseMultiplier: 0.5 },
@@ -223,8 +229,8 @@ describe("a job with central DP", () => {
     const report = await verify(final, copy(dpBundle));
     expect(report.mismatches).toEqual([]);
     expect(report.rounds.map((round) => round.aggregation)).toEqual([
-      "verified (noised aggregate)",
-      "verified (noised aggregate)",
+      "replayed (noised aggregate)",
+      "replayed (noised aggregate)",
     ]);
     for (const round of dpBundle.rounds) {
       expect(decodeAggregate(bytesOfBase64(round.aggregate!, "aggregate")).noised).toBe(true);
@@ -241,7 +247,10 @@ describe("a dishonest coordinator", () => {
     });
     const report = await verify(forged.model, copy(forged.bundle));
     expect(report.ok).toBe(false);
-    expect(report.rounds.map((round) => round.aggregation)).toEqual(["verified", "mismatch"]);
+    expect(report.rounds.map((round) => round.aggregation)).toEqual([
+      "replayed (sums unchecked)",
+      "mismatch",
+    ]);
     const aggregation = report.mismatches.filter((m) => m.kind === "aggregation");
     expect(aggregation).toHaveLength(1);
     expect(aggregation[0]!.round).toBe(2);
@@ -270,7 +279,10 @@ describe("a dishonest coordinator", () => {
     });
     const report = await verify(forged.model, copy(forged.bundle));
     expect(report.ok).toBe(false);
-    expect(report.rounds.map((round) => round.aggregation)).toEqual(["verified", "mismatch"]);
+    expect(report.rounds.map((round) => round.aggregation)).toEqual([
+      "replayed (sums unchecked)",
+      "mismatch",
+    ]);
     expect(report.mismatches).toEqual([
       expect.objectContaining({
         kind: "aggregation",

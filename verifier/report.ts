@@ -103,13 +103,19 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
   return lines.join("\n");
 }
 
-/** What the OK line says about the replayed aggregation, when every round was replayed. */
+/**
+ * What the OK line says about the aggregation, when every round was checked: "verified" rounds
+ * are the weighted sum of their committed contributions too, replayed ones only the rule.
+ */
 function aggregationVerdict(report: VerificationReport): string {
   const statuses = new Set(report.rounds.map((round) => round.aggregation));
   if (report.rounds.length === 0 || statuses.has("unchecked") || statuses.has("not verifiable")) {
     return "";
   }
-  return statuses.has("verified (noised aggregate)")
-    ? "; every model is its strategy's rule applied to the round's (noised) aggregate"
-    : "; every model is its strategy's rule applied to the round's aggregate";
+  if (statuses.size === 1 && statuses.has("verified")) {
+    return "; every model is its strategy's rule applied to the round's aggregate, and every aggregate the weighted sum of the round's committed contributions";
+  }
+  return statuses.has("replayed (noised aggregate)")
+    ? "; every model is its strategy's rule applied to the round's (noised) aggregate, whose sum of the contributions is not checked"
+    : "; every model is its strategy's rule applied to the round's aggregate (the aggregates are not checked against the contributions' commitments)";
 }

@@ -31,10 +31,14 @@
  *    `ok` can still be true for them, as it means "everything checkable matched". A round whose
  *    bundle carries no aggregate (older bundles, the Provenance service today) is "unchecked"
  *    with a note; once the anchor commits to an aggregate hash, a missing aggregate is reported
- *    as unchecked (not ok). With central DP the status is "verified (noised aggregate)": the
- *    noise's norm is not proven yet. Whether S is the weighted sum of the round's committed
- *    contributions (Σ wᵢ·Cᵢ = commitment of S) is `checkAggregateCommitments`, "unchecked" until
- *    the contribution commitments are homomorphic.
+ *    as unchecked (not ok).
+ * 6. In a job with proofs, S must be the weighted sum of the round's committed contributions
+ *    (check-aggregate-commitments.ts): every KZG opening verifies against the pinned SRS and, per
+ *    chunk, Σ wᵢ·Cᵢ = commitment of (S, R) with the proven weights and the bundle's aggregate
+ *    blinding R; a bundle without the SRS, the blinding or the commitments is unchecked (not ok).
+ *    A round is "verified" only when the replay and this check hold; "replayed (sums unchecked)"
+ *    when only the replay ran (jobs without proofs). With central DP the status is "replayed
+ *    (noised aggregate)": the noise is not committed and its norm not proven yet.
  *
  * Mismatches are collected, not thrown: the report names every one. What could not be checked
  * (no spec in the bundle, proofs without keys, unknown payout addresses…) is listed in
@@ -94,14 +98,17 @@ import {
 } from "../protocol/provenance/round-leaves.js";
 import { isChallengeSeed } from "../protocol/proving/challenge-seed.js";
 import { verifyPoseidon } from "../protocol/proving/eddsa-poseidon.js";
+import { decodeSrs, type KzgSrs } from "../protocol/proving/kzg.js";
 import {
   decodeFieldElement,
   decodePublicKey,
   decodeSignature,
 } from "../protocol/proving/proof-codec.js";
+import { checkAggregateCommitments } from "./check-aggregate-commitments.js";
 import {
   type BundleContribution,
   type BundleRound,
+  bundleSrsBytes,
   bundleVerificationKeyHash,
   bytesOfBase64,
   type ProvenanceBundle,
@@ -145,13 +152,17 @@ export type ProofStatus = "verified" | "none" | "failed" | "unchecked";
 
 /**
  * Whether the round's anchored model is its strategy's rule applied to the previous model and the
- * round's aggregate: "verified"; "verified (noised aggregate)" with central DP (the noise's bound
- * is not proven yet); "mismatch"; "not verifiable" for robust strategies, which need the updates;
- * "unchecked" when the replay had nothing to go on (see `VerificationReport.notes`).
+ * round's aggregate, and the aggregate the weighted sum of the round's committed contributions:
+ * "verified" when both hold; "replayed (sums unchecked)" when only the rule was replayed (a job
+ * without proofs has no commitments to add up); "replayed (noised aggregate)" with central DP
+ * (the noise is not committed and its bound not proven yet); "mismatch"; "not verifiable" for
+ * robust strategies, which need the updates; "unchecked" when the replay had nothing to go on
+ * (see `VerificationReport.notes`).
  */
 export type AggregationStatus =
   | "verified"
-  | "verified (noised aggregate)"
+  | "replayed (sums unchecked)"
+  | "replayed (noised aggregate)"
   | "mismatch"
   | "not verifiable"
   | "unchecked";
@@ -173,7 +184,8 @@ export interface RoundVerification {
   aggregation: AggregationStatus;
   /**
    * Whether the aggregate is the weighted sum of the round's committed contributions
-   * (`checkAggregateCommitments`): "unchecked" until contribution commitments are homomorphic.
+   * (check-aggregate-commitments.ts): Σᵢ wᵢ·Cᵢ = commitment of (S, R) on every chunk, every
+   * opening verifying. "unchecked" without proofs, with central DP and for robust strategies.
    */
   aggregateCommitments: "match" | "mismatch" | "unchecked";
   /**
@@ -322,6 +334,8 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
     mismatches,
     notes,
   });
+  // Decoded once (its points are checked on the curve); only an SRS the chain pins is used.
+  const srs = pinnedKeys ? pinnedSrs(bundle, unchecked) : Promise.resolve(undefined);
   const rounds: RoundVerification[] = [];
   for (const anchored of [...ancestry.rounds].reverse()) {
     const bundled = bundle.rounds.find((round) => round.round === anchored.round);
@@ -338,7 +352,7 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
       notes,
       unchecked,
     });
-    verified.aggregation = replayAggregation({
+    const replayed = replayAggregation({
       replay,
       anchored,
       bundled,
@@ -346,13 +360,28 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
       notes,
       unchecked,
     });
-    verified.aggregateCommitments = checkAggregateCommitments(anchored, bundled);
+    verified.aggregateCommitments = await roundAggregateCommitments({
+      round: anchored.round,
+      bundled,
+      replay,
+      context,
+      srs: await srs,
+      mismatches,
+      notes,
+      unchecked,
+    });
+    verified.aggregation = aggregationStatus(replayed, verified.aggregateCommitments);
     verified.ok = verified.ok && mismatches.length === before;
     rounds.push(verified);
   }
-  if (replay.strategy && isLinearStrategySpec(replay.strategy) && rounds.length > 0) {
+  if (
+    replay.strategy &&
+    isLinearStrategySpec(replay.strategy) &&
+    rounds.length > 0 &&
+    context.spec?.proofs === false
+  ) {
     notes.push(
-      "aggregate commitments not checked yet: each anchored model is checked to be the strategy's rule applied to the round's aggregate, not yet that the aggregate is the weighted sum of the round's committed contributions",
+      "aggregate commitments not checked: the job runs without proofs, so its contributions carry no KZG commitments; each anchored model is checked to be the strategy's rule applied to the round's aggregate, not that the aggregate is the weighted sum of the round's contributions",
     );
   }
   checkDevicesAcrossRounds(context, mismatches);
@@ -1306,6 +1335,9 @@ function startReplay(parameters: StartReplayParameters): AggregationReplay {
   return replay;
 }
 
+/** What the replay alone established: the rule gave the anchored model ("noised": with DP noise). */
+type ReplayStatus = "replayed" | "noised" | "mismatch" | "not verifiable" | "unchecked";
+
 interface ReplayAggregationParameters {
   replay: AggregationReplay;
   anchored: AncestryRound;
@@ -1321,7 +1353,7 @@ interface ReplayAggregationParameters {
  * model hash. Advances the replay on success; stops it otherwise, as the next round's parent
  * bytes are then unknown.
  */
-function replayAggregation(parameters: ReplayAggregationParameters): AggregationStatus {
+function replayAggregation(parameters: ReplayAggregationParameters): ReplayStatus {
   const { replay, anchored, bundled, notes } = parameters;
   const round = anchored.round;
   const { strategy, spec } = replay;
@@ -1364,7 +1396,7 @@ function replayAggregation(parameters: ReplayAggregationParameters): Aggregation
   }
   const hash = sha256(artifact);
   const named = bundled.aggregateHash?.toLowerCase();
-  let status: AggregationStatus = "verified";
+  let status: ReplayStatus = "replayed";
   if (named !== undefined && hash !== named) {
     push(`the bundle's aggregate hashes to ${hash}, the round names aggregate ${named}`);
     status = "mismatch";
@@ -1420,8 +1452,8 @@ function replayAggregation(parameters: ReplayAggregationParameters): Aggregation
   }
   replay.model = next.model;
   replay.state = next.state;
-  if (status !== "verified") return status;
-  return aggregate.noised ? "verified (noised aggregate)" : "verified";
+  if (status !== "replayed") return status;
+  return aggregate.noised ? "noised" : "replayed";
 }
 
 /**
@@ -1434,15 +1466,75 @@ function anchoredAggregateHash(anchored: AncestryRound): Hex | undefined {
   return value && value !== zeroHash ? (value.toLowerCase() as Hex) : undefined;
 }
 
+/** The bundle's SRS, decoded; undefined (with an unchecked entry) when it does not decode. */
+async function pinnedSrs(
+  bundle: ProvenanceBundle,
+  unchecked: string[],
+): Promise<KzgSrs | undefined> {
+  const bytes = bundleSrsBytes(bundle);
+  if (!bytes) return undefined;
+  try {
+    return decodeSrs(bytes);
+  } catch (error) {
+    unchecked.push(`the bundle's KZG SRS does not decode: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+interface RoundAggregateCommitmentsParameters {
+  round: number;
+  bundled: BundleRound | undefined;
+  replay: AggregationReplay;
+  context: JobContext;
+  srs: KzgSrs | undefined;
+  mismatches: Mismatch[];
+  notes: string[];
+  unchecked: string[];
+}
+
 /**
- * Hook: Σᵢ wᵢ·Cᵢ over the round's contribution commitments must equal the commitment of the
- * aggregate S, so that S is the weighted sum of exactly the round's proven updates. Today's
- * Poseidon commitments are not homomorphic, so there is nothing to add up: "unchecked", never a
- * faked match.
+ * Σᵢ wᵢ·Cᵢ over the round's contribution commitments must equal the commitment of the aggregate
+ * S and its blinding R (check-aggregate-commitments.ts), so that S is the weighted sum of exactly
+ * the round's proven updates. Only linear rounds of jobs with proofs have something to add up.
  */
-export function checkAggregateCommitments(
-  _anchored: AncestryRound,
-  _bundled: BundleRound | undefined,
-): RoundVerification["aggregateCommitments"] {
-  return "unchecked";
+async function roundAggregateCommitments(
+  parameters: RoundAggregateCommitmentsParameters,
+): Promise<RoundVerification["aggregateCommitments"]> {
+  const { round, replay, context } = parameters;
+  const { spec, circuits } = context;
+  if (!replay.strategy || !isLinearStrategySpec(replay.strategy)) return "unchecked";
+  if (!spec?.proofs || !circuits) return "unchecked";
+  const result = await checkAggregateCommitments({
+    round,
+    bundled: parameters.bundled,
+    spec,
+    srs: parameters.srs,
+    updateNorm: circuits.updateNorm,
+  });
+  for (const mismatch of result.mismatches) {
+    parameters.mismatches.push({ kind: "aggregation", round, ...mismatch });
+  }
+  if (result.unchecked) {
+    (result.unchecked.blocking ? parameters.unchecked : parameters.notes).push(
+      result.unchecked.reason,
+    );
+  }
+  return result.status;
+}
+
+/**
+ * The aggregation column: "verified" only when the replay and the commitment check both hold;
+ * "replayed (sums unchecked)" when only the replay ran (no proofs, or no commitments to add up);
+ * "replayed (noised aggregate)" with central DP, whose noise is not committed.
+ */
+function aggregationStatus(
+  replayed: ReplayStatus,
+  commitments: RoundVerification["aggregateCommitments"],
+): AggregationStatus {
+  if (replayed === "mismatch" || commitments === "mismatch") return "mismatch";
+  if (replayed === "noised") return "replayed (noised aggregate)";
+  if (replayed === "replayed") {
+    return commitments === "match" ? "verified" : "replayed (sums unchecked)";
+  }
+  return replayed;
 }

@@ -1,0 +1,322 @@
+/**
+ * Verifiable aggregation of a job with proofs, end to end: a FedAvg job (logreg over 8 features
+ * and 8 classes, 72 parameters = two chunks of the n = 64 test circuit, two devices, two rounds)
+ * runs through the real coordinator, verify, aggregate and anchor workers on a real Anvil.
+ * `verifyModel` checks every round's KZG openings and Σ wᵢ·Cᵢ = commitment of (S, R) and reports
+ * "verified" with the commitment check "match"; the bundle carries S and R, never an update or a
+ * device's blinding. A dishonest coordinator that, for round 2, (b) leaves an accepted
+ * contribution out of the aggregate or (c) gives one contribution weight w + 1 inside S, and
+ * anchors the model the rule makes of that aggregate (with R recomputed to match), fails naming
+ * round 2 and the chunk.
+ */
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
+import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
+import { selectBackend } from "../client/node/backend.js";
+import { Device } from "../client/node/device.js";
+import { buildContracts } from "../contracts/build.js";
+import { aggregateBlinding } from "../coordinator/aggregation/aggregate-blinding.js";
+import type { ChainConfig } from "../coordinator/chain/chain-config.js";
+import { type JobCircuitSpecs, verificationKeysOf } from "../coordinator/jobs/job-circuits.js";
+import { JobService } from "../coordinator/jobs/job-service.js";
+import { encodeAggregate } from "../protocol/aggregation/aggregate-codec.js";
+import { sumWeightedUpdates } from "../protocol/aggregation/exact-aggregate.js";
+import { nextModel } from "../protocol/aggregation/model-rule.js";
+import type { Dataset } from "../protocol/data/dataset.js";
+import { aggregationWeight } from "../protocol/job/aggregation-weight.js";
+import { strategySpecOf } from "../protocol/job/job-spec.js";
+import { strategySpecSchema } from "../protocol/job/strategy-spec.js";
+import { decodeModel, encodeModel } from "../protocol/model/weights.js";
+import { createRng } from "../protocol/random.js";
+import { decodeUpdate } from "../protocol/update/quantize.js";
+import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
+import { startTestCoordinator, type TestCoordinator, testLogger } from "./harness/coordinator.js";
+import { deployTestRegistry } from "./harness/deploy-test-registry.js";
+import { waitForRound } from "./harness/wait-for-round.js";
+
+await buildContracts();
+const { createRegistryClient } = await import("../coordinator/chain/registry-client.js");
+const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
+const { exportBundle } = await import("../coordinator/chain/export-bundle.js");
+const { verifyModel } = await import("../verifier/verify-model.js");
+const { base64OfBytes, parseProvenanceBundle } = await import("../verifier/provenance-bundle.js");
+const { renderVerificationReport } = await import("../verifier/report.js");
+
+type ProvenanceBundle = Awaited<ReturnType<typeof exportBundle>>;
+
+const CLASSES = 8;
+const schema = { featureShape: [8], min: 0, max: 1, classes: CLASSES };
+const testPlan = (): JobCircuitSpecs => ({
+  updateNorm: TEST_CIRCUITS.updateNorm,
+  dataValidity: TEST_CIRCUITS.dataValidity,
+});
+
+let anvil: StartAnvilReturnType;
+let chain: ChainConfig;
+let coordinator: TestCoordinator;
+let dishonest: TestCoordinator;
+let jobId: string;
+let bundle: ProvenanceBundle;
+let finalModel: Uint8Array;
+
+/** 40 records of 8 features in [0, 1], eight classes: fits the depth-6 test tree. */
+function localData(seed: number, size = 40): Dataset {
+  const rng = createRng(seed);
+  const x = new Float32Array(size * 8);
+  const y = new Int32Array(size);
+  for (let i = 0; i < size; i++) {
+    y[i] = i % CLASSES;
+    for (let f = 0; f < 8; f++) {
+      x[i * 8 + f] = Math.min(1, Math.max(0, 0.1 * (y[i]! % 4) + rng.next() * 0.6));
+    }
+  }
+  return { schema, x, y, size };
+}
+
+/** A JobService of `target` that registers jobs on the chain with the test circuits. */
+const jobsOf = (target: TestCoordinator) =>
+  new JobService({
+    store: target.store,
+    artifacts: target.artifacts,
+    engine: target.engine,
+    chain,
+    proofs: { plan: testPlan },
+    logger: pino({ level: "silent" }),
+  });
+
+/** A two-round FedAvg job with proofs and two devices (30 and 40 records), run to its end. */
+async function runJob(target: TestCoordinator, seed: number): Promise<string> {
+  const job = await jobsOf(target).createJob({
+    model: "logreg",
+    schema,
+    proofs: true,
+    rounds: 2,
+    clientsPerRound: 2,
+    minClients: 2,
+    overSelection: 1,
+    roundDeadlineSeconds: 300,
+    clipNorm: 1,
+    seed,
+    dataSpotChecks: TEST_CIRCUITS.dataValidity.samples,
+    training: { learningRate: 0.2, epochs: 1 },
+    strategy: { name: "fedavg", params: {} },
+  });
+  const devices = [30, 40].map(
+    (size, i) =>
+      new Device({
+        address: target.address,
+        jobId: job.jobId,
+        deviceId: `device-${i}`,
+        data: localData(seed * 10 + i, size),
+        seed: 300 + i,
+        logger: testLogger,
+      }),
+  );
+  await Promise.all(devices.map((device) => device.run()));
+  return job.jobId;
+}
+
+async function bundleOf(target: TestCoordinator, id: string): Promise<ProvenanceBundle> {
+  const record = await target.store.getJob(id);
+  const circuits = await jobsOf(target).jobCircuits(id);
+  return exportBundle({
+    store: target.store,
+    artifacts: target.artifacts,
+    jobId: id,
+    chain: { chainId: chain.chainId, registry: chain.registry, chainJobId: record.chainJobId },
+    verificationKeys: verificationKeysOf(circuits!),
+  });
+}
+
+const verify = (modelBytes: Uint8Array, which: ProvenanceBundle) =>
+  verifyModel({ modelBytes, rpcUrl: anvil.rpcUrl, registry: chain.registry, bundle: which });
+
+/** A deep copy, as a verifier reads it from a file. */
+const copy = (which: ProvenanceBundle): ProvenanceBundle =>
+  parseProvenanceBundle(JSON.parse(JSON.stringify(which)));
+
+/**
+ * What a dishonest coordinator does: runs the job honestly, then rebuilds round 2's aggregate from
+ * the stored updates with `weights` (device id → weight inside S; absent: left out), divides it by
+ * `divisor(honest W, forged W)`, recomputes R the same way so that S and R are consistent, derives
+ * the next model with the job's rule, stores all of it on the round and anchors both rounds with
+ * its key. Returns the forged model and the bundle it would hand out.
+ */
+async function dishonestJob(
+  seed: number,
+  weights: (deviceId: string, weight: number) => number | undefined,
+  divisor: (honest: number, forged: number) => number,
+): Promise<{ model: Uint8Array; bundle: ProvenanceBundle }> {
+  const id = await runJob(dishonest, seed);
+  const { store, artifacts } = dishonest;
+  const job = await store.getJob(id);
+  const [first, second] = await Promise.all(
+    [1, 2].map((round) => waitForRound(store, id, round, "COMPLETED", 300_000)),
+  );
+  const contributions = await store.contributions(id, 2);
+  expect(contributions).toHaveLength(2);
+  const included = [];
+  let honestWeight = 0;
+  for (const contribution of contributions) {
+    const weight = aggregationWeight(contribution.samples, job.spec);
+    honestWeight += weight;
+    const forged = weights(contribution.deviceId, weight);
+    if (forged === undefined) continue;
+    const q = decodeUpdate(
+      await artifacts.get(contribution.updateHash),
+      contribution.bits,
+      job.paramCount,
+    );
+    included.push({ contribution, q, weight: forged });
+  }
+  const sum = sumWeightedUpdates(
+    included.map(({ contribution, q, weight }) => ({ id: contribution.deviceId, q, weight })),
+    job.paramCount,
+  );
+  const aggregate = { ...sum, weight: divisor(honestWeight, sum.weight) };
+  const blinding = aggregateBlinding(
+    included.map(({ contribution, weight }) => ({
+      id: contribution.deviceId,
+      weight,
+      blindings: contribution.kzgBlindings ?? [],
+    })),
+  );
+  const model = encodeModel(
+    nextModel({
+      strategy: strategySpecSchema.parse(strategySpecOf(job.spec)),
+      global: decodeModel(await artifacts.get(first!.modelHash)),
+      aggregate,
+      scale: job.spec.quantization.scale,
+    }).model,
+  );
+  const { hash: modelHash } = await artifacts.put(model);
+  expect(modelHash).not.toBe(second!.modelHash);
+  const { hash: aggregateHash } = await artifacts.put(encodeAggregate(aggregate));
+  await store.updateRound(id, 2, {
+    modelHash,
+    aggregateHash,
+    aggregateWeight: aggregate.weight,
+    aggregateBlinding: JSON.stringify(blinding),
+  });
+  const registry = createRegistryClient({
+    rpcUrl: chain.rpcUrl,
+    chainId: chain.chainId,
+    registry: chain.registry,
+    account: chain.privateKey,
+    pollingIntervalMs: 50,
+  });
+  for (const round of [1, 2]) {
+    await anchorRoundJob({ store, registry }, { jobId: id, round, chainJobId: job.chainJobId });
+  }
+  return { model, bundle: await bundleOf(dishonest, id) };
+}
+
+const SUM_MISMATCH =
+  "round 2: the aggregate is not the weighted sum of the round's committed contributions (chunk 0: Σ wᵢ·Cᵢ ≠ commitment of S)";
+
+beforeAll(async () => {
+  await selectBackend({ preferred: "cpu" });
+  anvil = await startAnvil();
+  ({ chain } = await deployTestRegistry(anvil));
+  coordinator = await startTestCoordinator("verify-aggregation-proofs", { chain });
+  // The dishonest coordinator: no anchor worker, the test anchors what it chooses.
+  dishonest = await startTestCoordinator("verify-aggregation-proofs-dishonest", {
+    chain,
+    workers: ["verify", "aggregate"],
+  });
+  jobId = await runJob(coordinator, 3);
+  const last = await waitForRound(coordinator.store, jobId, 2, "ANCHORED", 300_000);
+  await waitForRound(coordinator.store, jobId, 1, "ANCHORED", 300_000);
+  finalModel = await coordinator.artifacts.get(last.modelHash);
+  bundle = await bundleOf(coordinator, jobId);
+}, 900_000);
+
+afterAll(async () => {
+  await coordinator?.dispose();
+  await dishonest?.dispose();
+  await anvil?.stop();
+  await releaseSnarkjsThreads();
+});
+
+describe("an honest FedAvg job with proofs", () => {
+  it("verifies every round: the rule replayed and the aggregate the weighted sum of the commitments", async () => {
+    const report = await verify(finalModel, copy(bundle));
+    expect(report.mismatches).toEqual([]);
+    expect(report.unchecked).toEqual([]);
+    expect(report.ok).toBe(true);
+    // Two rounds × two devices × (two chunk proofs + one data proof).
+    expect(report.proofs).toEqual({ status: "verified", checked: 12, valid: 12 });
+    expect(report.rounds.map((round) => round.aggregation)).toEqual(["verified", "verified"]);
+    expect(report.rounds.map((round) => round.aggregateCommitments)).toEqual(["match", "match"]);
+    expect(renderVerificationReport(report)).toMatch(
+      /every aggregate the weighted sum of the round's committed contributions/,
+    );
+  });
+
+  it("carries S and R per round but no update bytes and no device's blinding", async () => {
+    const json = JSON.stringify(bundle);
+    let checked = 0;
+    for (const round of bundle.rounds) {
+      expect(round.aggregate).toBeDefined();
+      // 72 parameters: two chunks of 64.
+      expect(round.aggregateBlinding).toHaveLength(2);
+      for (const contribution of await coordinator.store.contributions(jobId, round.round)) {
+        const update = await coordinator.artifacts.get(contribution.updateHash);
+        expect(json).not.toContain(base64OfBytes(update));
+        expect(json).not.toContain(Buffer.from(update).toString("hex"));
+        expect(contribution.kzgBlindings).toHaveLength(2);
+        for (const value of contribution.kzgBlindings!.flat()) expect(json).not.toContain(value);
+        checked++;
+      }
+    }
+    expect(checked).toBe(4);
+  });
+
+  it("reports a bundle without the aggregate blinding as unchecked, not ok", async () => {
+    const stripped = copy(bundle);
+    const { aggregateBlinding: _, ...withoutBlinding } = stripped.rounds[1]!;
+    stripped.rounds[1] = withoutBlinding;
+    const report = await verify(finalModel, stripped);
+    expect(report.ok).toBe(false);
+    expect(report.mismatches).toEqual([]);
+    expect(report.rounds.map((round) => round.aggregation)).toEqual([
+      "verified",
+      "replayed (sums unchecked)",
+    ]);
+    expect(report.unchecked).toEqual([
+      "round 2: aggregate commitments not checked: the bundle carries no aggregate blinding for the round",
+    ]);
+  });
+});
+
+describe("a dishonest coordinator, in a job with proofs", () => {
+  it("(b) leaves an accepted contribution out of round 2's aggregate: verify names round 2", async () => {
+    const forged = await dishonestJob(
+      21,
+      (deviceId, weight) => (deviceId === "device-0" ? undefined : weight),
+      (_, forgedWeight) => forgedWeight,
+    );
+    const report = await verify(forged.model, copy(forged.bundle));
+    expect(report.ok).toBe(false);
+    expect(report.rounds.map((round) => round.aggregation)).toEqual(["verified", "mismatch"]);
+    expect(report.rounds.map((round) => round.aggregateCommitments)).toEqual(["match", "mismatch"]);
+    const aggregation = report.mismatches.filter((m) => m.kind === "aggregation");
+    expect(aggregation.every((m) => m.round === 2)).toBe(true);
+    expect(aggregation.map((m) => m.message)).toContain(SUM_MISMATCH);
+    expect(report.mismatches.filter((m) => m.kind !== "aggregation")).toEqual([]);
+  });
+
+  it("(c) gives one contribution weight w + 1 inside S, W as anchored: only the sums give it away", async () => {
+    const forged = await dishonestJob(
+      22,
+      (deviceId, weight) => (deviceId === "device-1" ? weight + 1 : weight),
+      (honestWeight) => honestWeight,
+    );
+    const report = await verify(forged.model, copy(forged.bundle));
+    expect(report.ok).toBe(false);
+    expect(report.rounds.map((round) => round.aggregation)).toEqual(["verified", "mismatch"]);
+    // The replay alone passes: the model is the rule applied to the forged S with the right W.
+    expect(report.mismatches).toEqual([{ kind: "aggregation", round: 2, message: SUM_MISMATCH }]);
+  });
+});

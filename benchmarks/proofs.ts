@@ -628,7 +628,20 @@ async function measurePipeline(bits: number): Promise<PipelineResult> {
   const q = update(pipelineChunks * n, bits);
   const salt = 7n;
   const c2 = squaredNorm(q, n, bits);
-  const { chunks } = await updateNormInputs({ q, circuit: { n, bits }, salt, context, c2, srs });
+  // Fixed KZG blindings, so that both paths prove the same statements (devices draw fresh ones).
+  const blindings = Array.from(
+    { length: pipelineChunks },
+    (_, i) => [BigInt(2 * i + 1), BigInt(2 * i + 2)] as const,
+  );
+  const { chunks } = await updateNormInputs({
+    q,
+    circuit: { n, bits },
+    salt,
+    context,
+    c2,
+    srs,
+    blindings,
+  });
   const wasm = new Uint8Array(readFileSync(circuit.wasmPath));
   const zkey = new Uint8Array(readFileSync(circuit.zkeyPath));
   const plain = (input: (typeof chunks)[number]["input"]) =>
@@ -656,6 +669,7 @@ async function measurePipeline(bits: number): Promise<PipelineResult> {
           context,
           c2,
           srs,
+          blindings,
           prover: pool.prove,
           concurrency: pool.size,
         }),

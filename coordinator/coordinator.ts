@@ -206,7 +206,7 @@ export async function startCoordinator(
   );
   server.addService(
     proto.fedproof.v1.Provenance.service,
-    createProvenanceHandlers({ store, logger }),
+    createProvenanceHandlers({ store, artifacts, logger }),
   );
   const health = addHealthService(server);
   const host = parameters.host ?? "127.0.0.1";

@@ -432,12 +432,16 @@ export async function bundleFromCoordinator(
   }
   const rounds: BundleRound[] = [];
   let spec: unknown;
+  let initialModel: Uint8Array | undefined;
   const done = new Set(["ROUND_STATE_COMPLETED", "ROUND_STATE_ANCHORED"]);
   const summaries = [...info.rounds].sort((a, b) => a.round - b.round);
   for (const summary of summaries) {
     if (!done.has(String(summary.state)) || !summary.modelHash) break;
     const provenance = await parameters.getRound(summary.round);
     if (provenance.specJson && spec === undefined) spec = parseSpecJson(provenance.specJson);
+    if (provenance.initialModel && provenance.initialModel.byteLength > 0) {
+      initialModel = new Uint8Array(provenance.initialModel);
+    }
     const clipNorm = provenance.round?.clipNorm || summary.clipNorm;
     rounds.push(
       buildBundleRound({
@@ -448,6 +452,18 @@ export async function bundleFromCoordinator(
         ...(clipNorm ? { clipNorm } : {}),
         challengeSeed: provenance.round?.challengeSeed || summary.challengeSeed,
         anchorTx: provenance.anchorTx || summary.anchorTx,
+        aggregateHash: provenance.aggregateHash,
+        ...(provenance.aggregate && provenance.aggregate.byteLength > 0
+          ? { aggregateBytes: new Uint8Array(provenance.aggregate) }
+          : {}),
+        ...(provenance.aggregateBlinding?.length
+          ? {
+              aggregateBlinding: provenance.aggregateBlinding.map((pair) => {
+                const hex = hexOf(pair).padStart(128, "0");
+                return [`0x${hex.slice(0, 64)}`, `0x${hex.slice(64)}`] as const;
+              }),
+            }
+          : {}),
         contributions: provenance.contributions.map((c) => ({
           deviceId: c.deviceId,
           publicKey: hexOf(c.publicKey),
@@ -473,6 +489,7 @@ export async function bundleFromCoordinator(
     specHash: sha256HexToBytes32(info.specHash, "spec hash"),
     ...(spec === undefined ? {} : { spec: spec as JobSpec }),
     initialModelHash: sha256HexToBytes32(info.initialModelHash, "initial model hash"),
+    ...(initialModel ? { initialModel: base64OfBytes(initialModel) } : {}),
     vkeyHash: jobVerificationKeyHash(verificationKeys, kzgSrs?.hash),
     verificationKeys,
     ...(kzgSrs ? { kzgSrs } : {}),

@@ -7,11 +7,14 @@ import type { ProvenanceHandlers } from "../../proto/generated/fedproof/v1/Prove
 import { canonicalJson } from "../../protocol/job/job-spec.js";
 import { NotFoundError } from "../errors.js";
 import { roundToMessage } from "../jobs/job-messages.js";
+import type { ArtifactStore } from "../store/artifact-store.js";
 import type { ContributionRecord, DeviceRecord, JobStore } from "../store/job-store.js";
 import { answerUnary } from "./status.js";
 
 export interface ProvenanceServiceParameters {
   store: JobStore;
+  /** Where the rounds' aggregates and the initial model are read from. */
+  artifacts: ArtifactStore;
   logger: Logger;
 }
 
@@ -48,11 +51,25 @@ function contributionToMessage(
   };
 }
 
+/**
+ * An artifact's bytes, or none when the store does not hold it (a coordinator whose store was
+ * replaced): the verifier then reports the aggregation unchecked instead of the round failing.
+ */
+async function artifactOrEmpty(artifacts: ArtifactStore, hash: string): Promise<Buffer> {
+  if (!hash || !(await artifacts.has(hash))) return Buffer.alloc(0);
+  return Buffer.from(await artifacts.get(hash));
+}
+
+/** A "0x…" field element as 32 big-endian bytes. */
+function fieldBytes(hex: string): Buffer {
+  return Buffer.from(hex.replace(/^0x/, "").padStart(64, "0"), "hex");
+}
+
 /** Verifier-facing handlers: everything needed to re-check a round, all public. */
 export function createProvenanceHandlers(
   parameters: ProvenanceServiceParameters,
 ): ProvenanceHandlers {
-  const { store, logger } = parameters;
+  const { store, artifacts, logger } = parameters;
   const answer = <T>(work: () => Promise<T>, callback: sendUnaryData<T>) =>
     answerUnary(work, callback, logger);
   const withKey = async (record: ContributionRecord) =>
@@ -72,6 +89,15 @@ export function createProvenanceHandlers(
           contributionsRoot: record.contributionsRoot,
           anchorTx: record.anchorTx,
           specJson: canonicalJson(job.spec),
+          aggregateHash: record.aggregateHash,
+          aggregate: await artifactOrEmpty(artifacts, record.aggregateHash),
+          aggregateBlinding: record.aggregateBlinding
+            ? (JSON.parse(record.aggregateBlinding) as [string, string][]).map(([r0, r1]) =>
+                Buffer.concat([fieldBytes(r0), fieldBytes(r1)]),
+              )
+            : [],
+          initialModel:
+            round === 1 ? await artifactOrEmpty(artifacts, job.initialModelHash) : Buffer.alloc(0),
         };
       }, callback);
     },

@@ -7,7 +7,11 @@ import { encodeFieldElement, encodePublicKey } from "../proving/proof-codec.js";
 import { contextValue, DATA_VALIDITY_INDEX } from "../proving/proof-context.js";
 import { quantizedNormBound } from "../update/quantize.js";
 import { type CheckContributionParameters, checkContribution } from "./check-contribution.js";
-import { type DataValiditySignals, encodeDataValiditySignals } from "./public-signals.js";
+import {
+  UPDATE_NORM_SIGNAL_INDEX as AT,
+  type DataValiditySignals,
+  encodeDataValiditySignals,
+} from "./public-signals.js";
 
 const context = {
   jobId: "job-1",
@@ -54,7 +58,11 @@ function honest(): CheckContributionParameters {
   const commitments = [11n, 22n];
   const chunk = (j: number, partial: bigint, before: bigint, c2 = C2) => ({
     circuitId: circuits.updateNorm.id,
-    publicSignals: [commitments[j]!, partial, contextValue(context, j), c2, before].map(String),
+    // In circuit order; evaluation and kzgChallenge are only checked against KZG commitments,
+    // which these parameters do not pass.
+    publicSignals: [commitments[j]!, partial, 0n, contextValue(context, j), c2, before, 0n].map(
+      String,
+    ),
   });
   return {
     spec,
@@ -98,7 +106,7 @@ describe("checkContribution", () => {
   });
 
   it("takes C2 from the round's clip norm and the spec's scale, never from the proof", () => {
-    const chosen = withSignal(withSignal(honest(), 0, 3, 2n ** 40n), 1, 3, 2n ** 40n);
+    const chosen = withSignal(withSignal(honest(), 0, AT.c2, 2n ** 40n), 1, AT.c2, 2n ** 40n);
     expect(checkContribution(chosen).problems[0]).toEqual({
       check: "clip-bound",
       message:
@@ -119,13 +127,13 @@ describe("checkContribution", () => {
     expect(messages({ ...honest(), paramCount: 200 })).toContain(
       "expected 4 UpdateNorm chunk proofs for 200 parameters (chunks of 64), got 2",
     );
-    expect(messages(withSignal(honest(), 1, 4, 29n))).toContain(
+    expect(messages(withSignal(honest(), 1, AT.sumBefore, 29n))).toContain(
       "UpdateNorm chunk proof 1 starts from Σq² = 29, the chunks before it sum to 30",
     );
-    expect(messages(withSignal(honest(), 0, 4, 1n))).toContain(
+    expect(messages(withSignal(honest(), 0, AT.sumBefore, 1n))).toContain(
       "UpdateNorm chunk proof 0 starts from Σq² = 1, the chunks before it sum to 0",
     );
-    const over = withSignal(honest(), 1, 1, C2);
+    const over = withSignal(honest(), 1, AT.partialSum, C2);
     expect(messages(over)).toContain(
       `the proven Σq² = ${C2 + 30n} exceeds the clip bound C2 = ${C2}`,
     );

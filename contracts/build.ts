@@ -158,6 +158,24 @@ export function compileSolidity(parameters: CompileSolidityParameters): CompileS
       },
     },
   };
+  const { output, warnings } = runSolc(input);
+  const compiled = output.contracts?.[parameters.source]?.[parameters.contract];
+  if (!compiled || compiled.evm.bytecode.object.length === 0) {
+    throw new ContractBuildError(`solc produced no bytecode for ${parameters.contract}`);
+  }
+  return {
+    abi: compiled.abi,
+    bytecode: `0x${compiled.evm.bytecode.object}`,
+    deployedBytecode: `0x${compiled.evm.deployedBytecode?.object ?? ""}`,
+    warnings,
+  };
+}
+
+/**
+ * One solc run with the import callback that resolves @openzeppelin from node_modules: its
+ * output, or ContractBuildError with every error solc reported; warnings as text.
+ */
+function runSolc(input: object): { output: SolcOutput; warnings: string[] } {
   const output = JSON.parse(
     solc.compile(JSON.stringify(input), { import: findImport }),
   ) as SolcOutput;
@@ -168,18 +186,10 @@ export function compileSolidity(parameters: CompileSolidityParameters): CompileS
       details: errors.map((error) => error.formattedMessage).join("\n"),
     });
   }
-  const compiled = output.contracts?.[parameters.source]?.[parameters.contract];
-  if (!compiled || compiled.evm.bytecode.object.length === 0) {
-    throw new ContractBuildError(`solc produced no bytecode for ${parameters.contract}`);
-  }
-  return {
-    abi: compiled.abi,
-    bytecode: `0x${compiled.evm.bytecode.object}`,
-    deployedBytecode: `0x${compiled.evm.deployedBytecode?.object ?? ""}`,
-    warnings: messages
-      .filter((message) => message.severity === "warning")
-      .map((message) => message.formattedMessage),
-  };
+  const warnings = messages
+    .filter((message) => message.severity === "warning")
+    .map((message) => message.formattedMessage);
+  return { output, warnings };
 }
 
 export async function buildContracts(
@@ -198,16 +208,7 @@ export async function buildContracts(
   }
 
   const input = { language: "Solidity", sources, settings };
-  const output = JSON.parse(
-    solc.compile(JSON.stringify(input), { import: findImport }),
-  ) as SolcOutput;
-  const messages = output.errors ?? [];
-  const errors = messages.filter((message) => message.severity === "error");
-  if (errors.length > 0) {
-    throw new ContractBuildError("Solidity compilation failed", {
-      details: errors.map((error) => error.formattedMessage).join("\n"),
-    });
-  }
+  const { output, warnings } = runSolc(input);
 
   await mkdir(outDir, { recursive: true });
   for (const [index, target] of targets.entries()) {
@@ -223,9 +224,6 @@ export async function buildContracts(
     await rename(temporary, outFile);
   }
 
-  const warnings = messages
-    .filter((message) => message.severity === "warning")
-    .map((message) => message.formattedMessage);
   return { skipped: false, sourceHash, outFiles, warnings };
 }
 

@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import type { sendUnaryData } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { quote } from "../../common/errors.js";
 import type { Contribution } from "../../proto/generated/fedproof/v1/Contribution.js";
 import type { ProvenanceHandlers } from "../../proto/generated/fedproof/v1/Provenance.js";
 import { canonicalJson } from "../../protocol/job/job-spec.js";
+import { leafProofsOf, proofHashOf } from "../../protocol/provenance/round-leaves.js";
 import { NotFoundError } from "../errors.js";
 import { roundToMessage } from "../jobs/job-messages.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
@@ -16,14 +16,6 @@ export interface ProvenanceServiceParameters {
   /** Where the rounds' aggregates and the initial model are read from. */
   artifacts: ArtifactStore;
   logger: Logger;
-}
-
-/** sha256 over the proofs' canonical JSON: what a round's Merkle leaf commits to. */
-export function proofHash(contribution: ContributionRecord): string {
-  const hasher = createHash("sha256");
-  for (const proof of contribution.proofs)
-    hasher.update(proof.proofJson).update(proof.publicSignals.join(","));
-  return hasher.digest("hex");
 }
 
 function contributionToMessage(
@@ -46,7 +38,12 @@ function contributionToMessage(
     samples: record.samples,
     accepted: true,
     reason: "",
-    proofHash: proofHash(record),
+    // The hash the round's Merkle leaf commits to (round-leaves.ts), KZG commitments included.
+    proofHash: proofHashOf(
+      leafProofsOf(record.proofs, record.deviceId),
+      record.kzgCommitments,
+      record.deviceId,
+    ),
     metrics: record.metrics,
   };
 }

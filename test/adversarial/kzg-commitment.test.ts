@@ -237,11 +237,13 @@ describe("KZG commitment attacks", () => {
     expect(recorded!.kzgBlindings!.flat()).toEqual(blindingHex);
     // The public answer carries C and π per chunk, and none of the blinding bytes.
     const clients = createFedproofClients(target.coordinator.address);
+    let servedProofHash = "";
     try {
       const answer = await unary<RoundProvenance__Output>((cb) =>
         clients.provenance.getRound({ jobId: outcome.job.jobId, round: 1 }, cb),
       );
       const [contribution] = answer.contributions;
+      servedProofHash = contribution!.proofHash;
       expect(contribution!.kzgCommitments.map((c) => `0x${c.toString("hex")}`)).toEqual(
         recorded!.kzgCommitments,
       );
@@ -277,6 +279,8 @@ describe("KZG commitment attacks", () => {
     });
     expect(round.contributions[0]!.kzgCommitments).toEqual(recorded!.kzgCommitments);
     expect(round.contributions[0]!.kzgOpenings).toEqual(recorded!.kzgOpenings);
+    // The served proof hash is the one the round's leaf commits to, KZG commitments included.
+    expect(servedProofHash).toBe(round.contributions[0]!.proofHash);
     const json = JSON.stringify({ ...bundle, rounds: [round] });
     for (const hex of blindingHex) expect(json).not.toContain(hex);
     const parsed = parseProvenanceBundle(JSON.parse(json));

@@ -256,7 +256,10 @@ function demoTiming(parameters: {
   const fleet = parameters.clients > FLEET_ABOVE;
   const cores = os.availableParallelism();
   const processes = Math.max(1, Math.min(cores, 4));
-  const perProcess = Math.ceil(Math.ceil(parameters.clientsPerRound * 1.25) / processes);
+  // Devices asked per round (a quarter over), at most the fleet.
+  const asked = Math.ceil(parameters.clientsPerRound * 1.25);
+  const selected = Math.min(parameters.clients, asked);
+  const perProcess = Math.ceil(asked / processes);
   // Proving is CPU-bound: on a machine already busy with other work, each proof takes longer.
   const busy = Math.max(1, (os.loadavg()[0] ?? 0) / cores);
   const proving = fleet
@@ -265,14 +268,8 @@ function demoTiming(parameters: {
         why: `${perProcess} proving devices per process × ${FLEET_PROVE_SECONDS_PER_DEVICE} s`,
       }
     : {
-        seconds: Math.ceil(
-          ((Math.min(parameters.clients, Math.ceil(parameters.clientsPerRound * 1.25)) *
-            parameters.chunks *
-            CPU_SECONDS_PER_CHUNK) /
-            cores) *
-            busy,
-        ),
-        why: `${Math.min(parameters.clients, Math.ceil(parameters.clientsPerRound * 1.25))} devices × ${parameters.chunks} proof chunks × ${CPU_SECONDS_PER_CHUNK} CPU-s ÷ ${cores} cores`,
+        seconds: Math.ceil(((selected * parameters.chunks * CPU_SECONDS_PER_CHUNK) / cores) * busy),
+        why: `${selected} devices × ${parameters.chunks} proof chunks × ${CPU_SECONDS_PER_CHUNK} CPU-s ÷ ${cores} cores`,
       };
   const deadline =
     parameters.deadline ?? (parameters.proofs ? Math.max(300, proving.seconds) : 300);

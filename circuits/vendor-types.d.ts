@@ -187,3 +187,9 @@ declare module "ffjavascript" {
     stringifyBigInts(value: unknown): unknown;
   };
 }
+
+// ejs (the template engine snarkjs renders its Solidity verifiers with) ships no types.
+declare module "ejs" {
+  const ejs: { render(template: string, data: object): string };
+  export default ejs;
+}

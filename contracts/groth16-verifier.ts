@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import ejs from "ejs";
 import * as snarkjs from "snarkjs";
 import solc from "solc";
 import type { Hex } from "viem";
@@ -35,12 +36,23 @@ function groth16Template(): Promise<string> {
   return template;
 }
 
-export interface Groth16VerifierParameters {
-  /** The circuit's final zkey (path or bytes). */
-  zkey: string | Uint8Array;
+export type Groth16VerifierParameters = (
+  | {
+      /** The circuit's final zkey (path or bytes). */
+      zkey: string | Uint8Array;
+    }
+  | {
+      /**
+       * The circuit's verification key as snarkjs exports it (`zkey export verificationkey`, a
+       * bundle's `verificationKeys`): the template reads nothing else from the zkey, so the
+       * source, and the bytecode, are the same as from the zkey.
+       */
+      verificationKey: object;
+    }
+) & {
   /** Overrides $FEDPROOF_CACHE_DIR and ~/.cache/fedproof. */
   cacheDir?: string;
-}
+};
 
 export interface Groth16VerifierReturnType {
   /** The rendered Solidity source (contract `Groth16Verifier`). */
@@ -76,9 +88,10 @@ export async function groth16Verifier(
   const exportSolidityVerifier = (
     snarkjs.zKey as unknown as { exportSolidityVerifier: ExportSolidityVerifier }
   ).exportSolidityVerifier;
-  const source = await exportSolidityVerifier(parameters.zkey, {
-    groth16: await groth16Template(),
-  });
+  const source =
+    "zkey" in parameters
+      ? await exportSolidityVerifier(parameters.zkey, { groth16: await groth16Template() })
+      : ejs.render(await groth16Template(), parameters.verificationKey);
   const sourceHash = createHash("sha256")
     .update(`solc ${solc.version()}\n${solcSettingsKey()}\n`)
     .update(source)

@@ -212,7 +212,100 @@ describe("verifiers registered with the job", () => {
       // The code on chain is exactly the verifier exported from the circuit's zkey.
       const { deployedBytecode } = await groth16Verifier({ zkey: circuit.zkeyPath });
       expect(await reader.getCode({ address: registered as Address })).toBe(deployedBytecode);
+      // And the verifier a reader renders from the bundle's key alone is the same contract.
+      const fromKey = await groth16Verifier({
+        verificationKey: bundle.verificationKeys[circuit.id]!,
+      });
+      expect(fromKey.deployedBytecode).toBe(deployedBytecode);
     }
+  });
+
+  it("fails verify naming the circuit when the coordinator registered another contract as its verifier", async () => {
+    const proving = await provingFixture();
+    const jobName = "swapped-verifier-job";
+    const initialModelHash = sha("swapped initial model");
+    const swapped = await registerJobOnChain({
+      chain,
+      job: { jobId: jobName, specHash: sha("dispute spec"), initialModelHash },
+      vkeyHash: jobVerificationKeyHash(proving.verificationKeys),
+      pollingIntervalMs: 50,
+    });
+    const jobId = BigInt(swapped.chainJobId);
+    // A real verifier, of the other circuit: it would judge every chunk-proof dispute by the
+    // wrong key.
+    const wrong = verifiers[1]!.verifier;
+    await coordinator.registerVerifiers({
+      jobId,
+      verifiers: [
+        { circuitIdHash: keccak256(toBytes(proving.updateNorm.id)), verifier: wrong },
+        { circuitIdHash: keccak256(toBytes(proving.dataValidity.id)), verifier: wrong },
+      ],
+    });
+    const model = new TextEncoder().encode("swapped round 1 model");
+    const honest = bundle.rounds[0]!;
+    const round = {
+      ...honest,
+      modelHash: `0x${sha(model)}` as Hex,
+      parentHash: `0x${initialModelHash}` as Hex,
+    };
+    const anchored = await coordinator.anchorRound({
+      jobId,
+      round: 1,
+      modelHash: round.modelHash,
+      parentHash: round.parentHash,
+      contributionsRoot: round.contributionsRoot,
+      creditsRoot: round.creditsRoot!,
+      contributors: round.contributors,
+      totalCredits: BigInt(round.totalCredits!),
+      aggregateHash: round.aggregateHash,
+    });
+    const swappedBundle = copy({
+      ...bundle,
+      jobId: jobName,
+      chain: { ...bundle.chain, chainJobId: swapped.chainJobId },
+      initialModelHash: `0x${initialModelHash}`,
+      rounds: [{ ...round, anchorTx: anchored.txHash }],
+    });
+    const verifierCode = async (verificationKey: object) =>
+      (await groth16Verifier({ verificationKey })).deployedBytecode;
+    const report = await verifyModel({
+      modelBytes: model,
+      rpcUrl: anvil.rpcUrl,
+      registry: chain.registry,
+      bundle: swappedBundle,
+      verifierCode,
+    });
+    expect(report.ok).toBe(false);
+    expect(report.mismatches.filter((mismatch) => mismatch.kind === "verifier-code")).toEqual([
+      {
+        kind: "verifier-code",
+        message: expect.stringContaining(
+          `the verifier registered for circuit ${proving.updateNorm.id} at ${wrong} (transaction 0x`,
+        ),
+      },
+    ]);
+
+    // The honest job's verifiers are the ones its keys give.
+    const honestReport = await verifyModel({
+      modelBytes,
+      rpcUrl: anvil.rpcUrl,
+      registry: chain.registry,
+      bundle: copy(bundle),
+      verifierCode,
+    });
+    expect(honestReport.mismatches.filter((m) => m.kind === "verifier-code")).toEqual([]);
+    expect(honestReport.notes.join("\n")).not.toMatch(/registered no verifier for circuit/);
+    // Without the compiler (the browser) the comparison is a note, never a silent pass.
+    const withoutSolc = await verifyModel({
+      modelBytes: model,
+      rpcUrl: anvil.rpcUrl,
+      registry: chain.registry,
+      bundle: swappedBundle,
+    });
+    expect(withoutSolc.mismatches.filter((m) => m.kind === "verifier-code")).toEqual([]);
+    expect(withoutSolc.notes.join("\n")).toMatch(
+      /the code of the 2 verifier\(s\) the job registered on chain was not compared/,
+    );
   });
 
   it("refuses verifiers after the first anchor, and from anyone but the job's coordinator", async () => {

@@ -45,8 +45,18 @@
  * `unchecked`, and the report is then not ok either. Only a chain that cannot be reached is an
  * error (nothing was verified).
  */
+import type { Groth16VerificationKey } from "snarkjs";
 import * as snarkjs from "snarkjs";
-import { type Address, getAddress, type Hex, hexToBytes, sha256, zeroHash } from "viem";
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  hexToBytes,
+  keccak256,
+  sha256,
+  toBytes,
+  zeroHash,
+} from "viem";
 import { createChainClients } from "../coordinator/chain/chain-clients.js";
 import { fetchChainId } from "../coordinator/chain/chain-id.js";
 import type {
@@ -137,6 +147,7 @@ export type MismatchKind =
   | "enrolment"
   | "aggregate-hash"
   | "dispute"
+  | "verifier-code"
   | "aggregation";
 
 export interface Mismatch {
@@ -259,6 +270,14 @@ export interface VerifyModelParameters {
    * proof only to name the invalid ones. "snarkjs": `snarkjs.groth16.verify` on every proof.
    */
   proofCheck?: "batch" | "snarkjs";
+  /**
+   * The runtime bytecode of the snarkjs Solidity verifier of a verification key
+   * (verifier/verifier-code.ts, which compiles it with solc; `fedproof verify` passes it). When
+   * given, every verifier the job registered on chain is compared with the one its bundle key
+   * gives: a coordinator that registered any other contract (one that always answers true) would
+   * decide every dispute. Without it (the browser has no solc) the comparison is noted as not made.
+   */
+  verifierCode?: (verificationKey: Groth16VerificationKey) => Promise<Hex>;
 }
 
 export async function verifyModel(parameters: VerifyModelParameters): Promise<VerificationReport> {
@@ -326,6 +345,17 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
   });
 
   const disputes = await readDisputes(reads, onChain, ancestry.rounds, notes);
+  if (pinnedKeys) {
+    await checkRegisteredVerifiers({
+      reads,
+      getCode: (address) => publicClient.getCode({ address }),
+      job: onChain,
+      bundle,
+      verifierCode: parameters.verifierCode,
+      mismatches,
+      notes,
+    });
+  }
   const replay = startReplay({
     bundle,
     job: onChain,
@@ -646,6 +676,67 @@ async function readDisputes(
     }
   }
   return byRound;
+}
+
+/**
+ * Compares the code of every verifier the job registered on chain with the snarkjs verifier of
+ * the bundle's key for that circuit (the keys are pinned by the job's vkey hash): a mismatch names
+ * the circuit and the address. A registered verifier for a circuit the bundle does not name, and
+ * a bundle circuit with none registered, are notes: no anchored leaf can name the former, and the
+ * latter's proofs cannot be disputed on chain.
+ */
+async function checkRegisteredVerifiers(parameters: {
+  reads: ReturnType<typeof createRegistryReads>;
+  getCode: (address: Address) => Promise<Hex | undefined>;
+  job: RegistryJob;
+  bundle: ProvenanceBundle;
+  verifierCode: VerifyModelParameters["verifierCode"];
+  mismatches: Mismatch[];
+  notes: string[];
+}): Promise<void> {
+  const { job, bundle, mismatches, notes } = parameters;
+  const registered = await parameters.reads.getVerifierRegisteredEvents({
+    jobId: job.jobId,
+    fromBlock: job.registeredBlock,
+  });
+  if (registered.length === 0) return;
+  if (!parameters.verifierCode) {
+    notes.push(
+      `the code of the ${registered.length} verifier(s) the job registered on chain was not compared with the bundle's keys (that needs solc: run \`fedproof verify\`)`,
+    );
+    return;
+  }
+  const circuitOf = new Map(
+    Object.keys(bundle.verificationKeys).map((id) => [keccak256(toBytes(id)), id] as const),
+  );
+  const seen = new Set<string>();
+  for (const event of registered) {
+    const circuitId = circuitOf.get(event.circuitIdHash);
+    if (circuitId === undefined) {
+      notes.push(
+        `job ${job.jobId} registered a verifier at ${event.verifier} for circuit id hash ${event.circuitIdHash}, which names no circuit of the bundle`,
+      );
+      continue;
+    }
+    seen.add(circuitId);
+    const [expected, onChain] = await Promise.all([
+      parameters.verifierCode(bundle.verificationKeys[circuitId]!),
+      parameters.getCode(event.verifier),
+    ]);
+    if (onChain?.toLowerCase() !== expected.toLowerCase()) {
+      mismatches.push({
+        kind: "verifier-code",
+        message: `the verifier registered for circuit ${circuitId} at ${event.verifier} (transaction ${event.txHash}) is not the snarkjs verifier of the job's pinned key: its code differs, so disputes about that circuit's proofs are not judged by the key`,
+      });
+    }
+  }
+  for (const circuitId of circuitOf.values()) {
+    if (!seen.has(circuitId)) {
+      notes.push(
+        `job ${job.jobId} registered no verifier for circuit ${circuitId}: its proofs cannot be disputed on chain`,
+      );
+    }
+  }
 }
 
 /**

@@ -5,10 +5,12 @@
  * (each listed under `unchecked`: a bundle without the job spec, proofs without keys…), 1 when
  * verification could not run.
  */
+
 import { readFile } from "node:fs/promises";
 import { type Command, Option } from "commander";
 import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { groth16Verifier } from "../../contracts/groth16-verifier.js";
 import { CHAIN_ENV } from "../../coordinator/chain/chain-config.js";
 import type { VerificationKeys } from "../../protocol/provenance/job-vkey-hash.js";
 import { fetchBundleFromCoordinator } from "../../verifier/fetch-bundle.js";
@@ -86,6 +88,9 @@ export function registerVerifyCommand(program: Command): void {
           bundle,
           chainId: options.chainId,
           proofCheck: options.proofCheck,
+          // Compiled with the solc and settings the coordinator deploys with (cached by source).
+          verifierCode: async (verificationKey) =>
+            (await groth16Verifier({ verificationKey })).deployedBytecode,
         });
         await releaseSnarkjsThreads();
         emit(options, report, () => renderVerificationReport(report, options.model));

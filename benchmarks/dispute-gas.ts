@@ -18,6 +18,7 @@ import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js
 import { buildContracts } from "../contracts/build.js";
 import { parseJobSpec } from "../protocol/job/job-spec.js";
 import { quantizedNormBound } from "../protocol/update/quantize.js";
+import { anchorOfBundleRound } from "../test/harness/anchor-bundle-round.js";
 import { startAnvil } from "../test/harness/anvil.js";
 import { fixtureChallengeChain } from "../test/harness/chain-fixture.js";
 import { deployTestRegistry } from "../test/harness/deploy-test-registry.js";
@@ -90,16 +91,7 @@ try {
     account: chain.privateKey,
     pollingIntervalMs: 50,
   });
-  await registry.anchorRound({
-    jobId: BigInt(registered.chainJobId),
-    round: 1,
-    modelHash: round.modelHash,
-    parentHash: round.parentHash,
-    contributionsRoot: round.contributionsRoot,
-    creditsRoot: round.creditsRoot!,
-    contributors: round.contributors,
-    totalCredits: BigInt(round.totalCredits!),
-  });
+  await registry.anchorRound(anchorOfBundleRound(BigInt(registered.chainJobId), round));
   const bundle: ProvenanceBundle = {
     format: BUNDLE_FORMAT,
     jobId,

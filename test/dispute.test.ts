@@ -27,6 +27,7 @@ import type { ChainConfig } from "../coordinator/chain/chain-config.js";
 import { parseJobSpec } from "../protocol/job/job-spec.js";
 import type { ProofRecord } from "../protocol/provenance/round-leaves.js";
 import { quantizedNormBound } from "../protocol/update/quantize.js";
+import { anchorOfBundleRound } from "./harness/anchor-bundle-round.js";
 import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
 import { fixtureChallengeChain } from "./harness/chain-fixture.js";
 import { runCli } from "./harness/cli-process.js";
@@ -166,17 +167,9 @@ beforeAll(async () => {
     aggregateHash: sha("dispute aggregate"),
     contributions,
   });
-  const anchored = await coordinator.anchorRound({
-    jobId: BigInt(registered.chainJobId),
-    round: 1,
-    modelHash: round.modelHash,
-    parentHash: round.parentHash,
-    contributionsRoot: round.contributionsRoot,
-    creditsRoot: round.creditsRoot!,
-    contributors: round.contributors,
-    totalCredits: BigInt(round.totalCredits!),
-    aggregateHash: round.aggregateHash,
-  });
+  const anchored = await coordinator.anchorRound(
+    anchorOfBundleRound(BigInt(registered.chainJobId), round),
+  );
   bundle = copy({
     format: BUNDLE_FORMAT,
     jobId,
@@ -248,17 +241,7 @@ describe("verifiers registered with the job", () => {
       modelHash: `0x${sha(model)}` as Hex,
       parentHash: `0x${initialModelHash}` as Hex,
     };
-    const anchored = await coordinator.anchorRound({
-      jobId,
-      round: 1,
-      modelHash: round.modelHash,
-      parentHash: round.parentHash,
-      contributionsRoot: round.contributionsRoot,
-      creditsRoot: round.creditsRoot!,
-      contributors: round.contributors,
-      totalCredits: BigInt(round.totalCredits!),
-      aggregateHash: round.aggregateHash,
-    });
+    const anchored = await coordinator.anchorRound(anchorOfBundleRound(jobId, round));
     const swappedBundle = copy({
       ...bundle,
       jobId: jobName,

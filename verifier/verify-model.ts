@@ -47,22 +47,14 @@
  */
 import type { Groth16VerificationKey } from "snarkjs";
 import * as snarkjs from "snarkjs";
-import {
-  type Address,
-  getAddress,
-  type Hex,
-  hexToBytes,
-  keccak256,
-  sha256,
-  toBytes,
-  zeroHash,
-} from "viem";
+import { type Address, getAddress, type Hex, hexToBytes, sha256, zeroHash } from "viem";
 import { createChainClients } from "../coordinator/chain/chain-clients.js";
 import { fetchChainId } from "../coordinator/chain/chain-id.js";
 import type {
   AncestryRound,
   ContributionDisputedEvent,
   RegistryJob,
+  VerifierRegisteredEvent,
 } from "../coordinator/chain/registry-client.js";
 import {
   AncestryMismatchError,
@@ -100,6 +92,7 @@ import {
   verifyMerkleProof,
 } from "../protocol/provenance/merkle.js";
 import {
+  circuitIdHash,
   commitmentBytes32,
   creditAccountOf,
   deviceIdHash,
@@ -272,7 +265,7 @@ export interface VerifyModelParameters {
   proofCheck?: "batch" | "snarkjs";
   /**
    * The runtime bytecode of the snarkjs Solidity verifier of a verification key
-   * (verifier/verifier-code.ts, which compiles it with solc; `fedproof verify` passes it). When
+   * (contracts/groth16-verifier.ts compiles it with solc; `fedproof verify` passes it). When
    * given, every verifier the job registered on chain is compared with the one its bundle key
    * gives: a coordinator that registered any other contract (one that always answers true) would
    * decide every dispute. Without it (the browser has no solc) the comparison is noted as not made.
@@ -344,10 +337,18 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
     unchecked,
   });
 
-  const disputes = await readDisputes(reads, onChain, ancestry.rounds, notes);
+  // The job's VerifierRegistered events, read once for the dispute note and the code check.
+  const registeredVerifiers =
+    onChain.vkeyHash === zeroHash
+      ? []
+      : await reads.getVerifierRegisteredEvents({
+          jobId: onChain.jobId,
+          fromBlock: onChain.registeredBlock,
+        });
+  const disputes = await readDisputes(reads, onChain, ancestry.rounds, registeredVerifiers, notes);
   if (pinnedKeys) {
     await checkRegisteredVerifiers({
-      reads,
+      registered: registeredVerifiers,
       getCode: (address) => publicClient.getCode({ address }),
       job: onChain,
       bundle,
@@ -652,6 +653,7 @@ async function readDisputes(
   reads: ReturnType<typeof createRegistryReads>,
   job: RegistryJob,
   rounds: readonly AncestryRound[],
+  registeredVerifiers: readonly VerifierRegisteredEvent[],
   notes: string[],
 ): Promise<Map<number, ContributionDisputedEvent[]>> {
   const byRound = new Map<number, ContributionDisputedEvent[]>();
@@ -664,16 +666,10 @@ async function readDisputes(
     if (!checked.has(event.round)) continue;
     byRound.set(event.round, [...(byRound.get(event.round) ?? []), event]);
   }
-  if (job.vkeyHash !== zeroHash) {
-    const registered = await reads.getVerifierRegisteredEvents({
-      jobId: job.jobId,
-      fromBlock: job.registeredBlock,
-    });
-    if (registered.length === 0) {
-      notes.push(
-        `job ${job.jobId} registered no Groth16 verifier on chain: its contributions cannot be disputed there (the proofs are still checked here)`,
-      );
-    }
+  if (job.vkeyHash !== zeroHash && registeredVerifiers.length === 0) {
+    notes.push(
+      `job ${job.jobId} registered no Groth16 verifier on chain: its contributions cannot be disputed there (the proofs are still checked here)`,
+    );
   }
   return byRound;
 }
@@ -686,7 +682,7 @@ async function readDisputes(
  * latter's proofs cannot be disputed on chain.
  */
 async function checkRegisteredVerifiers(parameters: {
-  reads: ReturnType<typeof createRegistryReads>;
+  registered: readonly VerifierRegisteredEvent[];
   getCode: (address: Address) => Promise<Hex | undefined>;
   job: RegistryJob;
   bundle: ProvenanceBundle;
@@ -694,11 +690,7 @@ async function checkRegisteredVerifiers(parameters: {
   mismatches: Mismatch[];
   notes: string[];
 }): Promise<void> {
-  const { job, bundle, mismatches, notes } = parameters;
-  const registered = await parameters.reads.getVerifierRegisteredEvents({
-    jobId: job.jobId,
-    fromBlock: job.registeredBlock,
-  });
+  const { registered, job, bundle, mismatches, notes } = parameters;
   if (registered.length === 0) return;
   if (!parameters.verifierCode) {
     notes.push(
@@ -707,7 +699,7 @@ async function checkRegisteredVerifiers(parameters: {
     return;
   }
   const circuitOf = new Map(
-    Object.keys(bundle.verificationKeys).map((id) => [keccak256(toBytes(id)), id] as const),
+    Object.keys(bundle.verificationKeys).map((id) => [circuitIdHash(id), id] as const),
   );
   const seen = new Set<string>();
   for (const event of registered) {

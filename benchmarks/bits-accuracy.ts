@@ -36,7 +36,7 @@ import path from "node:path";
 import { buildCircuits } from "../circuits/build.js";
 import { updateNormCircuit } from "../circuits/circuit-catalog.js";
 import type { ProofWithSignals } from "../client/core/proving/prove-groth16.js";
-import { proveUpdate, updateNormInputs } from "../client/core/proving/prove-update.js";
+import { proveUpdate, updateNormInputs } from "../protocol/proving/prove-update-norm.js";
 import { prepareUpdate } from "../client/core/update/prepare-update.js";
 import { loadFashionMnist } from "../client/node/fashion-mnist.js";
 import { createProverPool } from "../client/node/prover-pool.js";

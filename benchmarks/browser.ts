@@ -28,7 +28,7 @@ import {
 } from "../circuits/circuit-catalog.js";
 import { syntheticDataset } from "../client/core/data/synthetic.js";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
-import { updateNormInputs } from "../client/core/proving/prove-update.js";
+import { updateNormInputs } from "../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { trainLocal } from "../client/core/train.js";
 import { registerWasmGradKernels } from "../client/core/wasm-grad-kernels/index.js";

@@ -31,7 +31,7 @@ import {
 } from "../circuits/circuit-catalog.js";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
 import type { ProofWithSignals } from "../client/core/proving/prove-groth16.js";
-import { proveUpdate, updateNormInputs } from "../client/core/proving/prove-update.js";
+import { proveUpdate, updateNormInputs } from "../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { hashRecordLeaves } from "../client/node/dataset-leaves.js";
 import { loadFashionMnist } from "../client/node/fashion-mnist.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { inThreadProver } from "../client/core/proving/prove-groth16.js";
-import { proveUpdate } from "../client/core/proving/prove-update.js";
+import { proveUpdate } from "../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { batchVerifyGroth16 } from "../protocol/proofs/batch-verify-groth16.js";
 import { buildCircuits } from "./build.js";

@@ -10,7 +10,7 @@ import {
   type ProofWithSignals,
   type Prover,
 } from "../client/core/proving/prove-groth16.js";
-import { type ChunkKzgUpload, proveUpdate } from "../client/core/proving/prove-update.js";
+import { type ChunkKzgUpload, proveUpdate } from "../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { InvalidArgumentError } from "../common/errors.js";
 import {

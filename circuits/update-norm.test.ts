@@ -13,7 +13,7 @@ import {
   NormAboveBoundError,
   proveUpdate,
   updateNormInputs,
-} from "../client/core/proving/prove-update.js";
+} from "../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { createWorkerProver, type WorkerProver } from "../client/node/prove-worker.js";
 import {

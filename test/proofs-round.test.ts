@@ -12,7 +12,7 @@ import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
 import { testCircuits } from "../circuits/test-circuits.js";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
 import { inThreadProver, type Prover } from "../client/core/proving/prove-groth16.js";
-import { encodeKzgChunk, proveUpdate } from "../client/core/proving/prove-update.js";
+import { encodeKzgChunk, proveUpdate } from "../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { joinJob, submitUpdate } from "../client/node/coordinator-client.js";
 import { Device } from "../client/node/device.js";

@@ -39,7 +39,7 @@ import type { ProofContextParameters } from "../../protocol/proving/proof-contex
 import type { UpdateNormParameters } from "../../protocol/proving/update-norm-parameters.js";
 import { quantizedNormBound } from "../../protocol/update/quantize.js";
 import { dataValidityInputs } from "../core/proving/data-validity-inputs.js";
-import { encodeKzgChunk, proveUpdate } from "../core/proving/prove-update.js";
+import { encodeKzgChunk, proveUpdate } from "../../protocol/proving/prove-update-norm.js";
 import { ModelIntegrityError } from "./coordinator-client.js";
 import { hashRecordLeaves } from "./dataset-leaves.js";
 import { createWorkerProver, type WorkerProver } from "./prove-worker.js";

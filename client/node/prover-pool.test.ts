@@ -8,7 +8,7 @@ import {
   proveUpdate,
   type UpdateNormInputsParameters,
   updateNormInputs,
-} from "../core/proving/prove-update.js";
+} from "../../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../core/proving/release-snarkjs.js";
 import { createProverPool, estimateProofMemoryMB, proverPoolSize } from "./prover-pool.js";
 

@@ -4,7 +4,7 @@ import {
   type ChunkKzgUpload,
   encodeKzgChunk,
   updateNormInputs,
-} from "../../client/core/proving/prove-update.js";
+} from "../../protocol/proving/prove-update-norm.js";
 import { exportBundle } from "../../coordinator/chain/export-bundle.js";
 import { storedRoundLeafInputs } from "../../coordinator/chain/stored-round-leaves.js";
 import { verificationKeysOf } from "../../coordinator/jobs/job-circuits.js";

@@ -19,7 +19,7 @@ import {
   type ChunkKzgUpload,
   encodeKzgChunk,
   proveUpdate,
-} from "../../client/core/proving/prove-update.js";
+} from "../../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
 import type { JobCircuitSpecs } from "../../coordinator/jobs/job-circuits.js";
 import { JobService } from "../../coordinator/jobs/job-service.js";

@@ -1,6 +1,7 @@
-import type { CircuitInput, Groth16Proof } from "snarkjs";
+import type { CircuitInput } from "snarkjs";
 import * as snarkjs from "snarkjs";
 import { FedproofError } from "../../../common/errors.js";
+import type { ProofWithSignals, Prover } from "../../../protocol/proving/prover.js";
 
 /**
  * No proof could be made. Almost always the witness breaks a constraint: an update above
@@ -18,11 +19,7 @@ export class ProofGenerationError extends FedproofError {
   }
 }
 
-/** A Groth16 proof with the public signals it proves, both in snarkjs's JSON format. */
-export interface ProofWithSignals {
-  proof: Groth16Proof;
-  publicSignals: string[];
-}
+export type { ProofWithSignals, Prover } from "../../../protocol/proving/prover.js";
 
 /** The two files a device needs to prove for one circuit, as bytes (fetched by hash). */
 export interface ProvingArtifacts {
@@ -54,9 +51,6 @@ export async function proveGroth16(parameters: ProveGroth16Parameters): Promise<
     throw new ProofGenerationError("the witness does not satisfy the circuit", error);
   }
 }
-
-/** Something that turns a circuit input into a proof: in-thread, in a worker, remote. */
-export type Prover = (input: CircuitInput) => Promise<ProofWithSignals>;
 
 /** A prover that runs in the calling thread (browsers with their own worker, tests). */
 export function inThreadProver(artifacts: ProvingArtifacts): Prover {

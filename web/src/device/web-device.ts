@@ -1,7 +1,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { syntheticDataset } from "../../../client/core/data/synthetic.js";
 import { dataValidityInputs } from "../../../client/core/proving/data-validity-inputs.js";
-import { encodeKzgChunk, proveUpdate } from "../../../client/core/proving/prove-update.js";
+import { encodeKzgChunk, proveUpdate } from "../../../protocol/proving/prove-update-norm.js";
 import { computeDelta, evaluate, trainLocal } from "../../../client/core/train.js";
 import { prepareUpdate } from "../../../client/core/update/prepare-update.js";
 import {

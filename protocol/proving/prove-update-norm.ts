@@ -1,22 +1,14 @@
 import type { CircuitInput } from "snarkjs";
 import { hexToBytes } from "viem";
-import { InvalidArgumentError } from "../../../common/errors.js";
-import { UPDATE_NORM_SIGNAL_INDEX } from "../../../protocol/proofs/public-signals.js";
-import { uniformFieldElement } from "../../../protocol/proving/field.js";
-import {
-  evaluatePolynomial,
-  type G1Hex,
-  type KzgSrs,
-  kzgCommit,
-  kzgOpen,
-} from "../../../protocol/proving/kzg.js";
-import { kzgChallenge } from "../../../protocol/proving/kzg-challenge.js";
-import { poseidonSponge } from "../../../protocol/proving/poseidon.js";
-import { encodeFieldElement } from "../../../protocol/proving/proof-codec.js";
-import {
-  contextValue,
-  type ProofContextParameters,
-} from "../../../protocol/proving/proof-context.js";
+import { InvalidArgumentError } from "../../common/errors.js";
+import { UPDATE_NORM_SIGNAL_INDEX } from "../proofs/public-signals.js";
+import { uniformFieldElement } from "./field.js";
+import { evaluatePolynomial, type G1Hex, type KzgSrs, kzgCommit, kzgOpen } from "./kzg.js";
+import { kzgChallenge } from "./kzg-challenge.js";
+import { poseidonSponge } from "./poseidon.js";
+import { encodeFieldElement } from "./proof-codec.js";
+import { contextValue, type ProofContextParameters } from "./proof-context.js";
+import type { ProofWithSignals, Prover } from "./prover.js";
 import {
   type ChunkBlinding,
   chunkCommitment,
@@ -24,13 +16,12 @@ import {
   chunkSalt,
   chunkSquaredNorm,
   chunkValues,
-} from "../../../protocol/proving/update-commitment.js";
+} from "./update-commitment.js";
 import {
   checkUpdateNormParameters,
   chunkCount,
   type UpdateNormParameters,
-} from "../../../protocol/proving/update-norm-parameters.js";
-import type { ProofWithSignals, Prover } from "./prove-groth16.js";
+} from "./update-norm-parameters.js";
 
 export interface UpdateNormInputsParameters {
   /** The quantised update, |q_i| ≤ 2^(bits−1) − 1. */

@@ -28,7 +28,6 @@ import {
 } from "../circuits/circuit-catalog.js";
 import { syntheticDataset } from "../client/core/data/synthetic.js";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
-import { updateNormInputs } from "../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { trainLocal } from "../client/core/train.js";
 import { registerWasmGradKernels } from "../client/core/wasm-grad-kernels/index.js";
@@ -44,6 +43,7 @@ import {
 } from "../protocol/proving/dataset-commitment.js";
 import { featureScaleFor } from "../protocol/proving/feature-scale.js";
 import { readSrsFromPtau } from "../protocol/proving/kzg.js";
+import { updateNormInputs } from "../protocol/proving/prove-update-norm.js";
 import { CHROMIUM_PATH, launchChromium } from "../test/browser/chromium.js";
 import {
   type FigureValue,

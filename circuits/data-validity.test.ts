@@ -10,7 +10,6 @@ import {
   type ProofWithSignals,
   type Prover,
 } from "../client/core/proving/prove-groth16.js";
-import { type ChunkKzgUpload, proveUpdate } from "../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { InvalidArgumentError } from "../common/errors.js";
 import {
@@ -46,6 +45,7 @@ import {
 import { derivePublicKey, signPoseidon } from "../protocol/proving/eddsa-poseidon.js";
 import { idToField } from "../protocol/proving/field.js";
 import type { KzgSrs } from "../protocol/proving/kzg.js";
+import { type ChunkKzgUpload, proveUpdate } from "../protocol/proving/prove-update-norm.js";
 import { encodeUpdate } from "../protocol/update/quantize.js";
 import type { CircuitArtifacts } from "./build.js";
 import { type CircuitSpec, circuitName, mainSource, TEST_CIRCUITS } from "./circuit-catalog.js";

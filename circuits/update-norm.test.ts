@@ -8,12 +8,6 @@ import {
   ProofGenerationError,
   type ProofWithSignals,
 } from "../client/core/proving/prove-groth16.js";
-import {
-  type ChunkKzgUpload,
-  NormAboveBoundError,
-  proveUpdate,
-  updateNormInputs,
-} from "../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { createWorkerProver, type WorkerProver } from "../client/node/prove-worker.js";
 import {
@@ -32,6 +26,12 @@ import {
 } from "../protocol/proofs/errors.js";
 import { type KzgSrs, kzgCommit, kzgOpen, toField } from "../protocol/proving/kzg.js";
 import { kzgChallenge } from "../protocol/proving/kzg-challenge.js";
+import {
+  type ChunkKzgUpload,
+  NormAboveBoundError,
+  proveUpdate,
+  updateNormInputs,
+} from "../protocol/proving/prove-update-norm.js";
 import {
   type ChunkBlinding,
   chunkKzgCoefficients,

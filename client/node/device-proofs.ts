@@ -36,10 +36,10 @@ import {
   encodeSignature,
 } from "../../protocol/proving/proof-codec.js";
 import type { ProofContextParameters } from "../../protocol/proving/proof-context.js";
+import { encodeKzgChunk, proveUpdate } from "../../protocol/proving/prove-update-norm.js";
 import type { UpdateNormParameters } from "../../protocol/proving/update-norm-parameters.js";
 import { quantizedNormBound } from "../../protocol/update/quantize.js";
 import { dataValidityInputs } from "../core/proving/data-validity-inputs.js";
-import { encodeKzgChunk, proveUpdate } from "../../protocol/proving/prove-update-norm.js";
 import { ModelIntegrityError } from "./coordinator-client.js";
 import { hashRecordLeaves } from "./dataset-leaves.js";
 import { createWorkerProver, type WorkerProver } from "./prove-worker.js";

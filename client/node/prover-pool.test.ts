@@ -3,12 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CircuitArtifacts } from "../../circuits/build.js";
 import { testCircuits } from "../../circuits/test-circuits.js";
 import type { KzgSrs } from "../../protocol/proving/kzg.js";
-import { computeUpdateCommitment } from "../../protocol/proving/update-commitment.js";
 import {
   proveUpdate,
   type UpdateNormInputsParameters,
   updateNormInputs,
 } from "../../protocol/proving/prove-update-norm.js";
+import { computeUpdateCommitment } from "../../protocol/proving/update-commitment.js";
 import { releaseSnarkjsThreads } from "../core/proving/release-snarkjs.js";
 import { createProverPool, estimateProofMemoryMB, proverPoolSize } from "./prover-pool.js";
 

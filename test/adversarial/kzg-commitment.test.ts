@@ -1,10 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { TEST_CIRCUITS } from "../../circuits/circuit-catalog.js";
-import {
-  type ChunkKzgUpload,
-  encodeKzgChunk,
-  updateNormInputs,
-} from "../../protocol/proving/prove-update-norm.js";
 import { exportBundle } from "../../coordinator/chain/export-bundle.js";
 import { storedRoundLeafInputs } from "../../coordinator/chain/stored-round-leaves.js";
 import { verificationKeysOf } from "../../coordinator/jobs/job-circuits.js";
@@ -14,6 +9,11 @@ import type { RoundTask__Output } from "../../proto/generated/fedproof/v1/RoundT
 import { UPDATE_NORM_SIGNAL_INDEX } from "../../protocol/proofs/public-signals.js";
 import { type G1Hex, kzgCommit, kzgOpen, toField } from "../../protocol/proving/kzg.js";
 import { kzgChallenge } from "../../protocol/proving/kzg-challenge.js";
+import {
+  type ChunkKzgUpload,
+  encodeKzgChunk,
+  updateNormInputs,
+} from "../../protocol/proving/prove-update-norm.js";
 import { quantizedNormBound } from "../../protocol/update/quantize.js";
 import {
   buildBundleRound,

@@ -15,11 +15,6 @@ import {
   type ProofWithSignals,
   type Prover,
 } from "../../client/core/proving/prove-groth16.js";
-import {
-  type ChunkKzgUpload,
-  encodeKzgChunk,
-  proveUpdate,
-} from "../../protocol/proving/prove-update-norm.js";
 import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
 import type { JobCircuitSpecs } from "../../coordinator/jobs/job-circuits.js";
 import { JobService } from "../../coordinator/jobs/job-service.js";
@@ -46,6 +41,11 @@ import {
   encodeSignature,
 } from "../../protocol/proving/proof-codec.js";
 import type { ProofContextParameters } from "../../protocol/proving/proof-context.js";
+import {
+  type ChunkKzgUpload,
+  encodeKzgChunk,
+  proveUpdate,
+} from "../../protocol/proving/prove-update-norm.js";
 import { encodeUpdate, quantizedNormBound } from "../../protocol/update/quantize.js";
 import {
   type AdversarialCoordinator,

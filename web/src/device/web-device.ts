@@ -1,7 +1,6 @@
 import type * as tf from "@tensorflow/tfjs";
 import { syntheticDataset } from "../../../client/core/data/synthetic.js";
 import { dataValidityInputs } from "../../../client/core/proving/data-validity-inputs.js";
-import { encodeKzgChunk, proveUpdate } from "../../../protocol/proving/prove-update-norm.js";
 import { computeDelta, evaluate, trainLocal } from "../../../client/core/train.js";
 import { prepareUpdate } from "../../../client/core/update/prepare-update.js";
 import {
@@ -23,6 +22,7 @@ import { randomFieldElement } from "../../../protocol/proving/field.js";
 import { decodeSrs, type KzgSrs } from "../../../protocol/proving/kzg.js";
 import { encodeFieldElement, encodeSignature } from "../../../protocol/proving/proof-codec.js";
 import type { ProofContextParameters } from "../../../protocol/proving/proof-context.js";
+import { encodeKzgChunk, proveUpdate } from "../../../protocol/proving/prove-update-norm.js";
 import type { UpdateNormParameters } from "../../../protocol/proving/update-norm-parameters.js";
 import { deriveSeed } from "../../../protocol/random.js";
 import { quantizedNormBound } from "../../../protocol/update/quantize.js";

@@ -150,12 +150,28 @@ export interface BundleRound {
   aggregate?: string;
   /**
    * R per chunk: (Σᵢ wᵢ·ρ0ᵢₖ, Σᵢ wᵢ·ρ1ᵢₖ) mod r of the contributions' KZG blindings, with which S
-   * opens Σᵢ wᵢ·Cᵢ (circuits/README.md, "The aggregate check"). Absent without proofs, with
-   * central DP (the noise has no commitment) and in bundles from sources that do not serve it.
+   * opens Σᵢ wᵢ·Cᵢ (circuits/README.md, "The aggregate check"); with central DP the noise's
+   * blinding is added, and S + N opens Σᵢ wᵢ·Cᵢ + C_N. Absent without proofs and in bundles from
+   * sources that do not serve it.
    */
   aggregateBlinding?: [Hex, Hex][];
+  /** With central DP in a job with proofs: the noise's commitments and norm proofs. */
+  noise?: BundleNoiseProof;
   contributions: BundleContribution[];
   credits: BundleCredit[];
+}
+
+/**
+ * The coordinator's central-DP noise N as a round's bundle carries it (coordinator/privacy/
+ * prove-noise.ts): per chunk, the noise circuit's proof that the chunk's values are in range and
+ * add their Σ N² to the running sum under the spec's bound, the KZG commitment C_N and its
+ * opening at the proof's challenge. Never N.
+ */
+export interface BundleNoiseProof {
+  circuitId: string;
+  proofs: { proof: unknown; publicSignals: string[] }[];
+  kzgCommitments: Hex[];
+  kzgOpenings: Hex[];
 }
 
 export interface BundleChain {
@@ -251,6 +267,8 @@ export interface BuildBundleRoundParameters {
   aggregateHash?: string;
   /** The round's aggregate KZG blinding R per chunk, when the round has one. */
   aggregateBlinding?: readonly (readonly [string, string])[];
+  /** The round's DP noise commitments and proofs, when the round has them. */
+  noise?: BundleNoiseProof;
   contributions: readonly BundleRoundContributionInput[];
   /** False when payout addresses are unknown: the credits part is left out (null). */
   payoutsKnown?: boolean;
@@ -315,6 +333,7 @@ export function buildBundleRound(parameters: BuildBundleRoundParameters): Bundle
           ),
         }
       : {}),
+    ...(parameters.noise ? { noise: parameters.noise } : {}),
     contributions: leaves.map((leaf, index) => ({
       deviceId: leaf.input.deviceId,
       publicKey: leaf.input.publicKey,
@@ -464,6 +483,18 @@ export async function bundleFromCoordinator(
               }),
             }
           : {}),
+        ...(provenance.noise?.proofs.length
+          ? {
+              noise: {
+                circuitId: provenance.noise.circuitId,
+                proofs: leafProofsOf(provenance.noise.proofs, "the DP noise").map(
+                  ({ proof, publicSignals }) => ({ proof, publicSignals: [...publicSignals] }),
+                ),
+                kzgCommitments: provenance.noise.kzgCommitments.map((p) => `0x${hexOf(p)}` as Hex),
+                kzgOpenings: provenance.noise.kzgOpenings.map((p) => `0x${hexOf(p)}` as Hex),
+              },
+            }
+          : {}),
         contributions: provenance.contributions.map((c) => ({
           deviceId: c.deviceId,
           publicKey: hexOf(c.publicKey),
@@ -579,6 +610,14 @@ const bundleSchema = z.object({
       anchorTx: z.string(),
       aggregate: base64.optional(),
       aggregateBlinding: z.array(z.tuple([hex32, hex32])).optional(),
+      noise: z
+        .object({
+          circuitId: z.string(),
+          proofs: z.array(z.object({ proof: z.unknown(), publicSignals: z.array(z.string()) })),
+          kzgCommitments: z.array(g1),
+          kzgOpenings: z.array(g1),
+        })
+        .optional(),
       contributions: z.array(
         z.object({
           deviceId: z.string().min(1),

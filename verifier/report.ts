@@ -10,6 +10,13 @@ function disputesCell(disputes: VerificationReport["rounds"][number]["disputes"]
   return rejected === 0 ? `${disputes.length} upheld` : `${rejected}/${disputes.length} REJECTED`;
 }
 
+/** The aggregation column; with central DP verified, the proven bound X on the noise's norm. */
+function aggregationCell(round: VerificationReport["rounds"][number]): string {
+  return round.aggregation === "verified up to noise" && round.noiseNorm !== undefined
+    ? `verified up to noise of proven norm ≤ ${round.noiseNorm.toPrecision(4)}`
+    : round.aggregation;
+}
+
 /** The human report: the job, one line per round, proofs, notes, then the verdict. */
 export function renderVerificationReport(report: VerificationReport, modelFile = "model"): string {
   const lines: string[] = [];
@@ -55,7 +62,7 @@ export function renderVerificationReport(report: VerificationReport, modelFile =
       round.proofs.status === "verified" || round.proofs.status === "failed"
         ? `${round.proofs.valid}/${round.proofs.checked} ${round.proofs.status}`
         : round.proofs.status,
-      round.aggregation,
+      aggregationCell(round),
       disputesCell(round.disputes),
     ]);
     const widths = header.map((title, column) =>
@@ -114,6 +121,10 @@ function aggregationVerdict(report: VerificationReport): string {
   }
   if (statuses.size === 1 && statuses.has("verified")) {
     return "; every model is its strategy's rule applied to the round's aggregate, and every aggregate the weighted sum of the round's committed contributions";
+  }
+  if ([...statuses].every((status) => status === "verified up to noise")) {
+    const largest = Math.max(...report.rounds.map((round) => round.noiseNorm ?? 0));
+    return `; every model is its strategy's rule applied to the round's noised aggregate, and every aggregate the sum of the round's committed contributions up to committed DP noise of proven norm ≤ ${largest.toPrecision(4)}`;
   }
   return statuses.has("replayed (noised aggregate)")
     ? "; every model is its strategy's rule applied to the round's (noised) aggregate, whose sum of the contributions is not checked"

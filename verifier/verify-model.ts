@@ -37,8 +37,10 @@
  *    chunk, Σ wᵢ·Cᵢ = commitment of (S, R) with the proven weights and the bundle's aggregate
  *    blinding R; a bundle without the SRS, the blinding or the commitments is unchecked (not ok).
  *    A round is "verified" only when the replay and this check hold; "replayed (sums unchecked)"
- *    when only the replay ran (jobs without proofs). With central DP the status is "replayed
- *    (noised aggregate)": the noise is not committed and its norm not proven yet.
+ *    when only the replay ran (jobs without proofs). With central DP the coordinator commits to
+ *    its noise N and proves Σ N² ≤ c2, the bound the spec fixes (noise-bound.ts): the check is
+ *    then Σ Cᵢ + C_N = commitment of (S + N, R) with the noise proofs verified, and the status
+ *    "verified up to noise" with X = scale·√c2, the proven bound on ‖N‖ in model units.
  *
  * Mismatches are collected, not thrown: the report names every one. What could not be checked
  * (no spec in the bundle, proofs without keys, unknown payout addresses…) is listed in
@@ -65,6 +67,7 @@ import { walkAncestry } from "../coordinator/chain/walk-ancestry.js";
 import { decodeAggregate } from "../protocol/aggregation/aggregate-codec.js";
 import { isLinearStrategySpec } from "../protocol/aggregation/linear-strategies.js";
 import { nextModel, type RuleState } from "../protocol/aggregation/model-rule.js";
+import { noiseProofParameters } from "../protocol/aggregation/noise-bound.js";
 import { aggregationWeight } from "../protocol/job/aggregation-weight.js";
 import { type JobSpec, jobSpecSchema, specHash, strategySpecOf } from "../protocol/job/job-spec.js";
 import { samplingPopulation } from "../protocol/job/sampling-population.js";
@@ -107,7 +110,7 @@ import {
   decodePublicKey,
   decodeSignature,
 } from "../protocol/proving/proof-codec.js";
-import { checkAggregateCommitments } from "./check-aggregate-commitments.js";
+import { checkAggregateCommitments, type ExpectedNoise } from "./check-aggregate-commitments.js";
 import {
   type BundleContribution,
   type BundleRound,
@@ -158,13 +161,16 @@ export type ProofStatus = "verified" | "none" | "failed" | "unchecked";
  * Whether the round's anchored model is its strategy's rule applied to the previous model and the
  * round's aggregate, and the aggregate the weighted sum of the round's committed contributions:
  * "verified" when both hold; "replayed (sums unchecked)" when only the rule was replayed (a job
- * without proofs has no commitments to add up); "replayed (noised aggregate)" with central DP
- * (the noise is not committed and its bound not proven yet); "mismatch"; "not verifiable" for
+ * without proofs has no commitments to add up); "verified up to noise" with central DP when the
+ * aggregate is the contributions' sum plus committed noise of proven norm ≤ `noiseNorm`;
+ * "replayed (noised aggregate)" with central DP when that could not be checked (a job without
+ * proofs); "mismatch"; "not verifiable" for
  * robust strategies, which need the updates; "unchecked" when the replay had nothing to go on
  * (see `VerificationReport.notes`).
  */
 export type AggregationStatus =
   | "verified"
+  | "verified up to noise"
   | "replayed (sums unchecked)"
   | "replayed (noised aggregate)"
   | "mismatch"
@@ -192,6 +198,11 @@ export interface RoundVerification {
    * opening verifying. "unchecked" without proofs, with central DP and for robust strategies.
    */
   aggregateCommitments: "match" | "mismatch" | "unchecked";
+  /**
+   * With "verified up to noise": X = scale·√c2, the proven bound on the norm of the DP noise the
+   * coordinator added to the round's aggregate, in model units.
+   */
+  noiseNorm?: number;
   /**
    * Who vouches for each contribution's data, from its DataValidity proof's attesterRoot:
    * "attested by the job's set" (the root the spec, hence the chain, pins) or "self-attested".
@@ -391,8 +402,10 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
       notes,
       unchecked,
     });
-    verified.aggregateCommitments = await roundAggregateCommitments({
+    const commitments = await roundAggregateCommitments({
       round: anchored.round,
+      parentHash: anchored.parentHash,
+      jobId: bundle.jobId,
       bundled,
       replay,
       context,
@@ -401,6 +414,8 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
       notes,
       unchecked,
     });
+    verified.aggregateCommitments = commitments.status;
+    if (commitments.noiseNorm !== undefined) verified.noiseNorm = commitments.noiseNorm;
     verified.aggregation = aggregationStatus(replayed, verified.aggregateCommitments);
     verified.ok = verified.ok && mismatches.length === before;
     rounds.push(verified);
@@ -722,8 +737,10 @@ async function checkRegisteredVerifiers(parameters: {
       });
     }
   }
+  // The noise proofs belong to no contribution, so no dispute is about them.
+  const noiseCircuits = new Set(bundle.rounds.map((round) => round.noise?.circuitId));
   for (const circuitId of circuitOf.values()) {
-    if (!seen.has(circuitId)) {
+    if (!seen.has(circuitId) && !noiseCircuits.has(circuitId)) {
       notes.push(
         `job ${job.jobId} registered no verifier for circuit ${circuitId}: its proofs cannot be disputed on chain`,
       );
@@ -1032,6 +1049,13 @@ interface JobContext {
   /** Values in the model file (float32), hence in every update. */
   paramCount: number | undefined;
   circuits: CheckContributionParameters["circuits"] | undefined;
+  /**
+   * With central DP and proofs: the noise chunk circuit among the job's keys, the update-norm
+   * circuit of the devices' n and the noise bits the spec needs (noise-bound.ts).
+   */
+  noiseNorm: { id: string; parameters: { n: number; bits: number } } | undefined;
+  /** The bundle's keys when the chain pins them; empty otherwise. */
+  pinnedKeys: Record<string, Groth16VerificationKey>;
   /** Per device: the enrolment and nullifier it showed first, to compare later rounds with. */
   devices: Map<string, { round: number; datasetCommitment?: string; nullifier?: bigint }>;
 }
@@ -1053,6 +1077,8 @@ function jobContext(parameters: JobContextParameters): JobContext {
     spec: undefined,
     paramCount: undefined,
     circuits: undefined,
+    noiseNorm: undefined,
+    pinnedKeys: parameters.pinnedKeys ? bundle.verificationKeys : {},
     devices: new Map(),
   };
   if (parameters.checkedRounds === 0) return context;
@@ -1094,10 +1120,24 @@ function jobContext(parameters: JobContextParameters): JobContext {
   }
   let updateNorm: { id: string; parameters: { n: number; bits: number } } | undefined;
   let dataValidity: { id: string; parameters: { featureBits: number } } | undefined;
+  const norms: { id: string; parameters: { n: number; bits: number } }[] = [];
   for (const id of ids) {
     const circuit = circuitOfId(id);
-    if (circuit?.kind === "update-norm") updateNorm ??= { id, parameters: circuit.parameters };
+    if (circuit?.kind === "update-norm") norms.push({ id, parameters: circuit.parameters });
     if (circuit?.kind === "data-validity") dataValidity ??= { id, parameters: circuit.parameters };
+  }
+  // A job with central DP pins a second chunk circuit, for its noise: the devices' is the one of
+  // the spec's bits.
+  updateNorm =
+    norms.find((circuit) => circuit.parameters.bits === spec?.quantization.bits) ?? norms[0];
+  if (updateNorm && spec && spec.privacy.noiseMultiplier > 0 && context.paramCount) {
+    const bound = noiseBoundOf(spec, context.paramCount);
+    if (!("error" in bound)) {
+      const n = updateNorm.parameters.n;
+      context.noiseNorm = norms.find(
+        (circuit) => circuit.parameters.n === n && circuit.parameters.bits === bound.bits,
+      );
+    }
   }
   if (proofsPinned && (spec?.proofs ?? true)) {
     if (!updateNorm || !dataValidity) {
@@ -1566,6 +1606,9 @@ async function pinnedSrs(
 
 interface RoundAggregateCommitmentsParameters {
   round: number;
+  /** The round's anchored parent model hash, and the job's id: the noise proofs' context. */
+  parentHash: Hex;
+  jobId: string;
   bundled: BundleRound | undefined;
   replay: AggregationReplay;
   context: JobContext;
@@ -1582,17 +1625,35 @@ interface RoundAggregateCommitmentsParameters {
  */
 async function roundAggregateCommitments(
   parameters: RoundAggregateCommitmentsParameters,
-): Promise<RoundVerification["aggregateCommitments"]> {
-  const { round, replay, context } = parameters;
+): Promise<{ status: RoundVerification["aggregateCommitments"]; noiseNorm?: number }> {
+  const { round, replay, context, bundled } = parameters;
   const { spec, circuits } = context;
-  if (!replay.strategy || !isLinearStrategySpec(replay.strategy)) return "unchecked";
-  if (!spec?.proofs || !circuits) return "unchecked";
+  if (!replay.strategy || !isLinearStrategySpec(replay.strategy)) return { status: "unchecked" };
+  if (!spec?.proofs || !circuits) return { status: "unchecked" };
   const result = await checkAggregateCommitments({
     round,
-    bundled: parameters.bundled,
+    bundled,
     spec,
     srs: parameters.srs,
     updateNorm: circuits.updateNorm,
+    ...(spec.privacy.noiseMultiplier > 0 && context.paramCount !== undefined
+      ? {
+          noise: {
+            circuit: context.noiseNorm,
+            verificationKey: context.noiseNorm && context.pinnedKeys[context.noiseNorm.id],
+            bound: noiseBoundOf(spec, context.paramCount),
+            context: bundled?.challengeSeed
+              ? {
+                  jobId: parameters.jobId,
+                  round,
+                  globalModelHash: parameters.parentHash.replace(/^0x/, ""),
+                  roundSeed: bundled.challengeSeed,
+                }
+              : undefined,
+            paramCount: context.paramCount,
+          },
+        }
+      : {}),
   });
   for (const mismatch of result.mismatches) {
     parameters.mismatches.push({ kind: "aggregation", round, ...mismatch });
@@ -1602,20 +1663,35 @@ async function roundAggregateCommitments(
       result.unchecked.reason,
     );
   }
-  return result.status;
+  return {
+    status: result.status,
+    ...(result.noiseNorm === undefined ? {} : { noiseNorm: result.noiseNorm }),
+  };
+}
+
+/** The spec's noise bound, or why it has none (a noise too wide for the 32-bit noise circuit). */
+function noiseBoundOf(spec: JobSpec, paramCount: number): ExpectedNoise["bound"] {
+  try {
+    return noiseProofParameters(spec, paramCount);
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
 }
 
 /**
  * The aggregation column: "verified" only when the replay and the commitment check both hold;
  * "replayed (sums unchecked)" when only the replay ran (no proofs, or no commitments to add up);
- * "replayed (noised aggregate)" with central DP, whose noise is not committed.
+ * with central DP "verified up to noise" when both hold, the sum check covering the committed
+ * noise; "replayed (noised aggregate)" when only the replay ran.
  */
 function aggregationStatus(
   replayed: ReplayStatus,
   commitments: RoundVerification["aggregateCommitments"],
 ): AggregationStatus {
   if (replayed === "mismatch" || commitments === "mismatch") return "mismatch";
-  if (replayed === "noised") return "replayed (noised aggregate)";
+  if (replayed === "noised") {
+    return commitments === "match" ? "verified up to noise" : "replayed (noised aggregate)";
+  }
   if (replayed === "replayed") {
     return commitments === "match" ? "verified" : "replayed (sums unchecked)";
   }

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { failpoint } from "../../common/failpoints.js";
 import type { WeightedUpdate } from "../../protocol/aggregation/exact-aggregate.js";
 import { isLinearStrategySpec } from "../../protocol/aggregation/linear-strategies.js";
+import { noiseProofParameters } from "../../protocol/aggregation/noise-bound.js";
 import { aggregationWeight } from "../../protocol/job/aggregation-weight.js";
 import { strategySpecOf } from "../../protocol/job/job-spec.js";
 import { type StrategySpec, strategySpecSchema } from "../../protocol/job/strategy-spec.js";
@@ -15,6 +16,7 @@ import {
   squaredNormQuantized,
 } from "../../protocol/update/quantize.js";
 import { FedproofError } from "../errors.js";
+import { loadJobSrs } from "../jobs/job-srs.js";
 import {
   adaptClipNorm,
   belowClipIndicator,
@@ -22,6 +24,7 @@ import {
 } from "../privacy/adaptive-clipping.js";
 import { epsilonAfterRounds } from "../privacy/job-epsilon.js";
 import { createNoiseSource } from "../privacy/noise-source.js";
+import { type ProveNoiseReturnType, proveNoise } from "../privacy/prove-noise.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
 import type { ContributionRecord, JobStore } from "../store/job-store.js";
 import {
@@ -122,16 +125,17 @@ export async function aggregateRound(
   const exact = isLinearStrategySpec(strategySpec);
   const updates: ClientUpdate[] = [];
   const quantized: WeightedUpdate[] = [];
-  const chunkCircuitId = job.spec.proofs
-    ? (await store.loadJobCircuits(data.jobId))?.updateNorm.id
-    : undefined;
+  const circuits = job.spec.proofs ? await store.loadJobCircuits(data.jobId) : undefined;
+  const chunkCircuitId = circuits?.updateNorm.id;
   const squaredNorms: bigint[] = [];
   const reads = readAhead(contributions.length, (i) => artifacts.get(contributions[i]!.updateHash));
   for (const [i, contribution] of contributions.entries()) {
     const q = decodeUpdate(await reads(i), contribution.bits, job.paramCount);
     squaredNorms.push(establishedSquaredNorm(contribution, q, chunkCircuitId));
-    // Enrolled (with proofs: proven) samples, capped: never the upload header's count.
-    const weight = aggregationWeight(contribution.samples, job.spec);
+    // Enrolled (with proofs: proven) samples, capped: never the upload header's count. Central
+    // DP weighs every contribution 1 (integer-gaussian-mechanism.ts).
+    const weight =
+      spec.privacy.noiseMultiplier > 0 ? 1 : aggregationWeight(contribution.samples, job.spec);
     if (exact) {
       quantized.push({ id: contribution.deviceId, q, weight });
     } else {
@@ -149,6 +153,9 @@ export async function aggregateRound(
 
   const privacy = spec.privacy;
   const dp = privacy.noiseMultiplier > 0;
+  // A job with proofs proves its noise's norm against the bound its spec fixes.
+  const noiseBound =
+    dp && circuits && exact ? noiseProofParameters(spec, job.paramCount).c2 : undefined;
   // The published model minus predictable noise is the exact sum of the updates: the noise
   // comes from a CSPRNG keyed by the OS for this aggregation, never from the job seed.
   const noiseRng = createNoiseSource();
@@ -183,6 +190,7 @@ export async function aggregateRound(
         scale: spec.quantization.scale,
         state,
         privacy: privacyParameters,
+        ...(noiseBound === undefined ? {} : { noiseBound }),
       });
       result = exactResult;
     } else {
@@ -237,18 +245,47 @@ export async function aggregateRound(
     : "";
   if (exactResult) await artifacts.put(exactResult.artifact);
   const epsilon = dp ? await epsilonAfterRounds(store, job, data.round) : 0;
-  // R opens Σ wᵢ·Cᵢ next to S. With central DP the noise has no commitment, so there is no
-  // R that makes Σ wᵢ·Cᵢ the commitment of S + N: none is published.
+  let noise: ProveNoiseReturnType | undefined;
+  if (exactResult?.noise && noiseBound !== undefined && circuits) {
+    if (!circuits.noiseNorm) {
+      throw new UnrecoverableError(
+        `job ${data.jobId} adds central-DP noise with proofs, but its circuits have no noise circuit`,
+      );
+    }
+    noise = await proveNoise({
+      noise: exactResult.noise,
+      circuit: circuits.noiseNorm,
+      srs: await loadJobSrs(artifacts, circuits.srs),
+      c2: noiseBound,
+      context: {
+        jobId: data.jobId,
+        round: data.round,
+        globalModelHash: round.globalModelHash,
+        roundSeed: round.challengeSeed,
+      },
+    });
+    logger.info(
+      {
+        jobId: data.jobId,
+        round: data.round,
+        chunks: noise.proof.proofs.length,
+        seconds: noise.seconds,
+      },
+      "DP noise committed and its norm proven",
+    );
+  }
+  // R opens Σ wᵢ·Cᵢ (+ C_N with central DP) next to S (+ N).
   const blinding =
-    exactResult && !dp && job.spec.proofs
+    exactResult && job.spec.proofs
       ? JSON.stringify(
-          aggregateBlinding(
-            contributions.map((contribution, i) => ({
+          aggregateBlinding([
+            ...contributions.map((contribution, i) => ({
               id: contribution.deviceId,
               weight: quantized[i]!.weight,
               blindings: contribution.kzgBlindings ?? [],
             })),
-          ),
+            ...(noise ? [{ id: "the DP noise", weight: 1, blindings: noise.blindings }] : []),
+          ]),
         )
       : "";
   await store.indexModel(hash, data.jobId);
@@ -259,6 +296,7 @@ export async function aggregateRound(
     aggregateWeight: exactResult?.aggregate.weight ?? 0,
     noiseSquaredNorm: exactResult?.noiseSquaredNorm?.toString() ?? "",
     aggregateBlinding: blinding,
+    noiseProof: noise ? JSON.stringify(noise.proof) : "",
   });
   logger.info(
     {

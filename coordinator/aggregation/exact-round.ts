@@ -22,6 +22,8 @@ export interface AggregateExactlyParameters {
   state?: StrategyState;
   /** Central DP: uniform weights, integer noise, the fixed denominator. */
   privacy?: CentralPrivacyParameters;
+  /** With `privacy` in a job with proofs: the spec's bound on Σ N² (noise-bound.ts). */
+  noiseBound?: bigint;
 }
 
 export interface AggregateExactlyReturnType {
@@ -32,7 +34,8 @@ export interface AggregateExactlyReturnType {
   artifact: Uint8Array;
   aggregateHash: string;
   privacy?: GaussianMechanismReport;
-  /** Σ N_j² of the DP noise, when `privacy` was given. */
+  /** The DP noise N and Σ N_j², when `privacy` was given. */
+  noise?: Float64Array;
   noiseSquaredNorm?: bigint;
 }
 
@@ -48,10 +51,18 @@ export function aggregateExactly(
   let aggregate: ExactAggregate;
   let report: GaussianMechanismReport | undefined;
   let noiseSquaredNorm: bigint | undefined;
+  let noise: Float64Array | undefined;
   if (privacy) {
-    const noised = integerGaussianMechanism({ ...privacy, updates, length: global.length, scale });
+    const noised = integerGaussianMechanism({
+      ...privacy,
+      updates,
+      length: global.length,
+      scale,
+      ...(parameters.noiseBound === undefined ? {} : { noiseBound: parameters.noiseBound }),
+    });
     aggregate = noised.aggregate;
     report = noised.report;
+    noise = noised.noise;
     noiseSquaredNorm = noised.noiseSquaredNorm;
   } else {
     aggregate = sumWeightedUpdates(updates, global.length);
@@ -71,6 +82,6 @@ export function aggregateExactly(
     artifact,
     aggregateHash: aggregateHashOf(artifact),
     ...(report ? { privacy: report } : {}),
-    ...(noiseSquaredNorm === undefined ? {} : { noiseSquaredNorm }),
+    ...(noise && noiseSquaredNorm !== undefined ? { noise, noiseSquaredNorm } : {}),
   };
 }

@@ -8,6 +8,7 @@ import { sha256HexToBytes32 } from "../../protocol/provenance/merkle.js";
 import {
   BUNDLE_FORMAT,
   type BundleChain,
+  type BundleNoiseProof,
   type BundleRound,
   type BundleRoundContributionInput,
   base64OfBytes,
@@ -95,6 +96,7 @@ export async function exportBundle(parameters: ExportBundleParameters): Promise<
         ...(record.aggregateBlinding
           ? { aggregateBlinding: parseAggregateBlinding(record.aggregateBlinding, round) }
           : {}),
+        ...(record.noiseProof ? { noise: JSON.parse(record.noiseProof) as BundleNoiseProof } : {}),
         contributions: await withEnrolments(store, jobId, round),
       }),
     );

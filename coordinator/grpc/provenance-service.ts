@@ -2,11 +2,13 @@ import type { sendUnaryData } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { quote } from "../../common/errors.js";
 import type { Contribution } from "../../proto/generated/fedproof/v1/Contribution.js";
+import type { NoiseProof } from "../../proto/generated/fedproof/v1/NoiseProof.js";
 import type { ProvenanceHandlers } from "../../proto/generated/fedproof/v1/Provenance.js";
 import { canonicalJson } from "../../protocol/job/job-spec.js";
 import { leafProofsOf, proofHashOf } from "../../protocol/provenance/round-leaves.js";
 import { NotFoundError } from "../errors.js";
 import { roundToMessage } from "../jobs/job-messages.js";
+import type { NoiseProof as StoredNoiseProof } from "../privacy/prove-noise.js";
 import type { ArtifactStore } from "../store/artifact-store.js";
 import type { ContributionRecord, DeviceRecord, JobStore } from "../store/job-store.js";
 import { answerUnary } from "./status.js";
@@ -62,6 +64,21 @@ function fieldBytes(hex: string): Buffer {
   return Buffer.from(hex.replace(/^0x/, "").padStart(64, "0"), "hex");
 }
 
+/** The round record's noise proof JSON (coordinator/privacy/prove-noise.ts) as proto NoiseProof. */
+function noiseToMessage(json: string): NoiseProof {
+  const noise = JSON.parse(json) as StoredNoiseProof;
+  return {
+    circuitId: noise.circuitId,
+    proofs: noise.proofs.map((p) => ({
+      circuitId: noise.circuitId,
+      proofJson: JSON.stringify(p.proof),
+      publicSignals: p.publicSignals,
+    })),
+    kzgCommitments: noise.kzgCommitments.map((c) => Buffer.from(c.slice(2), "hex")),
+    kzgOpenings: noise.kzgOpenings.map((c) => Buffer.from(c.slice(2), "hex")),
+  };
+}
+
 /** Verifier-facing handlers: everything needed to re-check a round, all public. */
 export function createProvenanceHandlers(
   parameters: ProvenanceServiceParameters,
@@ -95,6 +112,7 @@ export function createProvenanceHandlers(
             : [],
           initialModel:
             round === 1 ? await artifactOrEmpty(artifacts, job.initialModelHash) : Buffer.alloc(0),
+          ...(record.noiseProof ? { noise: noiseToMessage(record.noiseProof) } : {}),
         };
       }, callback);
     },

@@ -16,6 +16,7 @@ import {
   wholeBlockChunkSize,
 } from "../../circuits/circuit-catalog.js";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { noiseProofParameters } from "../../protocol/aggregation/noise-bound.js";
 import type { JobSpec } from "../../protocol/job/job-spec.js";
 import {
   jobVerificationKeyHash,
@@ -94,6 +95,12 @@ export interface StoredCircuit {
 export interface JobCircuits {
   updateNorm: StoredCircuit & { parameters: UpdateNormParameters };
   dataValidity: StoredCircuit & { parameters: DataValidityParameters };
+  /**
+   * With central DP: the chunk circuit the coordinator proves its noise vector's norm with,
+   * UpdateNormChunk(n, noise bits) with the devices' n (protocol/aggregation/noise-bound.ts).
+   * The same template, wider values; its key is pinned with the others.
+   */
+  noiseNorm?: StoredCircuit & { parameters: UpdateNormParameters };
   featureScale: number;
   /**
    * The KZG SRS the chunks' commitments and openings are checked against (job-srs.ts): the
@@ -144,17 +151,21 @@ export async function prepareJobCircuits(
       `the chunk circuit proves ${specs.updateNorm.bits}-bit values, the job quantises to ${spec.quantization.bits} bits`,
     );
   }
+  const noiseNorm = noiseCircuitFor(spec, parameters.paramCount, specs.updateNorm);
   // Off the main thread: a real schema's build takes minutes, during which the coordinator
   // must keep serving every other job's devices and calls.
   const built = await buildCircuitsOffThread({
     dev: !parameters.ptau,
     ptau: parameters.ptau,
     cacheDir: parameters.cacheDir,
-    circuits: [specs.updateNorm, specs.dataValidity],
+    circuits: [specs.updateNorm, specs.dataValidity, ...(noiseNorm ? [noiseNorm] : [])],
     logger: parameters.logger,
   });
-  const [updateNorm, dataValidity] = await Promise.all(built.circuits.map(describe));
+  const [updateNorm, dataValidity, noise] = await Promise.all(built.circuits.map(describe));
   const circuits = {
+    ...(noise && noiseNorm
+      ? { noiseNorm: { ...noise, parameters: { n: noiseNorm.n, bits: noiseNorm.bits } } }
+      : {}),
     updateNorm: {
       ...updateNorm!,
       parameters: { n: specs.updateNorm.n, bits: specs.updateNorm.bits },
@@ -185,6 +196,21 @@ export async function prepareJobCircuits(
   };
 }
 
+/**
+ * The noise chunk circuit of a job with central DP and proofs: the devices' chunk size (the
+ * noise is committed and summed chunk by chunk with theirs, over the same SRS) and the bits the
+ * spec's largest noise needs. Undefined without DP.
+ */
+export function noiseCircuitFor(
+  spec: JobSpec,
+  paramCount: number,
+  updateNorm: UpdateNormSpec,
+): UpdateNormSpec | undefined {
+  if (!spec.proofs || !(spec.privacy.noiseMultiplier > 0)) return undefined;
+  const { bits } = noiseProofParameters(spec, paramCount);
+  return { kind: "update-norm", n: updateNorm.n, bits };
+}
+
 async function describe(artifacts: CircuitArtifacts): Promise<StoredCircuit> {
   if (!artifacts.ready) {
     throw new InvalidArgumentError(
@@ -209,10 +235,11 @@ async function describe(artifacts: CircuitArtifacts): Promise<StoredCircuit> {
 
 /** The keys by circuit id, as the chain pin and the provenance bundle name them. */
 export function verificationKeysOf(
-  circuits: Pick<JobCircuits, "updateNorm" | "dataValidity">,
+  circuits: Pick<JobCircuits, "updateNorm" | "dataValidity" | "noiseNorm">,
 ): VerificationKeys {
   return {
     [circuits.updateNorm.id]: circuits.updateNorm.verificationKey,
     [circuits.dataValidity.id]: circuits.dataValidity.verificationKey,
+    ...(circuits.noiseNorm ? { [circuits.noiseNorm.id]: circuits.noiseNorm.verificationKey } : {}),
   };
 }

@@ -10,7 +10,14 @@ import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Hex } from "viem";
 import { cacheRoot } from "../../circuits/artifact-cache.js";
-import { encodeSrs, readSrsFromPtau, srsHash } from "../../protocol/proving/kzg.js";
+import {
+  decodeSrs,
+  encodeSrs,
+  type KzgSrs,
+  readSrsFromPtau,
+  srsHash,
+} from "../../protocol/proving/kzg.js";
+import type { ArtifactStore } from "../store/artifact-store.js";
 
 export interface StoredSrs {
   /** srsHash: 0x-sha256 of the encoded SRS, what the vkey hash folds in. */
@@ -49,4 +56,20 @@ export async function prepareJobSrs(parameters: PrepareJobSrsParameters): Promis
     await rename(temporary, path);
   }
   return { hash, sha256, size, path, bytes: encoded.byteLength };
+}
+
+/** Decoded SRS by sha256: decoding checks every point, once per process and job SRS. */
+const srsCache = new Map<string, Promise<KzgSrs>>();
+
+/** The job's SRS from the blob store every coordinator and worker shares, decoded once. */
+export function loadJobSrs(artifacts: ArtifactStore, stored: StoredSrs): Promise<KzgSrs> {
+  const { sha256 } = stored;
+  let srs = srsCache.get(sha256);
+  if (!srs) {
+    srs = artifacts.get(sha256).then((bytes) => decodeSrs(bytes));
+    // A failed read is a store problem worth retrying, not something to remember.
+    srs.catch(() => srsCache.delete(sha256));
+    srsCache.set(sha256, srs);
+  }
+  return srs;
 }

@@ -32,11 +32,18 @@ export interface IntegerGaussianMechanismParameters extends CentralPrivacyParame
   length: number;
   /** The job's quantisation step. */
   scale: number;
+  /**
+   * The spec's bound on Σ N_j² (protocol/aggregation/noise-bound.ts), when the noise is proven:
+   * a draw above it (probability below 5·10⁻¹⁸) is drawn again, since no proof could be made.
+   */
+  noiseBound?: bigint;
 }
 
 export interface IntegerGaussianMechanismReturnType {
   aggregate: ExactAggregate;
-  /** Σ N_j², an integer: what a later proof bounds. */
+  /** N itself, integers: what the coordinator commits to and proves a bound on. */
+  noise: Float64Array;
+  /** Σ N_j², an integer: what the noise proof bounds. */
   noiseSquaredNorm: bigint;
   report: GaussianMechanismReport;
 }
@@ -67,26 +74,21 @@ export function integerGaussianMechanism(
 
   const sumStddev = noiseMultiplier * clipNorm;
   const stddevQ = sumStddev / scale;
-  const noise = new Float64Array(length);
-  let noiseSquaredNorm = 0n;
-  let partial = 0;
-  for (let j = 0; j < length; j++) {
-    const x = stddevQ > 0 ? stddevQ * rng.normal() : 0;
-    // Round half away from zero, as quantize does; `+ 0` turns −0 into 0.
-    const n = Math.sign(x) * Math.round(Math.abs(x)) + 0;
-    noise[j] = n;
-    const square = n * n;
-    if (!Number.isSafeInteger(square) || partial + square > Number.MAX_SAFE_INTEGER) {
-      noiseSquaredNorm += BigInt(partial);
-      partial = 0;
-      noiseSquaredNorm += BigInt(n) * BigInt(n);
-    } else {
-      partial += square;
+  let drawn = drawIntegerNoise(length, stddevQ, rng);
+  for (let attempt = 1; parameters.noiseBound !== undefined; attempt++) {
+    if (drawn.squaredNorm <= parameters.noiseBound) break;
+    if (attempt >= MAX_DRAWS) {
+      throw new InvalidArgumentError(
+        `${MAX_DRAWS} noise draws in a row exceeded the proven bound Σ N² ≤ ${parameters.noiseBound}`,
+        { details: `σ = ${stddevQ} quantisation steps: the bound does not belong to this noise` },
+      );
     }
+    drawn = drawIntegerNoise(length, stddevQ, rng);
   }
-  noiseSquaredNorm += BigInt(partial);
+  const { noise, squaredNorm: noiseSquaredNorm } = drawn;
   return {
     aggregate: addIntegerNoise(sum, noise, denominator),
+    noise,
     noiseSquaredNorm,
     report: {
       clipNorm,
@@ -97,4 +99,33 @@ export function integerGaussianMechanism(
       reclipped: 0,
     },
   };
+}
+
+/** An honest draw exceeds the bound with probability below 5·10⁻¹⁸; eight in a row is a bug. */
+const MAX_DRAWS = 8;
+
+/** N_j = round(σ·g_j), rounded half away from zero as quantize does, and Σ N_j² exactly. */
+function drawIntegerNoise(
+  length: number,
+  stddevQ: number,
+  rng: IntegerGaussianMechanismParameters["rng"],
+): { noise: Float64Array; squaredNorm: bigint } {
+  const noise = new Float64Array(length);
+  let squaredNorm = 0n;
+  let partial = 0;
+  for (let j = 0; j < length; j++) {
+    const x = stddevQ > 0 ? stddevQ * rng.normal() : 0;
+    // `+ 0` turns −0 into 0.
+    const n = Math.sign(x) * Math.round(Math.abs(x)) + 0;
+    noise[j] = n;
+    const square = n * n;
+    if (!Number.isSafeInteger(square) || partial + square > Number.MAX_SAFE_INTEGER) {
+      squaredNorm += BigInt(partial);
+      partial = 0;
+      squaredNorm += BigInt(n) * BigInt(n);
+    } else {
+      partial += square;
+    }
+  }
+  return { noise, squaredNorm: squaredNorm + BigInt(partial) };
 }

@@ -80,9 +80,16 @@ export interface RoundRecord {
   /**
    * R per chunk, JSON of [[ρ0, ρ1], ...] (0x-prefixed 32-byte hex): Σ wᵢ·ρᵢ mod r of the round's
    * KZG blindings (coordinator/aggregation/aggregate-blinding.ts), which opens Σ wᵢ·Cᵢ with S.
-   * "" without proofs, with central DP (the noise has no commitment) and for robust strategies.
+   * With central DP it opens Σ wᵢ·Cᵢ + C_N with S + N: the noise chunks' blinding is folded in.
+   * "" without proofs and for robust strategies.
    */
   aggregateBlinding?: string;
+  /**
+   * With central DP in a job with proofs: JSON of the coordinator's NoiseProof
+   * (coordinator/privacy/prove-noise.ts): the KZG commitments C_N of its noise, their openings
+   * and the noise circuit's proofs of Σ N² ≤ c2. "" otherwise.
+   */
+  noiseProof?: string;
   /** Contributions whose proofs verified / were rejected (jobs with proofs only). */
   proofsVerified?: number;
   proofsRejected?: number;
@@ -1122,6 +1129,7 @@ function decodeRound(raw: StoredHash): RoundRecord {
     aggregateWeight: num("aggregateWeight"),
     noiseSquaredNorm: raw.noiseSquaredNorm ?? "",
     aggregateBlinding: raw.aggregateBlinding ?? "",
+    noiseProof: raw.noiseProof ?? "",
     proofsVerified: num("proofsVerified"),
     proofsRejected: num("proofsRejected"),
   };

@@ -12,7 +12,7 @@ import {
   UnregisteredKeyError,
 } from "../../protocol/proofs/errors.js";
 import { parseDataValiditySignals } from "../../protocol/proofs/public-signals.js";
-import { decodeSrs, type G1Hex, type KzgSrs } from "../../protocol/proving/kzg.js";
+import type { G1Hex } from "../../protocol/proving/kzg.js";
 import { decodeFieldElement } from "../../protocol/proving/proof-codec.js";
 import {
   decodeUpdate,
@@ -21,6 +21,7 @@ import {
 } from "../../protocol/update/quantize.js";
 import { FedproofError, NotFoundError } from "../errors.js";
 import type { JobCircuits } from "../jobs/job-circuits.js";
+import { loadJobSrs } from "../jobs/job-srs.js";
 import {
   type SubmittedKzgChunk,
   type SubmittedProof,
@@ -156,21 +157,6 @@ export async function verifyContribution(
   }
 }
 
-/** Decoded SRS by sha256: decoding checks every point, once per process and job SRS. */
-const srsCache = new Map<string, Promise<KzgSrs>>();
-
-function jobSrs(artifacts: ArtifactStore, circuits: JobCircuits): Promise<KzgSrs> {
-  const sha256 = circuits.srs.sha256;
-  let srs = srsCache.get(sha256);
-  if (!srs) {
-    srs = artifacts.get(sha256).then((bytes) => decodeSrs(bytes));
-    // A failed read is a store problem worth retrying, not something to remember.
-    srs.catch(() => srsCache.delete(sha256));
-    srsCache.set(sha256, srs);
-  }
-  return srs;
-}
-
 /**
  * The per-chunk KZG fields of the upload, decoded: points as lowercase G1Hex, blinding as
  * field elements. Anything malformed is the device's fault (ProofMissingError, final).
@@ -221,7 +207,7 @@ async function checkProofs(
   if (!circuits.srs) {
     throw new FedproofError(`job ${jobId} requires proofs but has no KZG SRS stored`);
   }
-  const srs = await jobSrs(dependencies.artifacts, circuits);
+  const srs = await loadJobSrs(dependencies.artifacts, circuits.srs);
   try {
     const device = await store.findDevice(jobId, deviceId);
     if (!device) throw new ProofMissingError(`device ${deviceId} never enrolled in job ${jobId}`);

@@ -225,11 +225,23 @@ describe("checkAggregateCommitments", () => {
       proofs: true,
       privacy: { noiseMultiplier: 0.5 },
     });
-    const noised = await check(round([a, b]), { spec: dp });
+    // With central DP the noise must be committed too (test/verify-aggregation-dp.test.ts runs
+    // the whole check): a round whose bundle carries no noise proof is not ok.
+    const noised = await check(round([a, b]), {
+      spec: dp,
+      noise: {
+        circuit: { id: "update-norm-n8-b20", parameters: { n: N, bits: 20 } },
+        verificationKey: undefined,
+        bound: { bits: 20, c2: 1n, sigma: 1, norm: 1 },
+        context: undefined,
+        paramCount: LENGTH,
+      },
+    });
     expect(noised.status).toBe("unchecked");
     expect(noised.unchecked).toEqual({
-      reason: expect.stringMatching(/central-DP noise added to the aggregate is not committed/),
-      blocking: false,
+      reason:
+        "round 2: aggregate commitments not checked: the bundle carries no commitment to the round's central-DP noise, so S + N is no sum of commitments",
+      blocking: true,
     });
   });
 });

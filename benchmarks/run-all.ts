@@ -18,6 +18,7 @@ const BENCHMARKS = [
   "proofs",
   "chain",
   "aggregation",
+  "dp-noise",
   "dispute-gas",
   "training",
   "accuracy",

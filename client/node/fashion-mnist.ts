@@ -67,10 +67,16 @@ export async function loadFashionMnist(p: LoadFashionMnistParameters): Promise<D
     });
   }
   const prefix = p.split === "train" ? "train" : "t10k";
-  const [images, labels] = await Promise.all([
+  // Both read at once, but a missing images file is named before a missing labels file
+  // whichever read fails first: the error must not depend on the file system's timing.
+  const [readImages, readLabels] = await Promise.allSettled([
     readIdx(dir, `${prefix}-images-idx3-ubyte`),
     readIdx(dir, `${prefix}-labels-idx1-ubyte`),
   ]);
+  if (readImages.status === "rejected") throw readImages.reason;
+  if (readLabels.status === "rejected") throw readLabels.reason;
+  const images = readImages.value;
+  const labels = readLabels.value;
 
   const imageView = headerView(images.bytes, 16, images.file);
   const labelView = headerView(labels.bytes, 8, labels.file);

@@ -69,12 +69,14 @@ describe("the proven DP noise bound", () => {
     expect(ratio).toBeLessThan(0.36);
   });
 
-  it("is within 5 % of ‖N‖² on a large model, where χ² concentrates", () => {
+  it("is within 7 % of ‖N‖² on a large model, where χ² concentrates", () => {
     const length = 100_000;
     const { c2 } = noiseProofParameters(spec({ noiseMultiplier: 1 }, "mlp"), length);
     const { noiseSquaredNorm } = draw(length);
     expect(noiseSquaredNorm).toBeLessThanOrEqual(c2);
-    expect(Number(noiseSquaredNorm) / Number(c2)).toBeGreaterThan(0.95);
+    // ‖N‖²/c2 ≈ χ/(P + 2√(40P) + 80): mean P/104,080 = 0.961, standard deviation
+    // √(2P)/104,080 = 0.0043; 0.93 lies seven deviations below.
+    expect(Number(noiseSquaredNorm) / Number(c2)).toBeGreaterThan(0.93);
   });
 
   it("draws again when a draw exceeds the bound, and gives up on a bound no draw meets", () => {

@@ -10,135 +10,85 @@
  * aggregate on top of the committed noise, or (e) passes a delta off as noise, proving its norm
  * against a bound of its own, fails naming round 2 and what did not match.
  */
-import pino from "pino";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { selectBackend } from "../client/node/backend.js";
-import { Device } from "../client/node/device.js";
 import { buildContracts } from "../contracts/build.js";
 import { aggregateBlinding } from "../coordinator/aggregation/aggregate-blinding.js";
-import type { ChainConfig } from "../coordinator/chain/chain-config.js";
-import { type JobCircuitSpecs, verificationKeysOf } from "../coordinator/jobs/job-circuits.js";
-import { JobService } from "../coordinator/jobs/job-service.js";
+import { verificationKeysOf } from "../coordinator/jobs/job-circuits.js";
 import { loadJobSrs } from "../coordinator/jobs/job-srs.js";
 import { proveNoise } from "../coordinator/privacy/prove-noise.js";
 import { decodeAggregate, encodeAggregate } from "../protocol/aggregation/aggregate-codec.js";
 import { nextModel } from "../protocol/aggregation/model-rule.js";
 import { noiseProofParameters } from "../protocol/aggregation/noise-bound.js";
-import type { Dataset } from "../protocol/data/dataset.js";
 import { strategySpecOf } from "../protocol/job/job-spec.js";
 import { strategySpecSchema } from "../protocol/job/strategy-spec.js";
 import { decodeModel, encodeModel } from "../protocol/model/weights.js";
-import { createRng } from "../protocol/random.js";
 import { decodeUpdate } from "../protocol/update/quantize.js";
-import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
-import { startTestCoordinator, type TestCoordinator, testLogger } from "./harness/coordinator.js";
-import { deployTestRegistry } from "./harness/deploy-test-registry.js";
+import type { ProvenanceBundle } from "../verifier/provenance-bundle.js";
+import type { AggregationTestbed } from "./harness/aggregation-jobs.js";
+import { runCli } from "./harness/cli-process.js";
+import type { TestCoordinator } from "./harness/coordinator.js";
 import { waitForRound } from "./harness/wait-for-round.js";
 
 await buildContracts();
-const { createRegistryClient } = await import("../coordinator/chain/registry-client.js");
-const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
-const { exportBundle } = await import("../coordinator/chain/export-bundle.js");
+const {
+  anchoredProvenJob,
+  anchorAsDishonest,
+  bundleOf,
+  copyBundle: copy,
+  PROVEN_JOB_PARAMETERS,
+  provenJobsOf,
+  runProvenJob,
+  startAggregationTestbed,
+  verifyOn,
+} = await import("./harness/aggregation-jobs.js");
+const { VERIFY_MISMATCH_EXIT_CODE } = await import("../cli/commands/verify.js");
 const { fetchBundleFromCoordinator } = await import("../verifier/fetch-bundle.js");
-const { verifyModel } = await import("../verifier/verify-model.js");
-const { parseProvenanceBundle } = await import("../verifier/provenance-bundle.js");
 const { renderVerificationReport } = await import("../verifier/report.js");
 
-type ProvenanceBundle = Awaited<ReturnType<typeof exportBundle>>;
-
-const CLASSES = 8;
-const PARAMETERS = 72;
-const schema = { featureShape: [8], min: 0, max: 1, classes: CLASSES };
-const testPlan = (): JobCircuitSpecs => ({
-  updateNorm: TEST_CIRCUITS.updateNorm,
-  dataValidity: TEST_CIRCUITS.dataValidity,
-});
-
-let anvil: StartAnvilReturnType;
-let chain: ChainConfig;
+let testbed: AggregationTestbed;
 let coordinator: TestCoordinator;
 let dishonest: TestCoordinator;
 let jobId: string;
 let bundle: ProvenanceBundle;
 let finalModel: Uint8Array;
 
-/** 40 records of 8 features in [0, 1], eight classes: fits the depth-6 test tree. */
-function localData(seed: number, size = 40): Dataset {
-  const rng = createRng(seed);
-  const x = new Float32Array(size * 8);
-  const y = new Int32Array(size);
-  for (let i = 0; i < size; i++) {
-    y[i] = i % CLASSES;
-    for (let f = 0; f < 8; f++) {
-      x[i * 8 + f] = Math.min(1, Math.max(0, 0.1 * (y[i]! % 4) + rng.next() * 0.6));
-    }
-  }
-  return { schema, x, y, size };
-}
-
-const jobsOf = (target: TestCoordinator) =>
-  new JobService({
-    store: target.store,
-    artifacts: target.artifacts,
-    engine: target.engine,
-    chain,
-    proofs: { plan: testPlan },
-    logger: pino({ level: "silent" }),
-  });
-
-/** A two-round FedAvg job with proofs and central DP (z = 1), two devices, run to its end. */
-async function runJob(target: TestCoordinator, seed: number): Promise<string> {
-  const job = await jobsOf(target).createJob({
-    model: "logreg",
-    schema,
-    proofs: true,
-    rounds: 2,
-    clientsPerRound: 2,
-    minClients: 2,
-    overSelection: 1,
-    roundDeadlineSeconds: 300,
-    clipNorm: 1,
-    seed,
-    dataSpotChecks: TEST_CIRCUITS.dataValidity.samples,
-    training: { learningRate: 0.2, epochs: 1 },
-    strategy: { name: "fedavg", params: {} },
-    privacy: { noiseMultiplier: 1 },
-  });
-  const devices = [30, 40].map(
-    (size, i) =>
-      new Device({
-        address: target.address,
-        jobId: job.jobId,
-        deviceId: `device-${i}`,
-        data: localData(seed * 10 + i, size),
-        seed: 300 + i,
-        logger: testLogger,
-      }),
-  );
-  await Promise.all(devices.map((device) => device.run()));
-  return job.jobId;
-}
-
-async function bundleOf(target: TestCoordinator, id: string): Promise<ProvenanceBundle> {
-  const record = await target.store.getJob(id);
-  const circuits = await jobsOf(target).jobCircuits(id);
-  return exportBundle({
-    store: target.store,
-    artifacts: target.artifacts,
-    jobId: id,
-    chain: { chainId: chain.chainId, registry: chain.registry, chainJobId: record.chainJobId },
-    verificationKeys: verificationKeysOf(circuits!),
-  });
-}
+/** Central DP with z = 1 on the proven two-round FedAvg job. */
+const DP = { privacy: { noiseMultiplier: 1 } };
+const runJob = (target: TestCoordinator, seed: number) => runProvenJob(testbed, target, seed, DP);
 
 const verify = (modelBytes: Uint8Array, which: ProvenanceBundle) =>
-  verifyModel({ modelBytes, rpcUrl: anvil.rpcUrl, registry: chain.registry, bundle: which });
+  verifyOn(testbed, modelBytes, which);
 
-/** A deep copy, as a verifier reads it from a file. */
-const copy = (which: ProvenanceBundle): ProvenanceBundle =>
-  parseProvenanceBundle(JSON.parse(JSON.stringify(which)));
+/** `fedproof verify` as a user runs it, on the model and the bundle written to files. */
+async function verifyCli(modelBytes: Uint8Array, which: ProvenanceBundle) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "fedproof-verify-dp-"));
+  try {
+    const model = path.join(dir, "model.bin");
+    const file = path.join(dir, "bundle.json");
+    await writeFile(model, modelBytes);
+    await writeFile(file, JSON.stringify(which));
+    const { chain, anvil } = testbed;
+    return await runCli([
+      "verify",
+      "--model",
+      model,
+      "--bundle",
+      file,
+      "--rpc-url",
+      anvil.rpcUrl,
+      "--registry",
+      chain.registry,
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 /**
  * What a dishonest coordinator does: runs the job honestly, then for round 2 recovers its noise
@@ -226,17 +176,8 @@ async function dishonestJob(
         }
       : {}),
   });
-  const registry = createRegistryClient({
-    rpcUrl: chain.rpcUrl,
-    chainId: chain.chainId,
-    registry: chain.registry,
-    account: chain.privateKey,
-    pollingIntervalMs: 50,
-  });
-  for (const round of [1, 2]) {
-    await anchorRoundJob({ store, registry }, { jobId: id, round, chainJobId: job.chainJobId });
-  }
-  return { model, bundle: await bundleOf(dishonest, id) };
+  await anchorAsDishonest(testbed, id);
+  return { model, bundle: await bundleOf(testbed, dishonest, id) };
 }
 
 /** The spec's noise bound for this job (its clip norm, scale and parameter count). */
@@ -247,31 +188,19 @@ async function boundOf(target: TestCoordinator, id: string) {
 
 beforeAll(async () => {
   await selectBackend({ preferred: "cpu" });
-  anvil = await startAnvil();
-  ({ chain } = await deployTestRegistry(anvil));
-  coordinator = await startTestCoordinator("verify-aggregation-dp", { chain });
-  // The dishonest coordinator: no anchor worker, the test anchors what it chooses.
-  dishonest = await startTestCoordinator("verify-aggregation-dp-dishonest", {
-    chain,
-    workers: ["verify", "aggregate"],
-  });
-  jobId = await runJob(coordinator, 5);
-  const last = await waitForRound(coordinator.store, jobId, 2, "ANCHORED", 300_000);
-  await waitForRound(coordinator.store, jobId, 1, "ANCHORED", 300_000);
-  finalModel = await coordinator.artifacts.get(last.modelHash);
-  bundle = await bundleOf(coordinator, jobId);
+  testbed = await startAggregationTestbed("verify-aggregation-dp");
+  ({ coordinator, dishonest } = testbed);
+  ({ jobId, finalModel, bundle } = await anchoredProvenJob(testbed, 5, DP));
 }, 900_000);
 
 afterAll(async () => {
-  await coordinator?.dispose();
-  await dishonest?.dispose();
-  await anvil?.stop();
+  await testbed?.dispose();
   await releaseSnarkjsThreads();
 });
 
 describe("an honest FedAvg job with proofs and central DP", () => {
   it("proves its noise with a wider chunk circuit of the devices' n, pinned with the job's keys", async () => {
-    const circuits = (await jobsOf(coordinator).jobCircuits(jobId))!;
+    const circuits = (await provenJobsOf(testbed, coordinator).jobCircuits(jobId))!;
     const bound = await boundOf(coordinator, jobId);
     expect(circuits.noiseNorm?.parameters).toEqual({
       n: TEST_CIRCUITS.updateNorm.n,
@@ -313,11 +242,17 @@ describe("an honest FedAvg job with proofs and central DP", () => {
     const text = renderVerificationReport(report);
     expect(text).toContain(`verified up to noise of proven norm ≤ ${norm.toPrecision(4)}`);
     expect(text).toMatch(/up to committed DP noise of proven norm ≤/);
+    // The CLI, as a process, says the same and exits 0.
+    const cli = await verifyCli(finalModel, bundle);
+    expect(cli.stdout).toContain(`verified up to noise of proven norm ≤ ${norm.toPrecision(4)}`);
+    expect(cli.stdout).toMatch(/^OK: /m);
+    expect(cli.code).toBe(0);
   });
 
   it("verifies the same through the Provenance service", async () => {
     const record = await coordinator.store.getJob(jobId);
-    const circuits = (await jobsOf(coordinator).jobCircuits(jobId))!;
+    const circuits = (await provenJobsOf(testbed, coordinator).jobCircuits(jobId))!;
+    const { chain } = testbed;
     const served = await fetchBundleFromCoordinator(
       coordinator.address,
       jobId,
@@ -391,7 +326,7 @@ describe("a dishonest coordinator, in a job with central DP", () => {
     let ownBound = 0n;
     const forged = await dishonestJob(32, async ({ noise, sum, c2, proveWithBound }) => {
       // v: 2√c2 spread over every coordinate, aligned with N, so ‖N + v‖ > √c2 whatever N is.
-      const step = Math.ceil((2 * Math.sqrt(Number(c2))) / Math.sqrt(PARAMETERS));
+      const step = Math.ceil((2 * Math.sqrt(Number(c2))) / Math.sqrt(PROVEN_JOB_PARAMETERS));
       const bigger = noise.map((value) => value + (value < 0 ? -step : step));
       ownBound = bigger.reduce((total, value) => total + BigInt(value) * BigInt(value), 0n);
       expect(ownBound).toBeGreaterThan(c2);
@@ -411,5 +346,8 @@ describe("a dishonest coordinator, in a job with central DP", () => {
       `UpdateNorm chunk proof 0 proves Σq² against C2 = ${ownBound}`,
     );
     expect(report.mismatches.filter((m) => m.kind !== "aggregation")).toEqual([]);
+    const cli = await verifyCli(forged.model, forged.bundle);
+    expect(cli.code).toBe(VERIFY_MISMATCH_EXIT_CODE);
+    expect(cli.stdout).toContain(`round 2: the DP noise proofs do not prove the spec's bound`);
   });
 });

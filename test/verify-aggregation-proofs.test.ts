@@ -9,132 +9,48 @@
  * anchors the model the rule makes of that aggregate (with R recomputed to match), fails naming
  * round 2 and the chunk.
  */
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { selectBackend } from "../client/node/backend.js";
-import { Device } from "../client/node/device.js";
 import { buildContracts } from "../contracts/build.js";
 import { aggregateBlinding } from "../coordinator/aggregation/aggregate-blinding.js";
-import type { ChainConfig } from "../coordinator/chain/chain-config.js";
-import { type JobCircuitSpecs, verificationKeysOf } from "../coordinator/jobs/job-circuits.js";
-import { JobService } from "../coordinator/jobs/job-service.js";
 import { encodeAggregate } from "../protocol/aggregation/aggregate-codec.js";
 import { sumWeightedUpdates } from "../protocol/aggregation/exact-aggregate.js";
 import { nextModel } from "../protocol/aggregation/model-rule.js";
-import type { Dataset } from "../protocol/data/dataset.js";
 import { aggregationWeight } from "../protocol/job/aggregation-weight.js";
 import { strategySpecOf } from "../protocol/job/job-spec.js";
 import { strategySpecSchema } from "../protocol/job/strategy-spec.js";
 import { decodeModel, encodeModel } from "../protocol/model/weights.js";
-import { createRng } from "../protocol/random.js";
 import { decodeUpdate } from "../protocol/update/quantize.js";
-import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
-import { startTestCoordinator, type TestCoordinator, testLogger } from "./harness/coordinator.js";
-import { deployTestRegistry } from "./harness/deploy-test-registry.js";
+import type { ProvenanceBundle } from "../verifier/provenance-bundle.js";
+import type { AggregationTestbed } from "./harness/aggregation-jobs.js";
+import type { TestCoordinator } from "./harness/coordinator.js";
 import { waitForRound } from "./harness/wait-for-round.js";
 
 await buildContracts();
-const { createRegistryClient } = await import("../coordinator/chain/registry-client.js");
-const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
-const { exportBundle } = await import("../coordinator/chain/export-bundle.js");
-const { verifyModel } = await import("../verifier/verify-model.js");
-const { base64OfBytes, parseProvenanceBundle } = await import("../verifier/provenance-bundle.js");
+const {
+  anchoredProvenJob,
+  anchorAsDishonest,
+  bundleOf,
+  copyBundle: copy,
+  runProvenJob,
+  startAggregationTestbed,
+  verifyOn,
+} = await import("./harness/aggregation-jobs.js");
+const { base64OfBytes } = await import("../verifier/provenance-bundle.js");
 const { renderVerificationReport } = await import("../verifier/report.js");
 
-type ProvenanceBundle = Awaited<ReturnType<typeof exportBundle>>;
-
-const CLASSES = 8;
-const schema = { featureShape: [8], min: 0, max: 1, classes: CLASSES };
-const testPlan = (): JobCircuitSpecs => ({
-  updateNorm: TEST_CIRCUITS.updateNorm,
-  dataValidity: TEST_CIRCUITS.dataValidity,
-});
-
-let anvil: StartAnvilReturnType;
-let chain: ChainConfig;
+let testbed: AggregationTestbed;
 let coordinator: TestCoordinator;
 let dishonest: TestCoordinator;
 let jobId: string;
 let bundle: ProvenanceBundle;
 let finalModel: Uint8Array;
 
-/** 40 records of 8 features in [0, 1], eight classes: fits the depth-6 test tree. */
-function localData(seed: number, size = 40): Dataset {
-  const rng = createRng(seed);
-  const x = new Float32Array(size * 8);
-  const y = new Int32Array(size);
-  for (let i = 0; i < size; i++) {
-    y[i] = i % CLASSES;
-    for (let f = 0; f < 8; f++) {
-      x[i * 8 + f] = Math.min(1, Math.max(0, 0.1 * (y[i]! % 4) + rng.next() * 0.6));
-    }
-  }
-  return { schema, x, y, size };
-}
-
-/** A JobService of `target` that registers jobs on the chain with the test circuits. */
-const jobsOf = (target: TestCoordinator) =>
-  new JobService({
-    store: target.store,
-    artifacts: target.artifacts,
-    engine: target.engine,
-    chain,
-    proofs: { plan: testPlan },
-    logger: pino({ level: "silent" }),
-  });
-
-/** A two-round FedAvg job with proofs and two devices (30 and 40 records), run to its end. */
-async function runJob(target: TestCoordinator, seed: number): Promise<string> {
-  const job = await jobsOf(target).createJob({
-    model: "logreg",
-    schema,
-    proofs: true,
-    rounds: 2,
-    clientsPerRound: 2,
-    minClients: 2,
-    overSelection: 1,
-    roundDeadlineSeconds: 300,
-    clipNorm: 1,
-    seed,
-    dataSpotChecks: TEST_CIRCUITS.dataValidity.samples,
-    training: { learningRate: 0.2, epochs: 1 },
-    strategy: { name: "fedavg", params: {} },
-  });
-  const devices = [30, 40].map(
-    (size, i) =>
-      new Device({
-        address: target.address,
-        jobId: job.jobId,
-        deviceId: `device-${i}`,
-        data: localData(seed * 10 + i, size),
-        seed: 300 + i,
-        logger: testLogger,
-      }),
-  );
-  await Promise.all(devices.map((device) => device.run()));
-  return job.jobId;
-}
-
-async function bundleOf(target: TestCoordinator, id: string): Promise<ProvenanceBundle> {
-  const record = await target.store.getJob(id);
-  const circuits = await jobsOf(target).jobCircuits(id);
-  return exportBundle({
-    store: target.store,
-    artifacts: target.artifacts,
-    jobId: id,
-    chain: { chainId: chain.chainId, registry: chain.registry, chainJobId: record.chainJobId },
-    verificationKeys: verificationKeysOf(circuits!),
-  });
-}
+const runJob = (target: TestCoordinator, seed: number) => runProvenJob(testbed, target, seed);
 
 const verify = (modelBytes: Uint8Array, which: ProvenanceBundle) =>
-  verifyModel({ modelBytes, rpcUrl: anvil.rpcUrl, registry: chain.registry, bundle: which });
-
-/** A deep copy, as a verifier reads it from a file. */
-const copy = (which: ProvenanceBundle): ProvenanceBundle =>
-  parseProvenanceBundle(JSON.parse(JSON.stringify(which)));
+  verifyOn(testbed, modelBytes, which);
 
 /**
  * What a dishonest coordinator does: runs the job honestly, then rebuilds round 2's aggregate from
@@ -199,17 +115,8 @@ async function dishonestJob(
     aggregateWeight: aggregate.weight,
     aggregateBlinding: JSON.stringify(blinding),
   });
-  const registry = createRegistryClient({
-    rpcUrl: chain.rpcUrl,
-    chainId: chain.chainId,
-    registry: chain.registry,
-    account: chain.privateKey,
-    pollingIntervalMs: 50,
-  });
-  for (const round of [1, 2]) {
-    await anchorRoundJob({ store, registry }, { jobId: id, round, chainJobId: job.chainJobId });
-  }
-  return { model, bundle: await bundleOf(dishonest, id) };
+  await anchorAsDishonest(testbed, id);
+  return { model, bundle: await bundleOf(testbed, dishonest, id) };
 }
 
 const SUM_MISMATCH =
@@ -217,25 +124,13 @@ const SUM_MISMATCH =
 
 beforeAll(async () => {
   await selectBackend({ preferred: "cpu" });
-  anvil = await startAnvil();
-  ({ chain } = await deployTestRegistry(anvil));
-  coordinator = await startTestCoordinator("verify-aggregation-proofs", { chain });
-  // The dishonest coordinator: no anchor worker, the test anchors what it chooses.
-  dishonest = await startTestCoordinator("verify-aggregation-proofs-dishonest", {
-    chain,
-    workers: ["verify", "aggregate"],
-  });
-  jobId = await runJob(coordinator, 3);
-  const last = await waitForRound(coordinator.store, jobId, 2, "ANCHORED", 300_000);
-  await waitForRound(coordinator.store, jobId, 1, "ANCHORED", 300_000);
-  finalModel = await coordinator.artifacts.get(last.modelHash);
-  bundle = await bundleOf(coordinator, jobId);
+  testbed = await startAggregationTestbed("verify-aggregation-proofs");
+  ({ coordinator, dishonest } = testbed);
+  ({ jobId, finalModel, bundle } = await anchoredProvenJob(testbed, 3));
 }, 900_000);
 
 afterAll(async () => {
-  await coordinator?.dispose();
-  await dishonest?.dispose();
-  await anvil?.stop();
+  await testbed?.dispose();
   await releaseSnarkjsThreads();
 });
 

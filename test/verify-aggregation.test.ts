@@ -13,32 +13,29 @@ import { syntheticDataset } from "../client/core/data/synthetic.js";
 import { selectBackend } from "../client/node/backend.js";
 import { Device } from "../client/node/device.js";
 import { buildContracts } from "../contracts/build.js";
-import type { ChainConfig } from "../coordinator/chain/chain-config.js";
 import { decodeAggregate } from "../protocol/aggregation/aggregate-codec.js";
 import { nextModel } from "../protocol/aggregation/model-rule.js";
 import { subset } from "../protocol/data/dataset.js";
 import { strategySpecSchema } from "../protocol/job/strategy-spec.js";
 import { decodeModel, encodeModel } from "../protocol/model/weights.js";
-import { type StartAnvilReturnType, startAnvil } from "./harness/anvil.js";
-import { startTestCoordinator, type TestCoordinator, testLogger } from "./harness/coordinator.js";
-import { deployTestRegistry } from "./harness/deploy-test-registry.js";
+import type { ProvenanceBundle } from "../verifier/provenance-bundle.js";
+import type { AggregationTestbed } from "./harness/aggregation-jobs.js";
+import { type TestCoordinator, testLogger } from "./harness/coordinator.js";
 import { waitForRound } from "./harness/wait-for-round.js";
 
 await buildContracts();
-const { createRegistryClient } = await import("../coordinator/chain/registry-client.js");
-const { anchorRoundJob } = await import("../coordinator/chain/anchor-worker.js");
-const { exportBundle } = await import("../coordinator/chain/export-bundle.js");
-const { verifyModel } = await import("../verifier/verify-model.js");
-const { base64OfBytes, bytesOfBase64, parseProvenanceBundle } = await import(
-  "../verifier/provenance-bundle.js"
-);
+const {
+  anchorAsDishonest,
+  bundleOf: testbedBundleOf,
+  copyBundle: copy,
+  startAggregationTestbed,
+  verifyOn,
+} = await import("./harness/aggregation-jobs.js");
+const { base64OfBytes, bytesOfBase64 } = await import("../verifier/provenance-bundle.js");
 const { renderVerificationReport } = await import("../verifier/report.js");
 
-type ProvenanceBundle = Awaited<ReturnType<typeof exportBundle>>;
-
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };
-let anvil: StartAnvilReturnType;
-let chain: ChainConfig;
+let testbed: AggregationTestbed;
 let coordinator: TestCoordinator;
 let dishonest: TestCoordinator;
 let jobId: string;
@@ -84,27 +81,12 @@ async function runJob(
   return job.jobId;
 }
 
-/** Bundle of a job as the coordinator's store (and artifact store) describe it. */
-async function bundleOf(target: TestCoordinator, id: string): Promise<ProvenanceBundle> {
-  const record = await target.store.getJob(id);
-  return exportBundle({
-    store: target.store,
-    artifacts: target.artifacts,
-    jobId: id,
-    chain: { chainId: chain.chainId, registry: chain.registry, chainJobId: record.chainJobId },
-  });
-}
+const bundleOf = (target: TestCoordinator, id: string) => testbedBundleOf(testbed, target, id);
 
 beforeAll(async () => {
   await selectBackend({ preferred: "cpu" });
-  anvil = await startAnvil();
-  ({ chain } = await deployTestRegistry(anvil));
-  coordinator = await startTestCoordinator("verify-aggregation", { chain });
-  // The dishonest coordinator: no anchor worker, the test anchors what it chooses.
-  dishonest = await startTestCoordinator("verify-aggregation-dishonest", {
-    chain,
-    workers: ["verify", "aggregate"],
-  });
+  testbed = await startAggregationTestbed("verify-aggregation");
+  ({ coordinator, dishonest } = testbed);
   jobId = await runJob(coordinator, 3, 3);
   const record = await coordinator.store.getJob(jobId);
   models.push(await coordinator.artifacts.get(record.initialModelHash));
@@ -117,17 +99,11 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await coordinator?.dispose();
-  await dishonest?.dispose();
-  await anvil?.stop();
+  await testbed?.dispose();
 });
 
 const verify = (modelBytes: Uint8Array, which: ProvenanceBundle) =>
-  verifyModel({ modelBytes, rpcUrl: anvil.rpcUrl, registry: chain.registry, bundle: which });
-
-/** A deep copy, as a verifier reads it from a file. */
-const copy = (which: ProvenanceBundle): ProvenanceBundle =>
-  parseProvenanceBundle(JSON.parse(JSON.stringify(which)));
+  verifyOn(testbed, modelBytes, which);
 
 /**
  * What a dishonest coordinator does: runs a 2-round job honestly, then, before anchoring round 2,
@@ -140,14 +116,6 @@ async function dishonestJob(
   forge: (model1: Uint8Array, model2: Uint8Array, bundle: ProvenanceBundle) => Uint8Array,
 ): Promise<{ model: Uint8Array; bundle: ProvenanceBundle }> {
   const id = await runJob(dishonest, seed, 2);
-  const registry = createRegistryClient({
-    rpcUrl: chain.rpcUrl,
-    chainId: chain.chainId,
-    registry: chain.registry,
-    account: chain.privateKey,
-    pollingIntervalMs: 50,
-  });
-  const { chainJobId } = await dishonest.store.getJob(id);
   const rounds = [1, 2].map((round) => waitForRound(dishonest.store, id, round, "COMPLETED"));
   const [first, second] = await Promise.all(rounds);
   const honestBundle = await bundleOf(dishonest, id);
@@ -159,9 +127,7 @@ async function dishonestJob(
   const { hash } = await dishonest.artifacts.put(model);
   expect(hash).not.toBe(second!.modelHash);
   await dishonest.store.updateRound(id, 2, { modelHash: hash });
-  for (const round of [1, 2]) {
-    await anchorRoundJob({ store: dishonest.store, registry }, { jobId: id, round, chainJobId });
-  }
+  await anchorAsDishonest(testbed, id);
   return { model, bundle: await bundleOf(dishonest, id) };
 }
 

@@ -239,6 +239,9 @@ describe("an honest FedAvg job with proofs and central DP", () => {
     expect(report.rounds.map((round) => round.aggregateCommitments)).toEqual(["match", "match"]);
     const { norm } = await boundOf(coordinator, jobId);
     expect(report.rounds.map((round) => round.noiseNorm)).toEqual([norm, norm]);
+    expect(report.notes).toContain(
+      "central DP: X bounds the norm of the noise the coordinator added to each round's sum of updates, in model units (the model's mean divides it by the fixed denominator 2); the proofs bound the noise, they do not show it was random",
+    );
     const text = renderVerificationReport(report);
     expect(text).toContain(`verified up to noise of proven norm ≤ ${norm.toPrecision(4)}`);
     expect(text).toMatch(/up to committed DP noise of proven norm ≤/);

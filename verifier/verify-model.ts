@@ -430,6 +430,11 @@ export async function verifyModel(parameters: VerifyModelParameters): Promise<Ve
       "aggregate commitments not checked: the job runs without proofs, so its contributions carry no KZG commitments; each anchored model is checked to be the strategy's rule applied to the round's aggregate, not that the aggregate is the weighted sum of the round's contributions",
     );
   }
+  if (rounds.some((round) => round.noiseNorm !== undefined)) {
+    notes.push(
+      `central DP: X bounds the norm of the noise the coordinator added to each round's sum of updates, in model units (the model's mean divides it by the fixed denominator ${context.spec?.clientsPerRound}); the proofs bound the noise, they do not show it was random`,
+    );
+  }
   checkDevicesAcrossRounds(context, mismatches);
   reportDisputes(rounds, bundle, disputes, mismatches, notes);
   const newest = ancestry.rounds[0]?.round ?? 0;

@@ -433,7 +433,7 @@ async function createDemoJob(
     parameters.spec.proofs === true ? await coordinator.jobs.jobCircuits(job.jobId) : undefined;
   if (circuits) {
     parameters.onProgress(
-      `circuits ready in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s: ${circuits.updateNorm.id} (chunks of ${circuits.updateNorm.parameters.n}), ${circuits.dataValidity.id}; vkey hash ${circuits.vkeyHash}${circuits.updateNorm.insecure ? " (INSECURE development keys)" : ""}`,
+      `circuits ready in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s: ${circuits.updateNorm.id} (chunks of ${circuits.updateNorm.parameters.n}), ${circuits.dataValidity.id}${circuits.noiseNorm ? `, ${circuits.noiseNorm.id} (the DP noise)` : ""}; vkey hash ${circuits.vkeyHash}${circuits.updateNorm.insecure ? " (INSECURE development keys)" : ""}`,
     );
   }
   parameters.onProgress(

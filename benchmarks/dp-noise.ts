@@ -16,7 +16,6 @@
 import { readFile } from "node:fs/promises";
 import { buildCircuits } from "../circuits/build.js";
 import { estimateUpdateNormConstraints, updateNormCircuit } from "../circuits/circuit-catalog.js";
-import { inThreadProver } from "../client/core/proving/prove-groth16.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { integerGaussianMechanism } from "../coordinator/privacy/integer-gaussian-mechanism.js";
 import { createNoiseSource } from "../coordinator/privacy/noise-source.js";
@@ -25,6 +24,7 @@ import { noiseProofParameters } from "../protocol/aggregation/noise-bound.js";
 import { parseJobSpec } from "../protocol/job/job-spec.js";
 import { uniformFieldElement } from "../protocol/proving/field.js";
 import { readSrsFromPtau } from "../protocol/proving/kzg.js";
+import { inThreadProver } from "../protocol/proving/prove-groth16.js";
 import { proveUpdate } from "../protocol/proving/prove-update-norm.js";
 import { quantizedNormBound } from "../protocol/update/quantize.js";
 import {

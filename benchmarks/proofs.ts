@@ -30,7 +30,6 @@ import {
   updateNormCircuit,
 } from "../circuits/circuit-catalog.js";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
-import type { ProofWithSignals } from "../client/core/proving/prove-groth16.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { hashRecordLeaves } from "../client/node/dataset-leaves.js";
 import { loadFashionMnist } from "../client/node/fashion-mnist.js";
@@ -50,6 +49,7 @@ import {
 import { derivePublicKey } from "../protocol/proving/eddsa-poseidon.js";
 import { FIELD_MODULUS } from "../protocol/proving/field.js";
 import { type KzgSrs, readSrsFromPtau } from "../protocol/proving/kzg.js";
+import type { ProofWithSignals } from "../protocol/proving/prove-groth16.js";
 import { proveUpdate, updateNormInputs } from "../protocol/proving/prove-update-norm.js";
 import { spotCheckSoundnessError } from "../protocol/proving/spot-check.js";
 import { packValues } from "../protocol/proving/update-commitment.js";

@@ -4,12 +4,6 @@ import { join } from "node:path";
 import * as snarkjs from "snarkjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataValidityInputs } from "../client/core/proving/data-validity-inputs.js";
-import {
-  inThreadProver,
-  ProofGenerationError,
-  type ProofWithSignals,
-  type Prover,
-} from "../client/core/proving/prove-groth16.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { InvalidArgumentError } from "../common/errors.js";
 import {
@@ -45,6 +39,12 @@ import {
 import { derivePublicKey, signPoseidon } from "../protocol/proving/eddsa-poseidon.js";
 import { idToField } from "../protocol/proving/field.js";
 import type { KzgSrs } from "../protocol/proving/kzg.js";
+import {
+  inThreadProver,
+  ProofGenerationError,
+  type ProofWithSignals,
+  type Prover,
+} from "../protocol/proving/prove-groth16.js";
 import { type ChunkKzgUpload, proveUpdate } from "../protocol/proving/prove-update-norm.js";
 import { encodeUpdate } from "../protocol/update/quantize.js";
 import type { CircuitArtifacts } from "./build.js";

@@ -4,10 +4,6 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ProofGenerationError,
-  type ProofWithSignals,
-} from "../client/core/proving/prove-groth16.js";
 import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
 import { createWorkerProver, type WorkerProver } from "../client/node/prove-worker.js";
 import {
@@ -26,6 +22,7 @@ import {
 } from "../protocol/proofs/errors.js";
 import { type KzgSrs, kzgCommit, kzgOpen, toField } from "../protocol/proving/kzg.js";
 import { kzgChallenge } from "../protocol/proving/kzg-challenge.js";
+import { ProofGenerationError, type ProofWithSignals } from "../protocol/proving/prove-groth16.js";
 import {
   type ChunkKzgUpload,
   NormAboveBoundError,

@@ -24,8 +24,8 @@
  *    (protocol/aggregation/noise-bound.ts), and each made for the x its C_N gives; each proof
  *    verifies against the noise circuit's pinned key; each C_N opens at its x to the proof's
  *    evaluation (in the same batch as the contributions' openings);
- * 5. per chunk, Σ wᵢ·Cᵢₖ + C_Nₖ = kzgCommit(srs, [S'_k, R_k]) with wᵢ = 1 (central DP weighs
- *    every contribution the same). So S' − Σ qᵢ is the committed N, whose Σ N² the proofs bound
+ * 5. per chunk, Σ wᵢ·Cᵢₖ + C_Nₖ = kzgCommit(srs, [S'_k, R_k]) with wᵢ = 1 (aggregationWeight:
+ *    central DP weighs every contribution the same). So S' − Σ qᵢ is the committed N, whose Σ N² the proofs bound
  *    by c2: the aggregate is the contributions' sum up to a vector of norm at most √c2.
  *
  * Pure: no chain. The contributions' Groth16 proofs and signals are checked in verify-model.ts
@@ -185,8 +185,7 @@ export async function checkAggregateCommitments(
       }
     }
     commitments.push(points as G1Hex[]);
-    // Central DP weighs every contribution 1 (integer-gaussian-mechanism.ts).
-    weights.push(dp ? 1n : BigInt(aggregationWeight(contribution.samples, spec)));
+    weights.push(BigInt(aggregationWeight(contribution.samples, spec)));
   }
   if (commitments.length === 0) return unchecked("the round has no contributions");
   const contributionOpenings = openings.length;

@@ -1055,12 +1055,11 @@ interface JobContext {
   paramCount: number | undefined;
   circuits: CheckContributionParameters["circuits"] | undefined;
   /**
-   * With central DP and proofs: the noise chunk circuit among the job's keys, the update-norm
-   * circuit of the devices' n and the noise bits the spec needs (noise-bound.ts).
+   * With central DP: the spec's noise bound (noise-bound.ts) and the noise chunk circuit among
+   * the job's keys (the update-norm circuit of the devices' n and the noise bits the bound
+   * needs) with its key when the chain pins the bundle's keys.
    */
-  noiseNorm: { id: string; parameters: { n: number; bits: number } } | undefined;
-  /** The bundle's keys when the chain pins them; empty otherwise. */
-  pinnedKeys: Record<string, Groth16VerificationKey>;
+  noise: Pick<ExpectedNoise, "circuit" | "verificationKey" | "bound"> | undefined;
   /** Per device: the enrolment and nullifier it showed first, to compare later rounds with. */
   devices: Map<string, { round: number; datasetCommitment?: string; nullifier?: bigint }>;
 }
@@ -1082,8 +1081,7 @@ function jobContext(parameters: JobContextParameters): JobContext {
     spec: undefined,
     paramCount: undefined,
     circuits: undefined,
-    noiseNorm: undefined,
-    pinnedKeys: parameters.pinnedKeys ? bundle.verificationKeys : {},
+    noise: undefined,
     devices: new Map(),
   };
   if (parameters.checkedRounds === 0) return context;
@@ -1137,12 +1135,17 @@ function jobContext(parameters: JobContextParameters): JobContext {
     norms.find((circuit) => circuit.parameters.bits === spec?.quantization.bits) ?? norms[0];
   if (updateNorm && spec && spec.privacy.noiseMultiplier > 0 && context.paramCount) {
     const bound = noiseBoundOf(spec, context.paramCount);
-    if (!("error" in bound)) {
-      const n = updateNorm.parameters.n;
-      context.noiseNorm = norms.find(
-        (circuit) => circuit.parameters.n === n && circuit.parameters.bits === bound.bits,
-      );
-    }
+    const n = updateNorm.parameters.n;
+    const circuit =
+      "error" in bound
+        ? undefined
+        : norms.find((c) => c.parameters.n === n && c.parameters.bits === bound.bits);
+    context.noise = {
+      circuit,
+      verificationKey:
+        circuit && parameters.pinnedKeys ? bundle.verificationKeys[circuit.id] : undefined,
+      bound,
+    };
   }
   if (proofsPinned && (spec?.proofs ?? true)) {
     if (!updateNorm || !dataValidity) {
@@ -1641,12 +1644,10 @@ async function roundAggregateCommitments(
     spec,
     srs: parameters.srs,
     updateNorm: circuits.updateNorm,
-    ...(spec.privacy.noiseMultiplier > 0 && context.paramCount !== undefined
+    ...(context.noise && context.paramCount !== undefined
       ? {
           noise: {
-            circuit: context.noiseNorm,
-            verificationKey: context.noiseNorm && context.pinnedKeys[context.noiseNorm.id],
-            bound: noiseBoundOf(spec, context.paramCount),
+            ...context.noise,
             context: bundled?.challengeSeed
               ? {
                   jobId: parameters.jobId,

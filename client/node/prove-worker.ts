@@ -1,4 +1,4 @@
-import type { Prover } from "../core/proving/prove-groth16.js";
+import type { Prover } from "../../protocol/proving/prove-groth16.js";
 import { createProverPool } from "./prover-pool.js";
 
 export interface CreateWorkerProverParameters {

@@ -17,7 +17,7 @@ import {
   ProofGenerationError,
   type ProofWithSignals,
   type Prover,
-} from "../core/proving/prove-groth16.js";
+} from "../../protocol/proving/prove-groth16.js";
 import { deviceCores } from "./device-cores.js";
 
 const require = createRequire(import.meta.url);

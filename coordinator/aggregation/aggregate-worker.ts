@@ -132,10 +132,8 @@ export async function aggregateRound(
   for (const [i, contribution] of contributions.entries()) {
     const q = decodeUpdate(await reads(i), contribution.bits, job.paramCount);
     squaredNorms.push(establishedSquaredNorm(contribution, q, chunkCircuitId));
-    // Enrolled (with proofs: proven) samples, capped: never the upload header's count. Central
-    // DP weighs every contribution 1 (integer-gaussian-mechanism.ts).
-    const weight =
-      spec.privacy.noiseMultiplier > 0 ? 1 : aggregationWeight(contribution.samples, job.spec);
+    // Enrolled (with proofs: proven) samples, capped: never the upload header's count.
+    const weight = aggregationWeight(contribution.samples, job.spec);
     if (exact) {
       quantized.push({ id: contribution.deviceId, q, weight });
     } else {

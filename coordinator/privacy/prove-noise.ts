@@ -8,14 +8,13 @@
  * norm at most √c2.
  */
 import { readFile } from "node:fs/promises";
-import * as snarkjs from "snarkjs";
 import { InvalidArgumentError } from "../../common/errors.js";
 import { NOISE_PROOF_DEVICE_ID } from "../../protocol/aggregation/noise-bound.js";
 import { uniformFieldElement } from "../../protocol/proving/field.js";
 import type { G1Hex, KzgSrs } from "../../protocol/proving/kzg.js";
 import type { ProofContextParameters } from "../../protocol/proving/proof-context.js";
+import { inThreadProver, type ProofWithSignals } from "../../protocol/proving/prove-groth16.js";
 import { proveUpdate } from "../../protocol/proving/prove-update-norm.js";
-import type { ProofWithSignals, Prover } from "../../protocol/proving/prover.js";
 import type { UpdateNormParameters } from "../../protocol/proving/update-norm-parameters.js";
 
 export interface ProveNoiseParameters {
@@ -64,14 +63,6 @@ export async function proveNoise(parameters: ProveNoiseParameters): Promise<Prov
     q[j] = value;
   }
   const [wasm, zkey] = await Promise.all([readFile(circuit.wasmPath), readFile(circuit.zkeyPath)]);
-  const prover: Prover = async (input) => {
-    const { proof, publicSignals } = await snarkjs.groth16.fullProve(
-      input,
-      { type: "mem", data: wasm },
-      { type: "mem", data: zkey },
-    );
-    return { proof, publicSignals };
-  };
   const proven = await proveUpdate({
     q,
     circuit: circuit.parameters,
@@ -79,7 +70,7 @@ export async function proveNoise(parameters: ProveNoiseParameters): Promise<Prov
     context: { ...parameters.context, deviceId: NOISE_PROOF_DEVICE_ID },
     c2: parameters.c2,
     srs: parameters.srs,
-    prover,
+    prover: inThreadProver({ wasm, zkey }),
   });
   return {
     proof: {

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from "../../coordinator/errors.js";
 import { attesterSetToJson, buildAttesterSet } from "../proving/attester-set.js";
 import { derivePublicKey, randomPrivateKey } from "../proving/eddsa-poseidon.js";
 import { quantizedNormBound } from "../update/quantize.js";
+import { aggregationWeight } from "./aggregation-weight.js";
 import { jobSpecSchema, parseJobSpec, specHash } from "./job-spec.js";
 
 const schema = { featureShape: [16], min: 0, max: 1, classes: 4 };
@@ -150,11 +151,30 @@ describe("parseJobSpec", () => {
     expect(specHash(a)).not.toBe(specHash(b));
   });
 
+  it("refuses, in a job with proofs, central-DP noise wider than the 32-bit noise circuit", () => {
+    // σ = z·C/scale = 20,000 · 32,767 steps: the noise reaches 5.6·10⁹ > 2^31.
+    const wide = { schema, proofs: true, privacy: { noiseMultiplier: 20_000 } };
+    expect(() => parseJobSpec(wide)).toThrow(
+      /spec\.privacy\.noiseMultiplier: central-DP noise of σ = .* \(z = 20000\) does not fit the 32-bit noise circuit/,
+    );
+    // Without proofs nothing is proven about the noise, and z = 1 fits in 20 bits.
+    expect(parseJobSpec({ ...wide, proofs: false }).privacy.noiseMultiplier).toBe(20_000);
+    expect(parseJobSpec({ ...wide, privacy: { noiseMultiplier: 1 } }).proofs).toBe(true);
+  });
+
   it("caps the aggregation weight per device", () => {
     expect(parseJobSpec({ schema }).maxSamplesPerDevice).toBe(100_000);
     expect(() => parseJobSpec({ schema, minSamples: 10, maxSamplesPerDevice: 5 })).toThrow(
       /spec\.maxSamplesPerDevice/,
     );
+  });
+
+  it("weighs every contribution 1 under central DP, whatever its samples", () => {
+    const spec = parseJobSpec({ schema, maxSamplesPerDevice: 50 });
+    expect(aggregationWeight(40, spec)).toBe(40);
+    expect(aggregationWeight(900, spec)).toBe(50);
+    const dp = parseJobSpec({ schema, privacy: { noiseMultiplier: 1 } });
+    expect([1, 40, 900].map((samples) => aggregationWeight(samples, dp))).toEqual([1, 1, 1]);
   });
 
   it("quotes at most a bounded prefix of what it received", () => {

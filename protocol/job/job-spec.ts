@@ -2,6 +2,7 @@ import { sha256 } from "@noble/hashes/sha2";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils";
 import { z } from "zod";
 import { InvalidArgumentError, quote } from "../../common/errors.js";
+import { noiseProofParameters } from "../aggregation/noise-bound.js";
 import { parameterCount } from "../model/parameter-count.js";
 import { attesterSetFromJson } from "../proving/attester-set.js";
 import { FIELD_MODULUS } from "../proving/field.js";
@@ -245,6 +246,26 @@ export const jobSpecSchema = z
         path: ["quantization", "scale"],
         message: `the ${spec.quantization.bits}-bit range ±${maxQ}·scale = ±${(maxQ * scale).toPrecision(3)} is narrower than the mean coordinate C/√P = ${(spec.clipNorm / Math.sqrt(parameters)).toPrecision(3)} of a clipped update of ${parameters} parameters; raise scale or bits`,
       });
+    }
+    // A job with proofs proves its DP noise with a chunk circuit of at most 32-bit values
+    // (noise-bound.ts): refused here, before any circuit is built, when the noise is wider.
+    if (spec.proofs && spec.privacy.noiseMultiplier > 0) {
+      try {
+        noiseProofParameters(
+          {
+            privacy: spec.privacy,
+            clipNorm: spec.clipNorm,
+            quantization: { ...spec.quantization, scale },
+          },
+          Math.max(1, parameters),
+        );
+      } catch (error) {
+        context.addIssue({
+          code: "custom",
+          path: ["privacy", "noiseMultiplier"],
+          message: (error as InvalidArgumentError).shortMessage ?? String(error),
+        });
+      }
     }
     // The aggregate worker caps an adapted C at scale·maxQ, so an adaptive job needs the
     // per-coordinate range to hold all of C (the step C/maxQ).

@@ -8,7 +8,7 @@ import { kzgChallenge } from "./kzg-challenge.js";
 import { poseidonSponge } from "./poseidon.js";
 import { encodeFieldElement } from "./proof-codec.js";
 import { contextValue, type ProofContextParameters } from "./proof-context.js";
-import type { ProofWithSignals, Prover } from "./prover.js";
+import type { ProofWithSignals, Prover } from "./prove-groth16.js";
 import {
   type ChunkBlinding,
   chunkCommitment,

@@ -8,7 +8,6 @@ import type { CircuitArtifacts } from "../../circuits/build.js";
 import { TEST_CIRCUITS } from "../../circuits/circuit-catalog.js";
 import { testCircuits } from "../../circuits/test-circuits.js";
 import { dataValidityInputs } from "../../client/core/proving/data-validity-inputs.js";
-import { inThreadProver, type Prover } from "../../client/core/proving/prove-groth16.js";
 import type { JobSpec } from "../../protocol/job/job-spec.js";
 import type { VerificationKeys } from "../../protocol/provenance/job-vkey-hash.js";
 import type { ProofRecord } from "../../protocol/provenance/round-leaves.js";
@@ -25,6 +24,7 @@ import {
   encodePublicKey,
   encodeSignature,
 } from "../../protocol/proving/proof-codec.js";
+import { inThreadProver, type Prover } from "../../protocol/proving/prove-groth16.js";
 import { proveUpdate } from "../../protocol/proving/prove-update-norm.js";
 import { createRng } from "../../protocol/random.js";
 import type { FixtureEnrolment } from "./chain-fixture.js";

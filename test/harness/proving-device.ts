@@ -10,11 +10,6 @@ import type { CircuitInput } from "snarkjs";
 import { TEST_CIRCUITS } from "../../circuits/circuit-catalog.js";
 import { testCircuits } from "../../circuits/test-circuits.js";
 import { dataValidityInputs } from "../../client/core/proving/data-validity-inputs.js";
-import {
-  inThreadProver,
-  type ProofWithSignals,
-  type Prover,
-} from "../../client/core/proving/prove-groth16.js";
 import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
 import type { JobCircuitSpecs } from "../../coordinator/jobs/job-circuits.js";
 import { JobService } from "../../coordinator/jobs/job-service.js";
@@ -41,6 +36,11 @@ import {
   encodeSignature,
 } from "../../protocol/proving/proof-codec.js";
 import type { ProofContextParameters } from "../../protocol/proving/proof-context.js";
+import {
+  inThreadProver,
+  type ProofWithSignals,
+  type Prover,
+} from "../../protocol/proving/prove-groth16.js";
 import {
   type ChunkKzgUpload,
   encodeKzgChunk,

@@ -1,5 +1,5 @@
 import type { CircuitInput } from "snarkjs";
-import type { ProofWithSignals } from "../../../client/core/proving/prove-groth16.js";
+import type { ProofWithSignals } from "../../../protocol/proving/prove-groth16.js";
 
 export interface BrowserProver {
   prove(input: CircuitInput): Promise<ProofWithSignals>;

@@ -1,7 +1,6 @@
-import type { CircuitInput } from "snarkjs";
+import type { CircuitInput, Groth16Proof } from "snarkjs";
 import * as snarkjs from "snarkjs";
-import { FedproofError } from "../../../common/errors.js";
-import type { ProofWithSignals, Prover } from "../../../protocol/proving/prover.js";
+import { FedproofError } from "../../common/errors.js";
 
 /**
  * No proof could be made. Almost always the witness breaks a constraint: an update above
@@ -19,7 +18,11 @@ export class ProofGenerationError extends FedproofError {
   }
 }
 
-export type { ProofWithSignals, Prover } from "../../../protocol/proving/prover.js";
+/** A Groth16 proof with the public signals it proves, both in snarkjs's JSON format. */
+export interface ProofWithSignals {
+  proof: Groth16Proof;
+  publicSignals: string[];
+}
 
 /** The two files a device needs to prove for one circuit, as bytes (fetched by hash). */
 export interface ProvingArtifacts {
@@ -52,7 +55,13 @@ export async function proveGroth16(parameters: ProveGroth16Parameters): Promise<
   }
 }
 
-/** A prover that runs in the calling thread (browsers with their own worker, tests). */
+/**
+ * Something that turns a circuit input into a proof: in-thread, in a worker, remote. Devices
+ * prove their updates with one (client/), the coordinator its DP noise (coordinator/privacy/).
+ */
+export type Prover = (input: CircuitInput) => Promise<ProofWithSignals>;
+
+/** A prover that runs in the calling thread (browsers with their own worker, tests, the coordinator). */
 export function inThreadProver(artifacts: ProvingArtifacts): Prover {
   return (input) => proveGroth16({ ...artifacts, input });
 }

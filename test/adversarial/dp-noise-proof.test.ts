@@ -6,34 +6,36 @@
  * Σ N² ≤ c2 (the bound the spec fixes, protocol/aggregation/noise-bound.ts) with the job's noise
  * circuit; `verifyModel` checks Σ Cᵢ + C_N = commitment of (S + N, R) and the noise proofs, and
  * reports every round "verified up to noise" with X = scale·√c2, from a bundle file and from the
- * Provenance service alike. A dishonest coordinator that, for round 2, (a) adds a delta to the
- * aggregate on top of the committed noise, or (e) passes a delta off as noise, proving its norm
- * against a bound of its own, fails naming round 2 and what did not match.
+ * Provenance service alike, and `fedproof verify` as a process exits 0. A dishonest coordinator
+ * that, for round 2, (a) adds a delta to the aggregate on top of the committed noise, (e) passes
+ * a delta off as noise, proving its norm against a bound of its own, or hands out a bundle whose
+ * noise proof is missing, another round's, under another circuit, or with another chunk's Groth16
+ * proof or KZG commitment, fails naming round 2 and what did not match.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TEST_CIRCUITS } from "../circuits/circuit-catalog.js";
-import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js";
-import { selectBackend } from "../client/node/backend.js";
-import { buildContracts } from "../contracts/build.js";
-import { aggregateBlinding } from "../coordinator/aggregation/aggregate-blinding.js";
-import { verificationKeysOf } from "../coordinator/jobs/job-circuits.js";
-import { loadJobSrs } from "../coordinator/jobs/job-srs.js";
-import { proveNoise } from "../coordinator/privacy/prove-noise.js";
-import { decodeAggregate, encodeAggregate } from "../protocol/aggregation/aggregate-codec.js";
-import { nextModel } from "../protocol/aggregation/model-rule.js";
-import { noiseProofParameters } from "../protocol/aggregation/noise-bound.js";
-import { strategySpecOf } from "../protocol/job/job-spec.js";
-import { strategySpecSchema } from "../protocol/job/strategy-spec.js";
-import { decodeModel, encodeModel } from "../protocol/model/weights.js";
-import { decodeUpdate } from "../protocol/update/quantize.js";
-import type { ProvenanceBundle } from "../verifier/provenance-bundle.js";
-import type { AggregationTestbed } from "./harness/aggregation-jobs.js";
-import { runCli } from "./harness/cli-process.js";
-import type { TestCoordinator } from "./harness/coordinator.js";
-import { waitForRound } from "./harness/wait-for-round.js";
+import { TEST_CIRCUITS } from "../../circuits/circuit-catalog.js";
+import { releaseSnarkjsThreads } from "../../client/core/proving/release-snarkjs.js";
+import { selectBackend } from "../../client/node/backend.js";
+import { buildContracts } from "../../contracts/build.js";
+import { aggregateBlinding } from "../../coordinator/aggregation/aggregate-blinding.js";
+import { verificationKeysOf } from "../../coordinator/jobs/job-circuits.js";
+import { loadJobSrs } from "../../coordinator/jobs/job-srs.js";
+import { proveNoise } from "../../coordinator/privacy/prove-noise.js";
+import { decodeAggregate, encodeAggregate } from "../../protocol/aggregation/aggregate-codec.js";
+import { nextModel } from "../../protocol/aggregation/model-rule.js";
+import { noiseProofParameters } from "../../protocol/aggregation/noise-bound.js";
+import { strategySpecOf } from "../../protocol/job/job-spec.js";
+import { strategySpecSchema } from "../../protocol/job/strategy-spec.js";
+import { decodeModel, encodeModel } from "../../protocol/model/weights.js";
+import { decodeUpdate } from "../../protocol/update/quantize.js";
+import type { ProvenanceBundle } from "../../verifier/provenance-bundle.js";
+import type { AggregationTestbed } from "../harness/aggregation-jobs.js";
+import { runCli } from "../harness/cli-process.js";
+import type { TestCoordinator } from "../harness/coordinator.js";
+import { waitForRound } from "../harness/wait-for-round.js";
 
 await buildContracts();
 const {
@@ -46,10 +48,10 @@ const {
   runProvenJob,
   startAggregationTestbed,
   verifyOn,
-} = await import("./harness/aggregation-jobs.js");
-const { VERIFY_MISMATCH_EXIT_CODE } = await import("../cli/commands/verify.js");
-const { fetchBundleFromCoordinator } = await import("../verifier/fetch-bundle.js");
-const { renderVerificationReport } = await import("../verifier/report.js");
+} = await import("../harness/aggregation-jobs.js");
+const { VERIFY_MISMATCH_EXIT_CODE } = await import("../../cli/commands/verify.js");
+const { fetchBundleFromCoordinator } = await import("../../verifier/fetch-bundle.js");
+const { renderVerificationReport } = await import("../../verifier/report.js");
 
 let testbed: AggregationTestbed;
 let coordinator: TestCoordinator;
@@ -298,6 +300,46 @@ describe("an honest FedAvg job with proofs and central DP", () => {
     expect(messages).toHaveLength(1);
     expect(messages[0]).toMatch(
       /^aggregation 2: round 2: the DP noise proofs do not prove the spec's bound .*UpdateNorm chunk proof 0 was made for KZG challenge/,
+    );
+  });
+
+  /** The one mismatch verify reports for `tampered`, which must be round 2's aggregation. */
+  async function onlyMismatch(tampered: ProvenanceBundle): Promise<string> {
+    const report = await verify(finalModel, tampered);
+    expect(report.ok).toBe(false);
+    expect(report.rounds.map((round) => round.aggregation)).toEqual([
+      "verified up to noise",
+      "mismatch",
+    ]);
+    expect(report.mismatches).toHaveLength(1);
+    expect(report.mismatches[0]).toMatchObject({ kind: "aggregation", round: 2 });
+    return report.mismatches[0]!.message;
+  }
+
+  it("fails round 1's whole noise proof replayed in round 2: bound to another round", async () => {
+    const replayed = copy(bundle);
+    replayed.rounds[1]!.noise = copy(bundle).rounds[0]!.noise!;
+    expect(await onlyMismatch(replayed)).toMatch(
+      /^round 2: the DP noise proofs do not prove the spec's bound .*UpdateNorm chunk proof 0 is bound to another job, round, parent model, device, round challenge seed or chunk position/,
+    );
+  });
+
+  it("fails noise proofs that name the devices' circuit instead of the job's noise circuit", async () => {
+    const renamed = copy(bundle);
+    const devices = renamed.rounds[1]!.contributions[0]!.proofs[0]!.circuitId;
+    const noiseCircuit = renamed.rounds[1]!.noise!.circuitId;
+    renamed.rounds[1]!.noise!.circuitId = devices;
+    expect(await onlyMismatch(renamed)).toBe(
+      `round 2: the DP noise proofs are for circuit ${devices}, the job's noise circuit is ${noiseCircuit}`,
+    );
+  });
+
+  it("fails a noise proof whose Groth16 proof is another chunk's", async () => {
+    const forged = copy(bundle);
+    const proofs = forged.rounds[1]!.noise!.proofs;
+    proofs[0]!.proof = proofs[1]!.proof;
+    expect(await onlyMismatch(forged)).toMatch(
+      /^round 2: DP noise proof 0 does not verify against the pinned key of update-norm-n64-b20-/,
     );
   });
 });

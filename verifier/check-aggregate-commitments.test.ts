@@ -225,7 +225,7 @@ describe("checkAggregateCommitments", () => {
       proofs: true,
       privacy: { noiseMultiplier: 0.5 },
     });
-    // With central DP the noise must be committed too (test/verify-aggregation-dp.test.ts runs
+    // With central DP the noise must be committed too (test/adversarial/dp-noise-proof.test.ts runs
     // the whole check): a round whose bundle carries no noise proof is not ok.
     const noised = await check(round([a, b]), {
       spec: dp,

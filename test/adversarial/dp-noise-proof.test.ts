@@ -190,7 +190,7 @@ async function boundOf(target: TestCoordinator, id: string) {
 
 beforeAll(async () => {
   await selectBackend({ preferred: "cpu" });
-  testbed = await startAggregationTestbed("verify-aggregation-dp");
+  testbed = await startAggregationTestbed("dp-noise-proof");
   ({ coordinator, dishonest } = testbed);
   ({ jobId, finalModel, bundle } = await anchoredProvenJob(testbed, 5, DP));
 }, 900_000);

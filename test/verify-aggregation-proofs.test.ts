@@ -14,13 +14,8 @@ import { releaseSnarkjsThreads } from "../client/core/proving/release-snarkjs.js
 import { selectBackend } from "../client/node/backend.js";
 import { buildContracts } from "../contracts/build.js";
 import { aggregateBlinding } from "../coordinator/aggregation/aggregate-blinding.js";
-import { encodeAggregate } from "../protocol/aggregation/aggregate-codec.js";
 import { sumWeightedUpdates } from "../protocol/aggregation/exact-aggregate.js";
-import { nextModel } from "../protocol/aggregation/model-rule.js";
 import { aggregationWeight } from "../protocol/job/aggregation-weight.js";
-import { strategySpecOf } from "../protocol/job/job-spec.js";
-import { strategySpecSchema } from "../protocol/job/strategy-spec.js";
-import { decodeModel, encodeModel } from "../protocol/model/weights.js";
 import { decodeUpdate } from "../protocol/update/quantize.js";
 import type { ProvenanceBundle } from "../verifier/provenance-bundle.js";
 import type { AggregationTestbed } from "./harness/aggregation-jobs.js";
@@ -30,8 +25,7 @@ import { waitForRound } from "./harness/wait-for-round.js";
 await buildContracts();
 const {
   anchoredProvenJob,
-  anchorAsDishonest,
-  bundleOf,
+  anchorForgedRound2,
   copyBundle: copy,
   runProvenJob,
   startAggregationTestbed,
@@ -67,9 +61,7 @@ async function dishonestJob(
   const id = await runJob(dishonest, seed);
   const { store, artifacts } = dishonest;
   const job = await store.getJob(id);
-  const [first, second] = await Promise.all(
-    [1, 2].map((round) => waitForRound(store, id, round, "COMPLETED", 300_000)),
-  );
+  await Promise.all([1, 2].map((round) => waitForRound(store, id, round, "COMPLETED", 300_000)));
   const contributions = await store.contributions(id, 2);
   expect(contributions).toHaveLength(2);
   const included = [];
@@ -98,25 +90,9 @@ async function dishonestJob(
       blindings: contribution.kzgBlindings ?? [],
     })),
   );
-  const model = encodeModel(
-    nextModel({
-      strategy: strategySpecSchema.parse(strategySpecOf(job.spec)),
-      global: decodeModel(await artifacts.get(first!.modelHash)),
-      aggregate,
-      scale: job.spec.quantization.scale,
-    }).model,
-  );
-  const { hash: modelHash } = await artifacts.put(model);
-  expect(modelHash).not.toBe(second!.modelHash);
-  const { hash: aggregateHash } = await artifacts.put(encodeAggregate(aggregate));
-  await store.updateRound(id, 2, {
-    modelHash,
-    aggregateHash,
-    aggregateWeight: aggregate.weight,
+  return anchorForgedRound2(testbed, id, aggregate, {
     aggregateBlinding: JSON.stringify(blinding),
   });
-  await anchorAsDishonest(testbed, id);
-  return { model, bundle: await bundleOf(testbed, dishonest, id) };
 }
 
 const SUM_MISMATCH =

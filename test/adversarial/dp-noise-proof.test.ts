@@ -24,12 +24,8 @@ import { aggregateBlinding } from "../../coordinator/aggregation/aggregate-blind
 import { verificationKeysOf } from "../../coordinator/jobs/job-circuits.js";
 import { loadJobSrs } from "../../coordinator/jobs/job-srs.js";
 import { proveNoise } from "../../coordinator/privacy/prove-noise.js";
-import { decodeAggregate, encodeAggregate } from "../../protocol/aggregation/aggregate-codec.js";
-import { nextModel } from "../../protocol/aggregation/model-rule.js";
+import { decodeAggregate } from "../../protocol/aggregation/aggregate-codec.js";
 import { noiseProofParameters } from "../../protocol/aggregation/noise-bound.js";
-import { strategySpecOf } from "../../protocol/job/job-spec.js";
-import { strategySpecSchema } from "../../protocol/job/strategy-spec.js";
-import { decodeModel, encodeModel } from "../../protocol/model/weights.js";
 import { decodeUpdate } from "../../protocol/update/quantize.js";
 import type { ProvenanceBundle } from "../../verifier/provenance-bundle.js";
 import type { AggregationTestbed } from "../harness/aggregation-jobs.js";
@@ -40,8 +36,7 @@ import { waitForRound } from "../harness/wait-for-round.js";
 await buildContracts();
 const {
   anchoredProvenJob,
-  anchorAsDishonest,
-  bundleOf,
+  anchorForgedRound2,
   copyBundle: copy,
   PROVEN_JOB_PARAMETERS,
   provenJobsOf,
@@ -112,7 +107,7 @@ async function dishonestJob(
   const id = await runJob(dishonest, seed);
   const { store, artifacts } = dishonest;
   const job = await store.getJob(id);
-  const [first, second] = await Promise.all(
+  const [, second] = await Promise.all(
     [1, 2].map((round) => waitForRound(store, id, round, "COMPLETED", 300_000)),
   );
   const contributions = await store.contributions(id, 2);
@@ -148,21 +143,11 @@ async function dishonestJob(
       }),
   });
   const aggregate = { sum: forged.sum, weight: published.weight, noised: true };
-  const model = encodeModel(
-    nextModel({
-      strategy: strategySpecSchema.parse(strategySpecOf(job.spec)),
-      global: decodeModel(await artifacts.get(first!.modelHash)),
-      aggregate,
-      scale: job.spec.quantization.scale,
-    }).model,
-  );
-  const { hash: modelHash } = await artifacts.put(model);
-  expect(modelHash).not.toBe(second!.modelHash);
-  const { hash: aggregateHash } = await artifacts.put(encodeAggregate(aggregate));
-  await store.updateRound(id, 2, {
-    modelHash,
-    aggregateHash,
-    ...(forged.noise
+  return anchorForgedRound2(
+    testbed,
+    id,
+    aggregate,
+    forged.noise
       ? {
           noiseProof: JSON.stringify(forged.noise.proof),
           aggregateBlinding: JSON.stringify(
@@ -176,10 +161,8 @@ async function dishonestJob(
             ]),
           ),
         }
-      : {}),
-  });
-  await anchorAsDishonest(testbed, id);
-  return { model, bundle: await bundleOf(testbed, dishonest, id) };
+      : {},
+  );
 }
 
 /** The spec's noise bound for this job (its clip norm, scale and parameter count). */

@@ -16,7 +16,14 @@ import { exportBundle } from "../../coordinator/chain/export-bundle.js";
 import { createRegistryClient } from "../../coordinator/chain/registry-client.js";
 import { type JobCircuitSpecs, verificationKeysOf } from "../../coordinator/jobs/job-circuits.js";
 import { JobService } from "../../coordinator/jobs/job-service.js";
+import type { RoundRecord } from "../../coordinator/store/job-store.js";
+import { encodeAggregate } from "../../protocol/aggregation/aggregate-codec.js";
+import type { ExactAggregate } from "../../protocol/aggregation/exact-aggregate.js";
+import { nextModel } from "../../protocol/aggregation/model-rule.js";
 import type { Dataset } from "../../protocol/data/dataset.js";
+import { strategySpecOf } from "../../protocol/job/job-spec.js";
+import { strategySpecSchema } from "../../protocol/job/strategy-spec.js";
+import { decodeModel, encodeModel } from "../../protocol/model/weights.js";
 import { createRng } from "../../protocol/random.js";
 import { type ProvenanceBundle, parseProvenanceBundle } from "../../verifier/provenance-bundle.js";
 import { verifyModel } from "../../verifier/verify-model.js";
@@ -203,4 +210,42 @@ export async function anchoredProvenJob(
     finalModel: await coordinator.artifacts.get(last.modelHash),
     bundle: await bundleOf(testbed, coordinator, jobId),
   };
+}
+
+/**
+ * What a dishonest coordinator publishes for round 2 of a two-round job it ran honestly:
+ * `aggregate` (stored and named on the round), the model the job's rule makes of it from round
+ * 1's model, and `fields` on the round record (the blinding R, a noise proof); then it anchors
+ * both rounds with its key. Returns the forged model and the bundle it would hand out.
+ */
+export async function anchorForgedRound2(
+  testbed: AggregationTestbed,
+  jobId: string,
+  aggregate: ExactAggregate,
+  fields: Partial<Pick<RoundRecord, "aggregateBlinding" | "noiseProof">>,
+): Promise<{ model: Uint8Array; bundle: ProvenanceBundle }> {
+  const { store, artifacts } = testbed.dishonest;
+  const job = await store.getJob(jobId);
+  const [first, second] = [await store.getRound(jobId, 1), await store.getRound(jobId, 2)];
+  const model = encodeModel(
+    nextModel({
+      strategy: strategySpecSchema.parse(strategySpecOf(job.spec)),
+      global: decodeModel(await artifacts.get(first.modelHash)),
+      aggregate,
+      scale: job.spec.quantization.scale,
+    }).model,
+  );
+  const { hash: modelHash } = await artifacts.put(model);
+  if (modelHash === second.modelHash) {
+    throw new Error("the forged aggregate gives the honest model: nothing would be forged");
+  }
+  const { hash: aggregateHash } = await artifacts.put(encodeAggregate(aggregate));
+  await store.updateRound(jobId, 2, {
+    modelHash,
+    aggregateHash,
+    aggregateWeight: aggregate.weight,
+    ...fields,
+  });
+  await anchorAsDishonest(testbed, jobId);
+  return { model, bundle: await bundleOf(testbed, testbed.dishonest, jobId) };
 }
